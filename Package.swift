@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "glow-gpu",
+    products: [
+        .library(name: "GlowGPU", targets: ["GlowGPU"]),
+        .executable(name: "glow-gpu", targets: ["glow-gpu"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config.
+        .systemLibrary(name: "COpenCL", pkgConfig: "OpenCL",
+                       providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLibPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        // kernels.cl compiled into the binary with C23 #embed.
+        .target(name: "Kernels", path: "Sources/Kernels"),
+        // Tensors, the backend protocol, the model, file formats and data: device-agnostic.
+        .target(name: "GlowCore", dependencies: ["CLibPNG", "CZlib"]),
+        .target(name: "GlowCPU", dependencies: ["GlowCore", "COpenBLAS"]),
+        .target(name: "GlowGPU", dependencies: ["GlowCore", "GlowCPU", "COpenCL", "Kernels"]),
+        .executableTarget(name: "glow-gpu", dependencies: [
+            "GlowGPU",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "GlowTests", dependencies: ["GlowGPU", "GlowCPU", "GlowCore"]),
+    ],
+    swiftLanguageModes: [.v5],
+    cLanguageStandard: .c2x
+)

@@ -1,0 +1,260 @@
+import COpenBLAS
+import Foundation
+import GlowCore
+
+/// Host memory owned by the CPU backend.
+public final class CPUBuffer {
+    /// The floats.
+    public let pointer: UnsafeMutablePointer<Float>
+    /// How many.
+    public let count: Int
+    init(count: Int) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+    }
+    deinit { pointer.deallocate() }
+}
+
+/// The CPU backend: matrix and convolution work through OpenBLAS `cblas_sgemm`, the rest
+/// as plain loops the compiler vectorises, split over the cores where the work is large.
+public final class CPUBackend: Backend {
+    public typealias Buffer = CPUBuffer
+
+    /// Creates the backend; `threads` sets OpenBLAS's thread count when given.
+    public init(threads: Int? = nil) {
+        if let threads { openblas_set_num_threads(Int32(threads)) }
+    }
+
+    /// OpenBLAS's build string, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64`.
+    public var blasConfig: String { String(cString: openblas_get_config()) }
+    /// The BLAS kernel family in use, e.g. `SkylakeX`.
+    public var blasCore: String { String(cString: openblas_get_corename()) }
+    /// OpenBLAS threads.
+    public var threads: Int { Int(openblas_get_num_threads()) }
+
+    public var name: String { "cpu (\(blasConfig.split(separator: " ").prefix(2).joined(separator: " ")), \(blasCore), \(threads) threads)" }
+
+    public func allocate(_ count: Int) throws -> CPUBuffer { CPUBuffer(count: count) }
+    public func count(of buffer: CPUBuffer) -> Int { buffer.count }
+
+    public func upload(_ values: [Float], to buffer: CPUBuffer, offset: Int) throws {
+        try check(offset + values.count <= buffer.count, "upload of \(values.count) at \(offset) past buffer of \(buffer.count)")
+        values.withUnsafeBufferPointer { (buffer.pointer + offset).update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    public func download(_ buffer: CPUBuffer, offset: Int, count: Int) throws -> [Float] {
+        try check(offset + count <= buffer.count, "download of \(count) at \(offset) past buffer of \(buffer.count)")
+        return Array(UnsafeBufferPointer(start: buffer.pointer + offset, count: count))
+    }
+
+    public func fill(_ buffer: CPUBuffer, offset: Int, count: Int, value: Float) throws {
+        (buffer.pointer + offset).update(repeating: value, count: count)
+    }
+
+    public func copy2D(_ src: CPUBuffer, srcOffset: Int, srcStride: Int, _ dst: CPUBuffer, dstOffset: Int,
+                       dstStride: Int, rows: Int, cols: Int) throws {
+        for r in 0..<rows {
+            (dst.pointer + dstOffset + r * dstStride).update(from: src.pointer + srcOffset + r * srcStride, count: cols)
+        }
+    }
+
+    public func synchronize() throws {}
+
+    public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                     a: CPUBuffer, aOffset: Int, lda: Int, b: CPUBuffer, bOffset: Int, ldb: Int,
+                     beta: Float, c: CPUBuffer, cOffset: Int, ldc: Int) throws {
+        if m == 0 || n == 0 { return }
+        if beta == 0 {
+            // BLAS may compute 0·C; C can hold NaN from a previous use.
+            for r in 0..<m { (c.pointer + cOffset + r * ldc).update(repeating: 0, count: n) }
+        }
+        if k == 0 { return }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a.pointer + aOffset, Int32(lda),
+                    b.pointer + bOffset, Int32(ldb), beta, c.pointer + cOffset, Int32(ldc))
+    }
+
+    public func im2col3x3(_ x: CPUBuffer, xOffset: Int, channels: Int, images: Int, height: Int, width: Int,
+                          columns: CPUBuffer) throws {
+        let hw = height * width, cols = images * hw
+        let src = x.pointer + xOffset, dst = columns.pointer
+        parallelFor(channels * 9) { row in
+            let c = row / 9, ky = (row % 9) / 3 - 1, kx = row % 3 - 1
+            let out = dst + row * cols
+            for n in 0..<images {
+                let plane = src + (c * images + n) * hw
+                let o = out + n * hw
+                for h in 0..<height {
+                    let sh = h + ky
+                    let orow = o + h * width
+                    if sh < 0 || sh >= height { orow.update(repeating: 0, count: width); continue }
+                    let irow = plane + sh * width
+                    let w0 = max(0, -kx), w1 = min(width, width - kx)
+                    for w in 0..<w0 { orow[w] = 0 }
+                    for w in w0..<w1 { orow[w] = irow[w + kx] }
+                    for w in max(w1, w0)..<width { orow[w] = 0 }
+                }
+            }
+        }
+    }
+
+    public func col2im3x3(_ columns: CPUBuffer, channels: Int, images: Int, height: Int, width: Int,
+                          x: CPUBuffer, xOffset: Int) throws {
+        let hw = height * width, cols = images * hw
+        let src = columns.pointer, dst = x.pointer + xOffset
+        parallelFor(channels) { c in
+            for t in 0..<9 {
+                let ky = t / 3 - 1, kx = t % 3 - 1
+                let col = src + (c * 9 + t) * cols
+                for n in 0..<images {
+                    let plane = dst + (c * images + n) * hw
+                    let o = col + n * hw
+                    for h in 0..<height {
+                        let sh = h + ky
+                        if sh < 0 || sh >= height { continue }
+                        let orow = o + h * width, irow = plane + sh * width
+                        let w0 = max(0, -kx), w1 = min(width, width - kx)
+                        if w0 < w1 { for w in w0..<w1 { irow[w + kx] += orow[w] } }
+                    }
+                }
+            }
+        }
+    }
+
+    public func channelAffine(_ x: CPUBuffer, xOffset: Int, rows: Int, cols: Int, bias: CPUBuffer, logs: CPUBuffer,
+                              factor: Float, reverse: Bool, y: CPUBuffer, yOffset: Int) throws {
+        let xp = x.pointer + xOffset, yp = y.pointer + yOffset
+        parallelFor(rows, grain: max(1, 65536 / max(cols, 1))) { r in
+            let b = bias.pointer[r], l = logs.pointer[r]
+            let xi = xp + r * cols, yo = yp + r * cols
+            if reverse {
+                let s = expf(-factor * l)
+                for j in 0..<cols { yo[j] = xi[j] * s - b }
+            } else {
+                let s = expf(factor * l)
+                for j in 0..<cols { yo[j] = (xi[j] + b) * s }
+            }
+        }
+    }
+
+    public func unary(_ op: UnaryOp, _ x: CPUBuffer, xOffset: Int, y: CPUBuffer, yOffset: Int, count: Int) throws {
+        let xp = x.pointer + xOffset, yp = y.pointer + yOffset
+        switch op {
+        case .exp: for i in 0..<count { yp[i] = expf(xp[i]) }
+        case .log: for i in 0..<count { yp[i] = logf(xp[i]) }
+        case .sigmoid: for i in 0..<count { yp[i] = 1 / (1 + expf(-xp[i])) }
+        case .relu: for i in 0..<count { yp[i] = max(xp[i], 0) }
+        case .negate: for i in 0..<count { yp[i] = -xp[i] }
+        case .square: for i in 0..<count { yp[i] = xp[i] * xp[i] }
+        }
+    }
+
+    public func binary(_ op: BinaryOp, _ a: CPUBuffer, aOffset: Int, _ b: CPUBuffer, bOffset: Int,
+                       y: CPUBuffer, yOffset: Int, count: Int) throws {
+        let ap = a.pointer + aOffset, bp = b.pointer + bOffset, yp = y.pointer + yOffset
+        switch op {
+        case .add: for i in 0..<count { yp[i] = ap[i] + bp[i] }
+        case .subtract: for i in 0..<count { yp[i] = ap[i] - bp[i] }
+        case .multiply: for i in 0..<count { yp[i] = ap[i] * bp[i] }
+        case .divide: for i in 0..<count { yp[i] = ap[i] / bp[i] }
+        }
+    }
+
+    public func rowSums(_ x: CPUBuffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: CPUBuffer) throws {
+        let xp = x.pointer + xOffset
+        parallelFor(rows, grain: max(1, 65536 / max(cols, 1))) { r in
+            let p = xp + r * cols
+            var s: Float = 0
+            if squares { for j in 0..<cols { s += p[j] * p[j] } } else { for j in 0..<cols { s += p[j] } }
+            out.pointer[r] = s
+        }
+    }
+
+    public func sampleSums(_ x: CPUBuffer, xOffset: Int, rows: Int, images: Int, spatial: Int,
+                           out: CPUBuffer, accumulate: Bool) throws {
+        let xp = x.pointer + xOffset
+        for n in 0..<images {
+            var s: Float = 0
+            for r in 0..<rows {
+                let p = xp + (r * images + n) * spatial
+                for j in 0..<spatial { s += p[j] }
+            }
+            out.pointer[n] = accumulate ? out.pointer[n] + s : s
+        }
+    }
+
+    public func squeeze(_ x: CPUBuffer, y: CPUBuffer, channels: Int, images: Int, height: Int, width: Int,
+                        inverse: Bool) throws {
+        let h2 = height / 2, w2 = width / 2
+        for c in 0..<channels {
+            for n in 0..<images {
+                for h in 0..<height {
+                    for w in 0..<width {
+                        let big = ((c * images + n) * height + h) * width + w
+                        let small = (((c * 4 + (h & 1) * 2 + (w & 1)) * images + n) * h2 + h / 2) * w2 + w / 2
+                        if inverse { y.pointer[big] = x.pointer[small] } else { y.pointer[small] = x.pointer[big] }
+                    }
+                }
+            }
+        }
+    }
+
+    public func affineCoupling(_ x: CPUBuffer, h: CPUBuffer, half: Int, cols: Int, reverse: Bool,
+                               y: CPUBuffer, logScale: CPUBuffer) throws {
+        y.pointer.update(from: x.pointer, count: half * cols)
+        parallelFor(half, grain: max(1, 32768 / max(cols, 1))) { i in
+            let x2 = x.pointer + (half + i) * cols, y2 = y.pointer + (half + i) * cols
+            let shift = h.pointer + (2 * i) * cols, raw = h.pointer + (2 * i + 1) * cols
+            let ls = logScale.pointer + i * cols
+            for j in 0..<cols {
+                let s = 1 / (1 + expf(-(raw[j] + 2)))
+                y2[j] = reverse ? x2[j] / s - shift[j] : (x2[j] + shift[j]) * s
+                ls[j] = logf(s)
+            }
+        }
+    }
+
+    public func gaussianLogDensity(_ z: CPUBuffer, zOffset: Int, h: CPUBuffer, meanOffset: Int, logsOffset: Int,
+                                   rowStride: Int, rows: Int, cols: Int, out: CPUBuffer) throws {
+        let halfLog2Pi: Float = 0.91893853320467274178
+        for r in 0..<rows {
+            let zp = z.pointer + zOffset + r * cols, o = out.pointer + r * cols
+            let m = h.pointer + meanOffset + r * rowStride * cols, l = h.pointer + logsOffset + r * rowStride * cols
+            for j in 0..<cols {
+                let d = (zp[j] - m[j]) * expf(-l[j])
+                o[j] = -halfLog2Pi - l[j] - 0.5 * d * d
+            }
+        }
+    }
+
+    public func gaussianSample(_ eps: CPUBuffer, h: CPUBuffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
+                               rows: Int, cols: Int, temperature: Float, z: CPUBuffer, zOffset: Int) throws {
+        for r in 0..<rows {
+            let e = eps.pointer + r * cols, o = z.pointer + zOffset + r * cols
+            let m = h.pointer + meanOffset + r * rowStride * cols, l = h.pointer + logsOffset + r * rowStride * cols
+            for j in 0..<cols { o[j] = m[j] + expf(l[j]) * e[j] * temperature }
+        }
+    }
+
+    public func random(_ buffer: CPUBuffer, offset: Int, count: Int, distribution: RandomDistribution,
+                       seed: UInt64, stream: UInt64) throws {
+        Philox.fill(buffer.pointer + offset, count: count, distribution: distribution, seed: seed, stream: stream)
+    }
+
+    private func check(_ ok: Bool, _ what: @autoclosure () -> String) throws {
+        if !ok { throw GlowError("cpu backend: \(what())") }
+    }
+
+    /// Runs `body(i)` for i in 0..<n, over the cores when there is enough work.
+    private func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int) -> Void) {
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        if n < 2 * grain || workers < 2 { for i in 0..<n { body(i) }; return }
+        let chunks = min(workers * 4, (n + grain - 1) / grain)
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                let lo = t * n / chunks, hi = (t + 1) * n / chunks
+                for i in lo..<hi { body(i) }
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+/// The operations every compute device implements: buffers, GEMM, 3×3 convolution
+/// lowering, per-channel affine maps, elementwise maps, reductions, squeeze, the fused
+/// coupling and Gaussian operations of Glow, and the counter-based random generator.
+///
+/// Activations are stored **channel-major** (`[C][N][H][W]`, "CNHW"): a 1×1 convolution
+/// over a whole batch is then one GEMM `W[O, C] · X[C, N·H·W]`, a 3×3 convolution is
+/// im2col plus one GEMM, and channel slices (coupling halves, splits) are contiguous.
+/// Files and public APIs use NCHW; `Tensor` converts at the boundary.
+///
+/// Every offset and count is in elements (Float32). Buffers belong to their backend:
+/// the associated type keeps a CPU buffer from reaching the OpenCL backend.
+public protocol Backend: AnyObject {
+    /// Storage owned by this backend.
+    associatedtype Buffer: AnyObject
+
+    /// A short human-readable name, e.g. `cpu (OpenBLAS 0.3.21, 2 threads)`.
+    var name: String { get }
+
+    // MARK: Buffers
+
+    /// Allocates an uninitialised buffer of `count` floats.
+    func allocate(_ count: Int) throws -> Buffer
+    /// The number of floats `buffer` holds.
+    func count(of buffer: Buffer) -> Int
+    /// Copies host values into `buffer` starting at `offset`.
+    func upload(_ values: [Float], to buffer: Buffer, offset: Int) throws
+    /// Copies `count` floats from `buffer` starting at `offset` to the host.
+    func download(_ buffer: Buffer, offset: Int, count: Int) throws -> [Float]
+    /// Sets `count` floats from `offset` to `value`.
+    func fill(_ buffer: Buffer, offset: Int, count: Int, value: Float) throws
+    /// Copies a `rows × cols` block between row-major layouts with the given row strides.
+    func copy2D(_ src: Buffer, srcOffset: Int, srcStride: Int,
+                _ dst: Buffer, dstOffset: Int, dstStride: Int, rows: Int, cols: Int) throws
+    /// Waits until all queued work has finished.
+    func synchronize() throws
+
+    // MARK: Linear algebra
+
+    /// `C = alpha · op(A) · op(B) + beta · C`, row-major; `op(A)` is `m × k`, `op(B)` is `k × n`.
+    /// With `beta == 0`, C is not read (it may hold NaN).
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+              a: Buffer, aOffset: Int, lda: Int, b: Buffer, bOffset: Int, ldb: Int,
+              beta: Float, c: Buffer, cOffset: Int, ldc: Int) throws
+    /// Lowers a CNHW activation to columns `[C·9, N·H·W]` for a 3×3 "same" convolution;
+    /// row `c·9 + ky·3 + kx` holds `x[c, n, h+ky-1, w+kx-1]` (zero outside the image).
+    func im2col3x3(_ x: Buffer, xOffset: Int, channels: Int, images: Int, height: Int, width: Int,
+                   columns: Buffer) throws
+    /// The adjoint of `im2col3x3`: adds each column entry back onto the pixel it came from.
+    func col2im3x3(_ columns: Buffer, channels: Int, images: Int, height: Int, width: Int,
+                   x: Buffer, xOffset: Int) throws
+
+    // MARK: Elementwise and per-channel
+
+    /// Per-row affine map on a `rows × cols` matrix:
+    /// forward `y = (x + bias[r]) · exp(factor · logs[r])`,
+    /// reverse `y = x · exp(-factor · logs[r]) - bias[r]`.
+    func channelAffine(_ x: Buffer, xOffset: Int, rows: Int, cols: Int,
+                       bias: Buffer, logs: Buffer, factor: Float, reverse: Bool,
+                       y: Buffer, yOffset: Int) throws
+    /// `y = op(x)` elementwise.
+    func unary(_ op: UnaryOp, _ x: Buffer, xOffset: Int, y: Buffer, yOffset: Int, count: Int) throws
+    /// `y = a op b` elementwise.
+    func binary(_ op: BinaryOp, _ a: Buffer, aOffset: Int, _ b: Buffer, bOffset: Int,
+                y: Buffer, yOffset: Int, count: Int) throws
+    /// `out[r] = Σ_j x[r, j]` (or `Σ_j x[r, j]²` when `squares`) over a `rows × cols` matrix.
+    func rowSums(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: Buffer) throws
+    /// Per-image sums of a CNHW block: `out[n] (+)= Σ_{r, s} x[r, n·spatial + s]`.
+    func sampleSums(_ x: Buffer, xOffset: Int, rows: Int, images: Int, spatial: Int,
+                    out: Buffer, accumulate: Bool) throws
+    /// Space-to-depth by 2: `[C, N, H, W] → [4C, N, H/2, W/2]`, input `(c, 2h+di, 2w+dj)` to
+    /// channel `4c + 2di + dj`; `inverse` undoes it (`channels`, `height`, `width` are the
+    /// un-squeezed sizes either way).
+    func squeeze(_ x: Buffer, y: Buffer, channels: Int, images: Int, height: Int, width: Int,
+                 inverse: Bool) throws
+
+    // MARK: Fused Glow operations
+
+    /// Affine coupling on the second half of a CNHW activation `x` with `2·half` channels.
+    /// `h` is the coupling network's output (`2·half` rows): shift in even rows, the raw
+    /// scale in odd rows, `s = sigmoid(raw + 2)`. Forward `y2 = (x2 + shift) · s`, reverse
+    /// `y2 = x2 / s - shift`; `y1 = x1` both ways. `logScale` (`half × cols`) receives
+    /// `log s` for the log-determinant.
+    func affineCoupling(_ x: Buffer, h: Buffer, half: Int, cols: Int, reverse: Bool,
+                        y: Buffer, logScale: Buffer) throws
+    /// Elementwise Gaussian log-density `log N(z; mean, exp(logs)²)` into `out` (`rows × cols`),
+    /// with `mean` row r at `h[meanOffset + r·rowStride·cols]` and `logs` row r at
+    /// `h[logsOffset + r·rowStride·cols]`.
+    func gaussianLogDensity(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int,
+                            rowStride: Int, rows: Int, cols: Int, out: Buffer) throws
+    /// `z = mean + exp(logs) · eps · temperature`, the same indexing of `h` as above.
+    func gaussianSample(_ eps: Buffer, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
+                        rows: Int, cols: Int, temperature: Float, z: Buffer, zOffset: Int) throws
+
+    // MARK: Random numbers
+
+    /// Fills `count` floats with N(0, 1) (`normal`) or U(low, high) from Philox4x32-10 with
+    /// `seed` and `stream`; element i depends only on (seed, stream, i), identically on
+    /// every backend.
+    func random(_ buffer: Buffer, offset: Int, count: Int, distribution: RandomDistribution,
+                seed: UInt64, stream: UInt64) throws
+}
+
+/// Elementwise functions of one argument.
+public enum UnaryOp: Int32, Sendable, CaseIterable {
+    case exp = 0, log, sigmoid, relu, negate, square
+}
+
+/// Elementwise functions of two arguments.
+public enum BinaryOp: Int32, Sendable, CaseIterable {
+    case add = 0, subtract, multiply, divide
+}
+
+/// Distributions of `Backend.random`.
+public enum RandomDistribution: Sendable, Equatable {
+    /// The standard normal distribution.
+    case normal
+    /// The uniform distribution on `[low, high)`.
+    case uniform(low: Float, high: Float)
+}
+
+extension Backend {
+    /// Allocates and uploads `values`.
+    public func makeBuffer(_ values: [Float]) throws -> Buffer {
+        let b = try allocate(values.count)
+        if !values.isEmpty { try upload(values, to: b, offset: 0) }
+        return b
+    }
+    /// Allocates a buffer of `count` zeros.
+    public func zeros(_ count: Int) throws -> Buffer {
+        let b = try allocate(count)
+        if count > 0 { try fill(b, offset: 0, count: count, value: 0) }
+        return b
+    }
+    /// Downloads a whole buffer.
+    public func download(_ buffer: Buffer) throws -> [Float] {
+        try download(buffer, offset: 0, count: count(of: buffer))
+    }
+}

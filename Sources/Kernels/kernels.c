@@ -1,0 +1,8 @@
+#include "Kernels.h"
+// The only OpenCL C in the project is ../../kernels.cl; #embed makes it part of the
+// binary, so the program runs from any directory and editing kernels.cl rebuilds this.
+const char glow_kernels_source[] = {
+#embed "../../kernels.cl"
+    , 0
+};
+const size_t glow_kernels_source_length = sizeof(glow_kernels_source) - 1;

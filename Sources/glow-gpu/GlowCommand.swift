@@ -1,0 +1,11 @@
+import ArgumentParser
+import Foundation
+import GlowGPU
+
+@main
+struct GlowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "glow-gpu",
+        abstract: "Glow (generative flow with invertible 1×1 convolutions) on OpenCL devices and the CPU.",
+        subcommands: [DevicesCommand.self])
+}

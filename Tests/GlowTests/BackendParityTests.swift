@@ -1,0 +1,296 @@
+import XCTest
+@testable import GlowCore
+import GlowCPU
+@testable import GlowGPU
+
+/// Every backend operation on the CPU and OpenCL backends against a naive Float64
+/// reference, with fresh random inputs and NaN-poisoned outputs (the pattern of ggml's
+/// test-backend-ops). Tolerance: relative error 1e-5 (elementwise) to 1e-4 (sums over up
+/// to a few thousand Float32 terms), floor 1e-3 on the denominator; sums whose terms cancel
+/// (GEMM, col2im) use the normwise error max|Δ| / max|ref|.
+final class BackendParityTests: XCTestCase {
+    var stream: UInt64 = 100
+    func fresh(_ n: Int, low: Float? = nil, high: Float? = nil) -> [Float] {
+        stream += 1
+        return randomValues(n, stream: stream, low: low, high: high)
+    }
+
+    // MARK: GEMM
+
+    func testGemmAllTransposesAndAwkwardShapes() throws {
+        let shapes = [(1, 1, 1), (7, 5, 3), (13, 17, 33), (64, 49, 36), (9, 100, 18), (33, 16, 64), (5, 31, 200)]
+        for b in try TestBackends.all() {
+            for (m, n, k) in shapes {
+                for ta in [false, true] {
+                    for tb in [false, true] {
+                        for beta: Float in [0, 0.5] {
+                            try checkGemm(b, m, n, k, ta, tb, beta)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func checkGemm<B: Backend>(_ b: B, _ m: Int, _ n: Int, _ k: Int, _ ta: Bool, _ tb: Bool, _ beta: Float) throws {
+        let lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 3
+        let aRows = ta ? k : m, bRows = tb ? n : k
+        let a = fresh(aRows * lda + 5), bv = fresh(bRows * ldb + 4), c0 = fresh(m * ldc + 7)
+        let alpha: Float = 1.25
+        var ref = c0.map(Double.init)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k {
+                    let av = Double(ta ? a[5 + p * lda + i] : a[5 + i * lda + p])
+                    let bw = Double(tb ? bv[4 + j * ldb + p] : bv[4 + p * ldb + j])
+                    s += av * bw
+                }
+                ref[7 + i * ldc + j] = Double(alpha) * s + (beta == 0 ? 0 : Double(beta) * Double(c0[7 + i * ldc + j]))
+            }
+        }
+        let ab = try b.makeBuffer(a), bb = try b.makeBuffer(bv), cb = try b.makeBuffer(c0)
+        if beta == 0 {  // poison the block C so unwritten or wrongly-read elements show
+            for i in 0..<m { try b.fill(cb, offset: 7 + i * ldc, count: n, value: .nan) }
+        }
+        try b.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: ab, aOffset: 5, lda: lda,
+                   b: bb, bOffset: 4, ldb: ldb, beta: beta, c: cb, cOffset: 7, ldc: ldc)
+        let got = try b.download(cb)
+        // Skip the untouched elements outside the m × n block: compare them exactly.
+        var block: [Float] = [], blockRef: [Double] = []
+        for i in 0..<got.count {
+            let r = (i - 7) / ldc, j = (i - 7) % ldc
+            if i >= 7 && r < m && j < n { block.append(got[i]); blockRef.append(ref[i]) }
+            else { XCTAssertEqual(Double(got[i]), ref[i], "\(b.name) gemm wrote outside C's block at \(i)") ; if Double(got[i]) != ref[i] { break } }
+        }
+        let err = normwiseError(block, blockRef)
+        XCTAssertLessThan(err, 1e-5, "\(b.name) gemm m=\(m) n=\(n) k=\(k) ta=\(ta) tb=\(tb) beta=\(beta)")
+    }
+
+    // MARK: Convolution lowering
+
+    func testIm2colAndCol2im() throws {
+        for b in try TestBackends.all() {
+            for (c, n, h, w) in [(1, 1, 1, 1), (3, 2, 7, 7), (5, 1, 4, 6), (2, 3, 8, 5)] { try checkIm2col(b, c, n, h, w) }
+        }
+    }
+
+    func checkIm2col<B: Backend>(_ b: B, _ c: Int, _ n: Int, _ h: Int, _ w: Int) throws {
+        let p = n * h * w, off = 3
+        let x = fresh(off + c * p)
+        var ref = [Double](repeating: 0, count: c * 9 * p)
+        for ch in 0..<c { for t in 0..<9 { for im in 0..<n { for y in 0..<h { for xx in 0..<w {
+            let sy = y + t / 3 - 1, sx = xx + t % 3 - 1
+            let inside: Bool = sy >= 0 && sy < h && sx >= 0 && sx < w
+            let src: Int = off + (ch * n + im) * h * w + sy * w + sx
+            let dst: Int = (ch * 9 + t) * p + im * h * w + y * w + xx
+            ref[dst] = inside ? Double(x[src]) : 0
+        } } } } }
+        let xb = try b.makeBuffer(x), col = try b.poisoned(c * 9 * p)
+        try b.im2col3x3(xb, xOffset: off, channels: c, images: n, height: h, width: w, columns: col)
+        XCTAssertEqual(relativeError(try b.download(col), ref), 0, "\(b.name) im2col \(c)x\(n)x\(h)x\(w)")
+
+        // col2im is the adjoint: <im2col(x), g> == <x, col2im(g)> with g random.
+        let g = fresh(c * 9 * p), base = fresh(off + c * p)
+        let gb = try b.makeBuffer(g), out = try b.makeBuffer(base)
+        try b.col2im3x3(gb, channels: c, images: n, height: h, width: w, x: out, xOffset: off)
+        var adj = base.map(Double.init)
+        for i in 0..<(c * 9 * p) {
+            // scatter g[i] to the pixel that im2col read for entry i
+            let row = i / p, q = i % p, ch = row / 9, t = row % 9
+            let im = q / (h * w), y = (q % (h * w)) / w, xx = q % w
+            let sy = y + t / 3 - 1, sx = xx + t % 3 - 1
+            let inside: Bool = sy >= 0 && sy < h && sx >= 0 && sx < w
+            if inside {
+                let idx: Int = off + (ch * n + im) * h * w + sy * w + sx
+                adj[idx] += Double(g[i])
+            }
+        }
+        XCTAssertLessThan(normwiseError(try b.download(out), adj), 1e-6, "\(b.name) col2im")
+    }
+
+    // MARK: Elementwise and per-channel
+
+    func testChannelAffineUnaryBinary() throws {
+        for b in try TestBackends.all() { try checkElementwise(b) }
+    }
+
+    func checkElementwise<B: Backend>(_ b: B) throws {
+        let rows = 5, cols = 37
+        let x = fresh(2 + rows * cols), bias = fresh(rows), logs = fresh(rows, low: -1, high: 1)
+        for factor: Float in [1, 3] {
+            for reverse in [false, true] {
+                var ref = [Double](repeating: 0, count: 1 + rows * cols)
+                ref[0] = .nan
+                for r in 0..<rows { for j in 0..<cols {
+                    let v = Double(x[2 + r * cols + j]), l = Double(factor) * Double(logs[r])
+                    ref[1 + r * cols + j] = reverse ? v * Foundation.exp(-l) - Double(bias[r]) : (v + Double(bias[r])) * Foundation.exp(l)
+                } }
+                let y = try b.poisoned(1 + rows * cols)
+                try b.channelAffine(try b.makeBuffer(x), xOffset: 2, rows: rows, cols: cols, bias: try b.makeBuffer(bias),
+                                    logs: try b.makeBuffer(logs), factor: factor, reverse: reverse, y: y, yOffset: 1)
+                let got = Array(try b.download(y).dropFirst())
+                XCTAssertLessThan(relativeError(got, Array(ref.dropFirst())), 1e-5, "\(b.name) channelAffine f=\(factor) rev=\(reverse)")
+            }
+        }
+        let n = 1000
+        let u = fresh(n + 3), pos = fresh(n, low: 0.1, high: 4), v = fresh(n + 2)
+        for op in UnaryOp.allCases {
+            let input = op == .log ? pos : Array(u.dropFirst(3))
+            let ref: [Double] = input.map { d in
+                let a = Double(d)
+                switch op {
+                case .exp: return Foundation.exp(a)
+                case .log: return Foundation.log(a)
+                case .sigmoid: return 1 / (1 + Foundation.exp(-a))
+                case .relu: return max(a, 0)
+                case .negate: return -a
+                case .square: return a * a
+                }
+            }
+            let y = try b.poisoned(n + 1)
+            try b.unary(op, try b.makeBuffer(input), xOffset: 0, y: y, yOffset: 1, count: n)
+            XCTAssertLessThan(relativeError(Array(try b.download(y).dropFirst()), ref), 1e-5, "\(b.name) unary \(op)")
+        }
+        for op in BinaryOp.allCases {
+            let ref: [Double] = (0..<n).map { i in
+                let a = Double(u[3 + i]), c = Double(op == .divide ? pos[i] : v[2 + i])
+                switch op { case .add: return a + c; case .subtract: return a - c; case .multiply: return a * c; case .divide: return a / c }
+            }
+            let y = try b.poisoned(n)
+            let second = op == .divide ? [0, 0] + pos : v
+            try b.binary(op, try b.makeBuffer(u), aOffset: 3, try b.makeBuffer(second), bOffset: 2, y: y, yOffset: 0, count: n)
+            XCTAssertLessThan(relativeError(try b.download(y), ref), 1e-5, "\(b.name) binary \(op)")
+        }
+        // fill and copy2D
+        let src = fresh(50)
+        let dst = try b.poisoned(40)
+        try b.fill(dst, offset: 0, count: 40, value: 2.5)
+        try b.copy2D(try b.makeBuffer(src), srcOffset: 3, srcStride: 10, dst, dstOffset: 1, dstStride: 8, rows: 4, cols: 6)
+        var ref = [Double](repeating: 2.5, count: 40)
+        for r in 0..<4 { for j in 0..<6 { ref[1 + r * 8 + j] = Double(src[3 + r * 10 + j]) } }
+        XCTAssertEqual(relativeError(try b.download(dst), ref), 0, "\(b.name) fill/copy2D")
+    }
+
+    // MARK: Reductions
+
+    func testRowAndSampleSums() throws {
+        for b in try TestBackends.all() { try checkReductions(b) }
+    }
+
+    func checkReductions<B: Backend>(_ b: B) throws {
+        let rows = 6, images = 3, spatial = 49, cols = images * spatial
+        let x = fresh(4 + rows * cols)
+        for squares in [false, true] {
+            let ref: [Double] = (0..<rows).map { r in (0..<cols).reduce(0.0) { s, j in let v = Double(x[4 + r * cols + j]); return s + (squares ? v * v : v) } }
+            let out = try b.poisoned(rows)
+            try b.rowSums(try b.makeBuffer(x), xOffset: 4, rows: rows, cols: cols, squares: squares, out: out)
+            XCTAssertLessThan(relativeError(try b.download(out), ref), 1e-4, "\(b.name) rowSums squares=\(squares)")
+        }
+        let base = fresh(images)
+        for accumulate in [false, true] {
+            let ref: [Double] = (0..<images).map { n in
+                var s = accumulate ? Double(base[n]) : 0
+                for r in 0..<rows { for j in 0..<spatial { s += Double(x[4 + (r * images + n) * spatial + j]) } }
+                return s
+            }
+            let out = accumulate ? try b.makeBuffer(base) : try b.poisoned(images)
+            try b.sampleSums(try b.makeBuffer(x), xOffset: 4, rows: rows, images: images, spatial: spatial, out: out, accumulate: accumulate)
+            XCTAssertLessThan(relativeError(try b.download(out), ref), 1e-4, "\(b.name) sampleSums acc=\(accumulate)")
+        }
+    }
+
+    // MARK: Squeeze
+
+    func testSqueezeAndInverse() throws {
+        for b in try TestBackends.all() { try checkSqueeze(b) }
+    }
+
+    func checkSqueeze<B: Backend>(_ b: B) throws {
+        let c = 3, n = 2, h = 6, w = 4
+        let x = fresh(c * n * h * w)
+        var ref = [Double](repeating: .nan, count: x.count)
+        // Spec: input (c, 2i+di, 2j+dj) goes to channel 4c + 2di + dj at (i, j); CNHW storage.
+        for ch in 0..<c { for im in 0..<n { for y in 0..<h { for xx in 0..<w {
+            let oc = ch * 4 + (y % 2) * 2 + xx % 2
+            ref[((oc * n + im) * (h / 2) + y / 2) * (w / 2) + xx / 2] = Double(x[((ch * n + im) * h + y) * w + xx])
+        } } } }
+        let xb = try b.makeBuffer(x), y = try b.poisoned(x.count), back = try b.poisoned(x.count)
+        try b.squeeze(xb, y: y, channels: c, images: n, height: h, width: w, inverse: false)
+        XCTAssertEqual(relativeError(try b.download(y), ref), 0, "\(b.name) squeeze")
+        try b.squeeze(y, y: back, channels: c, images: n, height: h, width: w, inverse: true)
+        XCTAssertEqual(try b.download(back), x, "\(b.name) unsqueeze")
+    }
+
+    // MARK: Fused Glow operations
+
+    func testAffineCouplingGaussianAndRandom() throws {
+        for b in try TestBackends.all() { try checkFused(b) }
+    }
+
+    func checkFused<B: Backend>(_ b: B) throws {
+        let half = 3, cols = 29
+        let x = fresh(2 * half * cols), h = fresh(2 * half * cols)
+        for reverse in [false, true] {
+            var ref = x.map(Double.init), refLog = [Double](repeating: 0, count: half * cols)
+            for r in 0..<half { for j in 0..<cols {
+                let shift = Double(h[2 * r * cols + j]), s = 1 / (1 + Foundation.exp(-(Double(h[(2 * r + 1) * cols + j]) + 2)))
+                let v = Double(x[(half + r) * cols + j])
+                ref[(half + r) * cols + j] = reverse ? v / s - shift : (v + shift) * s
+                refLog[r * cols + j] = Foundation.log(s)
+            } }
+            let y = try b.poisoned(x.count), ls = try b.poisoned(half * cols)
+            try b.affineCoupling(try b.makeBuffer(x), h: try b.makeBuffer(h), half: half, cols: cols, reverse: reverse, y: y, logScale: ls)
+            XCTAssertLessThan(relativeError(try b.download(y), ref), 1e-5, "\(b.name) affineCoupling rev=\(reverse)")
+            XCTAssertLessThan(relativeError(try b.download(ls), refLog), 1e-5, "\(b.name) affineCoupling log s")
+        }
+        // Gaussian density with the split layout (mean even rows, logs odd rows) and the top layout.
+        let rows = 4
+        let z = fresh(1 + rows * cols), hh = fresh(2 * rows * cols, low: -1, high: 1)
+        for (mo, lo, rs) in [(0, cols, 2), (0, rows * cols, 1)] {
+            let ref: [Double] = (0..<(rows * cols)).map { i in
+                let r = i / cols, j = i % cols
+                let m = Double(hh[mo + r * rs * cols + j]), l = Double(hh[lo + r * rs * cols + j])
+                let d = (Double(z[1 + i]) - m) / Foundation.exp(l)
+                return -0.5 * Foundation.log(2 * Double.pi) - l - 0.5 * d * d
+            }
+            let out = try b.poisoned(rows * cols)
+            try b.gaussianLogDensity(try b.makeBuffer(z), zOffset: 1, h: try b.makeBuffer(hh), meanOffset: mo, logsOffset: lo,
+                                     rowStride: rs, rows: rows, cols: cols, out: out)
+            XCTAssertLessThan(relativeError(try b.download(out), ref), 1e-5, "\(b.name) gaussianLogDensity stride \(rs)")
+            let eps = fresh(rows * cols)
+            let sref: [Double] = (0..<(rows * cols)).map { i in
+                let r = i / cols, j = i % cols
+                return Double(hh[mo + r * rs * cols + j]) + Foundation.exp(Double(hh[lo + r * rs * cols + j])) * Double(eps[i]) * 0.7
+            }
+            let zs = try b.poisoned(2 + rows * cols)
+            try b.gaussianSample(try b.makeBuffer(eps), h: try b.makeBuffer(hh), meanOffset: mo, logsOffset: lo, rowStride: rs,
+                                 rows: rows, cols: cols, temperature: 0.7, z: zs, zOffset: 2)
+            XCTAssertLessThan(relativeError(Array(try b.download(zs).dropFirst(2)), sref), 1e-5, "\(b.name) gaussianSample")
+        }
+        // Random numbers: identical to the Swift Philox on every backend (count not a multiple of 4).
+        for dist in [RandomDistribution.normal, .uniform(low: -0.5, high: 0.25)] {
+            let count = 1001
+            let ref = Philox.array(count: count, distribution: dist, seed: 0xDEAD_BEEF_1234, stream: 99)
+            let buf = try b.poisoned(count + 3)
+            try b.random(buf, offset: 3, count: count, distribution: dist, seed: 0xDEAD_BEEF_1234, stream: 99)
+            let got = Array(try b.download(buf).dropFirst(3))
+            // Box–Muller and the affine map in Float32 with device libm: a few ulp.
+            XCTAssertLessThan(normwiseError(got, ref.map(Double.init)), 1e-6, "\(b.name) random \(dist)")
+        }
+    }
+
+    /// The generator itself: moments of 40000 normals and uniforms, and independence of streams.
+    func testPhiloxStatistics() {
+        let n = 40000
+        let z = Philox.array(count: n, distribution: .normal, seed: 1, stream: 0).map(Double.init)
+        let mean = z.reduce(0, +) / Double(n), varz = z.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n)
+        XCTAssertLessThan(abs(mean), 0.02)   // 4 standard errors
+        XCTAssertLessThan(abs(varz - 1), 0.03)
+        let u = Philox.array(count: n, distribution: .uniform(low: 0, high: 1), seed: 1, stream: 0).map(Double.init)
+        XCTAssertLessThan(abs(u.reduce(0, +) / Double(n) - 0.5), 0.006)
+        XCTAssert(u.allSatisfy { $0 > 0 && $0 < 1 })
+        XCTAssertNotEqual(Philox.array(count: 8, distribution: .normal, seed: 1, stream: 1),
+                          Philox.array(count: 8, distribution: .normal, seed: 1, stream: 0))
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import XCTest
+@testable import GlowCore
+import GlowCPU
+@testable import GlowGPU
+
+/// Backends under test: the CPU backend and, when an OpenCL device exists, the first one
+/// (PoCL in CI). `GLOW_REQUIRE_OPENCL=1` turns a missing OpenCL device into a failure.
+enum TestBackends {
+    static let cpu = CPUBackend()
+    nonisolated(unsafe) static var openCLResult: Result<OpenCLBackend?, Error> = {
+        Result {
+            let all = try OpenCLDeviceInfo.all()
+            guard let d = all.first(where: { $0.isAccelerator }) ?? all.first else { return nil }
+            return try OpenCLBackend(device: d)
+        }
+    }()
+
+    static func openCL(file: StaticString = #filePath, line: UInt = #line) throws -> OpenCLBackend? {
+        let b = try openCLResult.get()
+        if b == nil && ProcessInfo.processInfo.environment["GLOW_REQUIRE_OPENCL"] == "1" {
+            XCTFail("GLOW_REQUIRE_OPENCL=1 but no OpenCL device was found", file: file, line: line)
+        }
+        return b
+    }
+
+    /// Both backends, as existentials; OpenCL only when present.
+    static func all() throws -> [any Backend] {
+        var r: [any Backend] = [cpu]
+        if let cl = try openCL() { r.append(cl) }
+        return r
+    }
+}
+
+/// Deterministic test data: N(0, 1) or U(lo, hi) from Philox with a per-call stream.
+func randomValues(_ count: Int, seed: UInt64 = 7, stream: UInt64, low: Float? = nil, high: Float? = nil) -> [Float] {
+    if let low, let high { return Philox.array(count: count, distribution: .uniform(low: low, high: high), seed: seed, stream: stream) }
+    return Philox.array(count: count, distribution: .normal, seed: seed, stream: stream)
+}
+
+/// Largest |a - b| / (|b| + floor) over the arrays; NaN or a size mismatch gives infinity.
+func relativeError(_ a: [Float], _ b: [Double], floor: Double = 1e-3) -> Double {
+    guard a.count == b.count else { return .infinity }
+    var worst = 0.0
+    for i in 0..<a.count {
+        let x = Double(a[i])
+        if !x.isFinite { return .infinity }
+        worst = max(worst, abs(x - b[i]) / (abs(b[i]) + floor))
+    }
+    return worst
+}
+
+func relativeError(_ a: [Float], _ b: [Float], floor: Double = 1e-3) -> Double {
+    relativeError(a, b.map(Double.init), floor: floor)
+}
+
+extension Backend {
+    /// A buffer of `count` NaNs, so an element an operation forgets to write fails the test.
+    func poisoned(_ count: Int) throws -> Buffer {
+        let b = try allocate(count)
+        try fill(b, offset: 0, count: count, value: .nan)
+        return b
+    }
+}
+
+/// max |a - b| / max |b|: the error of sums whose terms cancel, where an elementwise
+/// relative error would divide by a near-zero result.
+func normwiseError(_ a: [Float], _ b: [Double]) -> Double {
+    guard a.count == b.count else { return .infinity }
+    var num = 0.0, den = 0.0
+    for i in 0..<a.count {
+        let x = Double(a[i])
+        if !x.isFinite { return .infinity }
+        if b[i].isNaN { continue }
+        num = max(num, abs(x - b[i])); den = max(den, abs(b[i]))
+    }
+    return den == 0 ? num : num / den
+}

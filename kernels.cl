@@ -1,0 +1,341 @@
+// glow-gpu OpenCL kernels: the only OpenCL C in the project.
+//
+// Written for speed on CPU OpenCL (PoCL) and GPUs alike (docs/pocl-kernel-notes.md):
+// no __local memory or barriers; loop-free bodies for elementwise work so PoCL vectorises
+// across work-items; explicit float16 register tiles with fma for GEMM.
+// Activations are channel-major (CNHW): see Sources/GlowCore/Backend.swift.
+// Tuning constants come from -D options; these are the defaults.
+
+#ifndef GEMM_TM
+#define GEMM_TM 8            // rows of C per work-item in gemm_nn (float16 accumulators)
+#endif
+#ifndef GEMM_NT_TM
+#define GEMM_NT_TM 4         // rows × columns of C per work-item in gemm_nt
+#endif
+
+// ---------------------------------------------------------------------------------------
+// GEMM. C[m, n] = alpha · Σ_k A(m, k) · B[k, n] + beta · C[m, n], row-major.
+// A(m, k) = A[m·sam + k·sak] covers both A and Aᵀ; B rows are contiguous along n.
+// Work-item (i, j) computes rows i·GEMM_TM … and the 16 columns from j·16. Dimension 0
+// walks row tiles, so neighbouring work-items share one panel of B in cache.
+// beta == 0 never reads C (it may hold NaN).
+__kernel void gemm_nn(int M, int N, int K, float alpha,
+                      __global const float* A, int aoff, int sam, int sak,
+                      __global const float* B, int boff, int ldb,
+                      float beta, __global float* C, int coff, int ldc)
+{
+    const int m0 = get_global_id(0) * GEMM_TM;
+    const int n0 = get_global_id(1) * 16;
+    if (m0 >= M || n0 >= N) return;
+    A += aoff; B += boff; C += coff;
+    int arow[GEMM_TM];
+    for (int r = 0; r < GEMM_TM; ++r) arow[r] = min(m0 + r, M - 1) * sam;
+    float16 acc[GEMM_TM];
+    for (int r = 0; r < GEMM_TM; ++r) acc[r] = (float16)(0.0f);
+    const int full = (n0 + 16 <= N);
+    if (full) {
+        const __global float* bp = B + n0;
+        for (int k = 0; k < K; ++k) {
+            const float16 b = vload16(0, bp);
+            bp += ldb;
+            const int ak = k * sak;
+            for (int r = 0; r < GEMM_TM; ++r) acc[r] = fma((float16)(A[arow[r] + ak]), b, acc[r]);
+        }
+    } else {
+        const int w = N - n0;
+        float t[16];
+        for (int k = 0; k < K; ++k) {
+            for (int j = 0; j < 16; ++j) t[j] = j < w ? B[k * ldb + n0 + j] : 0.0f;
+            const float16 b = vload16(0, t);
+            const int ak = k * sak;
+            for (int r = 0; r < GEMM_TM; ++r) acc[r] = fma((float16)(A[arow[r] + ak]), b, acc[r]);
+        }
+    }
+    for (int r = 0; r < GEMM_TM; ++r) {
+        if (m0 + r >= M) break;
+        __global float* cp = C + (m0 + r) * ldc + n0;
+        float16 v = alpha * acc[r];
+        if (full) {
+            if (beta != 0.0f) v = fma((float16)(beta), vload16(0, cp), v);
+            vstore16(v, 0, cp);
+        } else {
+            float t[16];
+            vstore16(v, 0, t);
+            for (int j = 0; j < N - n0; ++j) cp[j] = beta != 0.0f ? t[j] + beta * cp[j] : t[j];
+        }
+    }
+}
+
+// C[m, n] = alpha · Σ_k A[m·lda + k] · B[n·ldb + k] + beta · C: both operands contiguous
+// along k (A·Bᵀ, e.g. weight gradients dY·colᵀ). A GEMM_NT_TM × GEMM_NT_TM tile of float16
+// partial sums over k, reduced at the end.
+__kernel void gemm_nt(int M, int N, int K, float alpha,
+                      __global const float* A, int aoff, int lda,
+                      __global const float* B, int boff, int ldb,
+                      float beta, __global float* C, int coff, int ldc)
+{
+    const int m0 = get_global_id(0) * GEMM_NT_TM;
+    const int n0 = get_global_id(1) * GEMM_NT_TM;
+    if (m0 >= M || n0 >= N) return;
+    A += aoff; B += boff; C += coff;
+    int ar[GEMM_NT_TM], br[GEMM_NT_TM];
+    for (int r = 0; r < GEMM_NT_TM; ++r) { ar[r] = min(m0 + r, M - 1) * lda; br[r] = min(n0 + r, N - 1) * ldb; }
+    float16 acc[GEMM_NT_TM][GEMM_NT_TM];
+    for (int i = 0; i < GEMM_NT_TM; ++i)
+        for (int j = 0; j < GEMM_NT_TM; ++j) acc[i][j] = (float16)(0.0f);
+    const int K16 = K & ~15;
+    for (int k = 0; k < K16; k += 16) {
+        float16 a[GEMM_NT_TM], b[GEMM_NT_TM];
+        for (int i = 0; i < GEMM_NT_TM; ++i) a[i] = vload16(0, A + ar[i] + k);
+        for (int j = 0; j < GEMM_NT_TM; ++j) b[j] = vload16(0, B + br[j] + k);
+        for (int i = 0; i < GEMM_NT_TM; ++i)
+            for (int j = 0; j < GEMM_NT_TM; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    for (int i = 0; i < GEMM_NT_TM; ++i) {
+        if (m0 + i >= M) break;
+        for (int j = 0; j < GEMM_NT_TM; ++j) {
+            if (n0 + j >= N) break;
+            float16 v = acc[i][j];
+            float8 s8 = v.lo + v.hi;
+            float4 s4 = s8.lo + s8.hi;
+            float s = s4.x + s4.y + s4.z + s4.w;
+            for (int k = K16; k < K; ++k) s = fma(A[ar[i] + k], B[br[j] + k], s);
+            __global float* cp = C + (m0 + i) * ldc + n0 + j;
+            *cp = beta != 0.0f ? alpha * s + beta * *cp : alpha * s;
+        }
+    }
+}
+
+// The rare case Aᵀ·Bᵀ: one element per work-item, plain loop.
+__kernel void gemm_tt(int M, int N, int K, float alpha,
+                      __global const float* A, int aoff, int lda,
+                      __global const float* B, int boff, int ldb,
+                      float beta, __global float* C, int coff, int ldc)
+{
+    const int n = get_global_id(0), m = get_global_id(1);
+    if (m >= M || n >= N) return;
+    A += aoff; B += boff; C += coff;
+    float s = 0.0f;
+    for (int k = 0; k < K; ++k) s = fma(A[k * lda + m], B[n * ldb + k], s);
+    __global float* cp = C + m * ldc + n;
+    *cp = beta != 0.0f ? alpha * s + beta * *cp : alpha * s;
+}
+
+// ---------------------------------------------------------------------------------------
+// 3×3 "same" convolution lowering. Work-item (p, row): p = n·H·W + h·W + w, row = c·9 + t.
+__kernel void im2col3x3(__global const float* x, int xoff, int N, int H, int W,
+                        __global float* col)
+{
+    const int p = get_global_id(0), row = get_global_id(1);
+    const int HW = H * W, P = N * HW;
+    if (p >= P) return;
+    const int c = row / 9, t = row - c * 9;
+    const int ky = t / 3 - 1, kx = t - (t / 3) * 3 - 1;
+    const int n = p / HW, s = p - n * HW, h = s / W, w = s - h * W;
+    const int sh = h + ky, sw = w + kx;
+    const int inside = sh >= 0 && sh < H && sw >= 0 && sw < W;
+    const int src = xoff + (c * N + n) * HW + (inside ? sh * W + sw : 0);
+    col[row * P + p] = inside ? x[src] : 0.0f;
+}
+
+// Adjoint of im2col3x3: x[c, n, h, w] += Σ_t col[c·9 + t, n, h - ky, w - kx].
+__kernel void col2im3x3(__global const float* col, int N, int H, int W,
+                        __global float* x, int xoff)
+{
+    const int p = get_global_id(0), c = get_global_id(1);
+    const int HW = H * W, P = N * HW;
+    if (p >= P) return;
+    const int n = p / HW, s = p - n * HW, h = s / W, w = s - h * W;
+    float acc = 0.0f;
+    for (int t = 0; t < 9; ++t) {
+        const int ky = t / 3 - 1, kx = t % 3 - 1;
+        const int oh = h - ky, ow = w - kx;
+        if (oh >= 0 && oh < H && ow >= 0 && ow < W) acc += col[(c * 9 + t) * P + n * HW + oh * W + ow];
+    }
+    x[xoff + c * P + p] += acc;
+}
+
+// ---------------------------------------------------------------------------------------
+// Elementwise. One element per work-item; `total` guards the rounded-up global size.
+
+// ActNorm, Conv2dZeros' output scale: y = (x + b[r]) · exp(f · logs[r]) or its inverse.
+__kernel void channel_affine(__global const float* x, int xoff, int cols, int total,
+                             __global const float* bias, __global const float* logs,
+                             float factor, int reverse, __global float* y, int yoff)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int r = i / cols;
+    const float b = bias[r], l = factor * logs[r];
+    const float v = x[xoff + i];
+    y[yoff + i] = reverse ? v * exp(-l) - b : (v + b) * exp(l);
+}
+
+__kernel void unary_op(int op, __global const float* x, int xoff, __global float* y, int yoff, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const float v = x[xoff + i];
+    float r;
+    switch (op) {
+    case 0: r = exp(v); break;
+    case 1: r = log(v); break;
+    case 2: r = 1.0f / (1.0f + exp(-v)); break;
+    case 3: r = fmax(v, 0.0f); break;
+    case 4: r = -v; break;
+    default: r = v * v; break;
+    }
+    y[yoff + i] = r;
+}
+
+__kernel void binary_op(int op, __global const float* a, int aoff, __global const float* b, int boff,
+                        __global float* y, int yoff, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const float u = a[aoff + i], v = b[boff + i];
+    float r;
+    switch (op) {
+    case 0: r = u + v; break;
+    case 1: r = u - v; break;
+    case 2: r = u * v; break;
+    default: r = u / v; break;
+    }
+    y[yoff + i] = r;
+}
+
+// Space-to-depth by 2 (inverse = depth-to-space). One work-item per element of the large
+// (un-squeezed) tensor [C, N, H, W].
+__kernel void squeeze2(__global const float* x, __global float* y, int N, int H, int W, int inverse, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int w = i % W, h = (i / W) % H, cn = i / (W * H);
+    const int n = cn % N, c = cn / N;
+    const int H2 = H / 2, W2 = W / 2;
+    const int small = (((c * 4 + (h & 1) * 2 + (w & 1)) * N + n) * H2 + h / 2) * W2 + w / 2;
+    if (inverse) y[i] = x[small]; else y[small] = x[i];
+}
+
+// Affine coupling on rows [half, 2·half) of x; h holds shift (even rows) and raw scale
+// (odd rows). The first half is copied by the host side with copy2D.
+__kernel void affine_coupling(__global const float* x, __global const float* h, int nhalf, int cols,
+                              int reverse, __global float* y, __global float* logscale, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int r = i / cols, j = i - r * cols;
+    const float shift = h[(2 * r) * cols + j];
+    const float s = 1.0f / (1.0f + exp(-(h[(2 * r + 1) * cols + j] + 2.0f)));
+    const float v = x[(nhalf + r) * cols + j];
+    y[(nhalf + r) * cols + j] = reverse ? v / s - shift : (v + shift) * s;
+    logscale[i] = log(s);
+}
+
+__kernel void gaussian_log_density(__global const float* z, int zoff, __global const float* h,
+                                   int moff, int loff, int rstride, int cols,
+                                   __global float* out, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int r = i / cols, j = i - r * cols;
+    const float m = h[moff + r * rstride * cols + j], l = h[loff + r * rstride * cols + j];
+    const float d = (z[zoff + i] - m) * exp(-l);
+    out[i] = -0.91893853320467274178f - l - 0.5f * d * d;
+}
+
+__kernel void gaussian_sample(__global const float* eps, __global const float* h,
+                              int moff, int loff, int rstride, int cols, float temperature,
+                              __global float* z, int zoff, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int r = i / cols, j = i - r * cols;
+    const float m = h[moff + r * rstride * cols + j], l = h[loff + r * rstride * cols + j];
+    z[zoff + i] = m + exp(l) * eps[i] * temperature;
+}
+
+__kernel void fill_value(__global float* y, int yoff, float value, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    y[yoff + i] = value;
+}
+
+// Row block copy: work-item (j, r).
+__kernel void copy_2d(__global const float* src, int soff, int sstride,
+                      __global float* dst, int doff, int dstride, int cols)
+{
+    const int j = get_global_id(0), r = get_global_id(1);
+    if (j >= cols) return;
+    dst[doff + r * dstride + j] = src[soff + r * sstride + j];
+}
+
+// ---------------------------------------------------------------------------------------
+// Reductions: a loop per work-item, few work-items; these are not on the GEMM's scale.
+
+__kernel void row_sums(__global const float* x, int xoff, int rows, int cols, int squares, __global float* out)
+{
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const __global float* p = x + xoff + r * cols;
+    float s = 0.0f;
+    if (squares) { for (int j = 0; j < cols; ++j) s = fma(p[j], p[j], s); }
+    else { for (int j = 0; j < cols; ++j) s += p[j]; }
+    out[r] = s;
+}
+
+__kernel void sample_sums(__global const float* x, int xoff, int rows, int N, int spatial,
+                          __global float* out, int accumulate)
+{
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    float s = 0.0f;
+    for (int r = 0; r < rows; ++r) {
+        const __global float* p = x + xoff + (r * N + n) * spatial;
+        for (int j = 0; j < spatial; ++j) s += p[j];
+    }
+    out[n] = accumulate ? out[n] + s : s;
+}
+
+// ---------------------------------------------------------------------------------------
+// Philox4x32-10, as in Sources/GlowCore/Philox.swift. Work-item b fills elements 4b … 4b+3.
+
+uint4 philox4x32_10(uint4 c, uint2 k)
+{
+    for (int i = 0; i < 10; ++i) {
+        const uint lo0 = 0xD2511F53u * c.x, hi0 = mul_hi(0xD2511F53u, c.x);
+        const uint lo1 = 0xCD9E8D57u * c.z, hi1 = mul_hi(0xCD9E8D57u, c.z);
+        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+    }
+    return c;
+}
+
+float philox_unit(uint w) { return (float)(w >> 8) * (1.0f / 16777216.0f) + (0.5f / 16777216.0f); }
+
+__kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, uint seed_hi,
+                          uint stream_lo, uint stream_hi, int normal, float low, float high)
+{
+    const int b = get_global_id(0);
+    const int i = 4 * b;
+    if (i >= total) return;
+    const uint4 r = philox4x32_10((uint4)((uint)b, 0u, stream_lo, stream_hi), (uint2)(seed_lo, seed_hi));
+    float4 v;
+    if (normal) {
+        const float r0 = sqrt(-2.0f * log(philox_unit(r.x))), t0 = 6.2831853071795864769f * philox_unit(r.y);
+        const float r1 = sqrt(-2.0f * log(philox_unit(r.z))), t1 = 6.2831853071795864769f * philox_unit(r.w);
+        v = (float4)(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
+    } else {
+        const float w = high - low;
+        v = (float4)(low + w * philox_unit(r.x), low + w * philox_unit(r.y),
+                     low + w * philox_unit(r.z), low + w * philox_unit(r.w));
+    }
+    y += yoff + i;
+    if (i + 4 <= total) { vstore4(v, 0, y); }
+    else {
+        y[0] = v.x;
+        if (i + 1 < total) y[1] = v.y;
+        if (i + 2 < total) y[2] = v.z;
+    }
+}
