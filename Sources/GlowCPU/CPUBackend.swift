@@ -64,6 +64,9 @@ public final class CPUBackend: Backend {
                      a: CPUBuffer, aOffset: Int, lda: Int, b: CPUBuffer, bOffset: Int, ldb: Int,
                      beta: Float, c: CPUBuffer, cOffset: Int, ldc: Int) throws {
         if m == 0 || n == 0 { return }
+        try check(cOffset + (m - 1) * ldc + n <= c.count, "gemm C block \(m)×\(n) (ldc \(ldc), offset \(cOffset)) past buffer of \(c.count)")
+        try check(aOffset + ((transA ? k : m) - 1) * lda + (transA ? m : k) <= a.count, "gemm A past buffer of \(a.count)")
+        try check(bOffset + ((transB ? n : k) - 1) * ldb + (transB ? k : n) <= b.count, "gemm B past buffer of \(b.count)")
         if beta == 0 {
             // BLAS may compute 0·C; C can hold NaN from a previous use.
             for r in 0..<m { (c.pointer + cOffset + r * ldc).update(repeating: 0, count: n) }

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A batch of 8-bit images of one size, stored contiguously in NCHW order
+/// (image, channel, row, column), with optional class labels.
+public struct ImageSet: Sendable, Equatable {
+    /// Number of images.
+    public let count: Int
+    /// Channels per image: 1 (gray) or 3 (RGB).
+    public let channels: Int
+    /// Rows per image.
+    public let height: Int
+    /// Columns per image.
+    public let width: Int
+    /// All pixels, `count × channels × height × width` bytes in NCHW order.
+    public let pixels: [UInt8]
+    /// Class label of each image (`labels.count == count`), or `nil` when unlabelled.
+    public let labels: [Int]?
+    /// Number of classes the labels range over (labels lie in `0..<classes`); 0 when unlabelled.
+    public let classes: Int
+
+    /// Makes an image set; traps if the pixel or label counts do not match the shape.
+    ///
+    /// - Parameters:
+    ///   - count: number of images.
+    ///   - channels: channels per image.
+    ///   - height: rows per image.
+    ///   - width: columns per image.
+    ///   - pixels: `count × channels × height × width` bytes in NCHW order.
+    ///   - labels: one label per image, or `nil`.
+    ///   - classes: number of classes; pass 0 (the default) when `labels` is `nil`.
+    public init(count: Int, channels: Int, height: Int, width: Int,
+                pixels: [UInt8], labels: [Int]? = nil, classes: Int = 0) {
+        precondition(count >= 0 && channels > 0 && height > 0 && width > 0,
+                     "ImageSet: bad shape \(count)×\(channels)×\(height)×\(width)")
+        precondition(pixels.count == count * channels * height * width,
+                     "ImageSet: \(pixels.count) pixels for shape \(count)×\(channels)×\(height)×\(width)")
+        if let labels {
+            precondition(labels.count == count, "ImageSet: \(labels.count) labels for \(count) images")
+        }
+        self.count = count
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.pixels = pixels
+        self.labels = labels
+        self.classes = labels == nil ? 0 : classes
+    }
+
+    /// Bytes per image: `channels × height × width`.
+    public var imageSize: Int { channels * height * width }
+
+    /// The pixels of image `index` (CHW order), as a slice of `pixels`.
+    public func image(at index: Int) -> ArraySlice<UInt8> {
+        precondition(index >= 0 && index < count, "ImageSet: image index \(index) out of 0..<\(count)")
+        let n = imageSize
+        return pixels[index * n ..< (index + 1) * n]
+    }
+
+    /// A new set holding the images (and labels) at `indices`, in that order; indices may repeat.
+    public func subset(_ indices: [Int]) -> ImageSet {
+        let n = imageSize
+        var out = [UInt8](repeating: 0, count: indices.count * n)
+        out.withUnsafeMutableBufferPointer { dst in
+            pixels.withUnsafeBufferPointer { src in
+                for (k, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < count, "ImageSet: subset index \(i) out of 0..<\(count)")
+                    UnsafeMutableRawPointer(dst.baseAddress! + k * n)
+                        .copyMemory(from: src.baseAddress! + i * n, byteCount: n)
+                }
+            }
+        }
+        return ImageSet(count: indices.count, channels: channels, height: height, width: width,
+                        pixels: out, labels: labels.map { l in indices.map { l[$0] } }, classes: classes)
+    }
+}

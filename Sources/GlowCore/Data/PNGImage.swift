@@ -1,0 +1,110 @@
+import Foundation
+import CLibPNG
+
+/// Reads and writes 8-bit gray and RGB PNG files with libpng's simplified API
+/// (`png_image_*`), which reports failures through return codes and `png_image.message`
+/// rather than `longjmp`, so every libpng error becomes a `DataError` naming the file.
+///
+/// Pixels are row-major and interleaved (HWC): `height × width × channels` bytes.
+public enum PNGImage {
+    /// Writes an 8-bit PNG.
+    ///
+    /// - Parameters:
+    ///   - path: the file to create or overwrite.
+    ///   - width: columns, at least 1.
+    ///   - height: rows, at least 1.
+    ///   - channels: 1 (gray) or 3 (RGB).
+    ///   - pixels: `height × width × channels` bytes, row-major, channels interleaved.
+    /// - Throws: `DataError` for bad arguments or when libpng cannot write the file.
+    public static func write(path: String, width: Int, height: Int, channels: Int, pixels: [UInt8]) throws {
+        guard channels == 1 || channels == 3 else {
+            throw DataError(path: path, problem: "cannot write a PNG with \(channels) channels, expected 1 or 3")
+        }
+        guard width > 0, height > 0, width <= Int(Int32.max) / channels, height <= Int(Int32.max) else {
+            throw DataError(path: path, problem: "bad PNG size \(width)×\(height)")
+        }
+        guard pixels.count == width * height * channels else {
+            throw DataError(path: path, problem: "\(pixels.count) pixel bytes given for a \(width)×\(height)×\(channels) image (\(width * height * channels) bytes)")
+        }
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(width)
+        image.height = UInt32(height)
+        image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
+        let ok = pixels.withUnsafeBytes { buffer in
+            png_image_write_to_file(&image, path, 0, buffer.baseAddress, Int32(width * channels), nil)
+        }
+        let problem = message(of: &image)
+        png_image_free(&image)
+        guard ok != 0 else {
+            throw DataError(path: path, problem: "cannot write PNG: \(problem)")
+        }
+    }
+
+    /// Reads a PNG as 8-bit gray or RGB.
+    ///
+    /// Palette, 16-bit, gray+alpha and RGBA files are converted by libpng to 8-bit gray or
+    /// RGB; an alpha channel is dropped (colour values are kept as stored, not composited).
+    /// 16-bit samples are taken as sRGB-encoded and scaled to 8 bits (no gamma change).
+    ///
+    /// - Parameters:
+    ///   - path: the PNG file.
+    ///   - channels: 1 or 3 to convert to gray or RGB (gray to RGB replicates the value;
+    ///     RGB to gray uses libpng's sRGB-aware luminance), or `nil` (the default) to keep
+    ///     the file's own kind: 1 for gray files, 3 for colour and palette files.
+    /// - Returns: the size, the channel count and `height × width × channels` bytes (HWC).
+    /// - Throws: `DataError` for a missing, unreadable or corrupt file, or a bad `channels`.
+    public static func read(path: String, channels: Int? = nil)
+        throws -> (width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+        if let channels, channels != 1, channels != 3 {
+            throw DataError(path: path, problem: "cannot read a PNG as \(channels) channels, expected 1 or 3")
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw DataError(path: path, problem: "no such file")
+        }
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        guard png_image_begin_read_from_file(&image, path) != 0 else {
+            let problem = message(of: &image)
+            png_image_free(&image)
+            throw DataError(path: path, problem: "not a readable PNG: \(problem)")
+        }
+        let colourFlag = UInt32(PNG_FORMAT_FLAG_COLOR)
+        let alphaFlag = UInt32(PNG_FORMAT_FLAG_ALPHA)
+        let fileFormat = image.format
+        let outChannels = channels ?? ((fileFormat & colourFlag) != 0 ? 3 : 1)
+        let hasAlpha = (fileFormat & alphaFlag) != 0
+        let readChannels = outChannels + (hasAlpha ? 1 : 0)
+        // 8-bit output, no colour map; alpha kept while reading so it can be dropped
+        // afterwards instead of being composited onto a background.
+        image.format = (outChannels == 3 ? colourFlag : 0) | (hasAlpha ? alphaFlag : 0)
+        image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
+        let width = Int(image.width)
+        let height = Int(image.height)
+        var buffer = [UInt8](repeating: 0, count: width * height * readChannels)
+        let ok = buffer.withUnsafeMutableBytes { raw in
+            png_image_finish_read(&image, nil, raw.baseAddress, Int32(width * readChannels), nil)
+        }
+        let problem = message(of: &image)
+        png_image_free(&image)
+        guard ok != 0 else {
+            throw DataError(path: path, problem: "corrupt PNG: \(problem)")
+        }
+        guard hasAlpha else { return (width, height, outChannels, buffer) }
+        var pixels = [UInt8](repeating: 0, count: width * height * outChannels)
+        for p in 0 ..< width * height {
+            for c in 0 ..< outChannels {
+                pixels[p * outChannels + c] = buffer[p * readChannels + c]
+            }
+        }
+        return (width, height, outChannels, pixels)
+    }
+
+    /// libpng's message in `image.message` (empty when none).
+    private static func message(of image: inout png_image) -> String {
+        withUnsafeBytes(of: &image.message) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// Conversion between 8-bit pixels and the model's input space.
+///
+/// With `nBits` bits per sample (1...8), a pixel `p` is quantised to
+/// `q = ⌊p / 2^(8−nBits)⌋` and mapped to `x = q / 2^nBits − 0.5`, in `[−0.5, 0.5)`.
+public enum Preprocess {
+    /// Maps pixels to model space: `⌊p / 2^(8−nBits)⌋ / 2^nBits − 0.5` for each pixel.
+    public static func toModel(pixels: [UInt8], nBits: Int) -> [Float] {
+        pixels.withUnsafeBufferPointer { toModel($0, nBits: nBits) }
+    }
+
+    /// Maps pixels to model space: `⌊p / 2^(8−nBits)⌋ / 2^nBits − 0.5` for each pixel.
+    public static func toModel(pixels: ArraySlice<UInt8>, nBits: Int) -> [Float] {
+        pixels.withUnsafeBufferPointer { toModel($0, nBits: nBits) }
+    }
+
+    /// Maps model-space values back to pixels: `q = clamp(⌊(x + 0.5) · 2^nBits⌋, 0, 2^nBits − 1)`,
+    /// then `p = clamp(q · 2^(8−nBits), 0, 255)`. NaN maps to 0. Inverts `toModel` exactly
+    /// on its outputs: `toPixels(toModel(p)) == p` with the low `8 − nBits` bits cleared.
+    public static func toPixels(_ x: [Float], nBits: Int) -> [UInt8] {
+        precondition((1 ... 8).contains(nBits), "Preprocess: nBits \(nBits) outside 1...8")
+        let bins = Float(1 << nBits)
+        let maxBin = bins - 1
+        let shift = 8 - nBits
+        return x.map { v in
+            let scaled = ((v + 0.5) * bins).rounded(.down)
+            let q = scaled.isNaN ? 0 : min(maxBin, max(0, scaled))
+            return UInt8(min(255, Int(q) << shift))
+        }
+    }
+
+    private static func toModel(_ pixels: UnsafeBufferPointer<UInt8>, nBits: Int) -> [Float] {
+        precondition((1 ... 8).contains(nBits), "Preprocess: nBits \(nBits) outside 1...8")
+        let shift = UInt8(8 - nBits)
+        let scale = 1 / Float(1 << nBits)
+        return [Float](unsafeUninitializedCapacity: pixels.count) { out, initialized in
+            for i in 0 ..< pixels.count {
+                out[i] = Float(pixels[i] >> shift) * scale - 0.5
+            }
+            initialized = pixels.count
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Saving and loading a model as one safetensors file (glow-spec.md, "Checkpoint").
+public enum Checkpoint {
+    /// The `format` tag in `__metadata__`.
+    public static let format = "glow-gpu/1"
+
+    /// The model as a safetensors file in memory.
+    public static func file<B>(_ model: Glow<B>) throws -> SafeTensorsFile {
+        guard model.isInitialized else {
+            throw GlowError("the model's ActNorms were never initialised from data; such a checkpoint is not saved")
+        }
+        var f = SafeTensorsFile(metadata: ["format": format, "config": model.config.json()])
+        for p in model.parameters {
+            let v = try model.backend.download(p.value)
+            guard v.allSatisfy(\.isFinite) else { throw GlowError("\(p.name) holds a non-finite value; checkpoint not written") }
+            try f.add(p.name, shape: p.shape, floats: v)
+        }
+        for level in model.levels {
+            for step in level.steps {
+                if let perm = step.permutation, let name = perm.name {
+                    try f.add(name, shape: [perm.indices.count], ints: perm.indices.map(Int64.init))
+                }
+            }
+        }
+        return f
+    }
+
+    /// Writes `model` to `path` atomically.
+    public static func save<B>(_ model: Glow<B>, to path: String) throws {
+        try file(model).write(path: path)
+    }
+
+    /// The configuration stored in a checkpoint file.
+    public static func config(of file: SafeTensorsFile, source: String) throws -> GlowConfig {
+        guard let tag = file.metadata["format"] else {
+            throw GlowError("\(source): no \"format\" in __metadata__; not a glow-gpu checkpoint")
+        }
+        guard tag == format else { throw GlowError("\(source): format tag \"\(tag)\" is not \"\(format)\"") }
+        guard let json = file.metadata["config"] else { throw GlowError("\(source): no \"config\" in __metadata__") }
+        return try GlowConfig.parse(json: json, source: source)
+    }
+
+    /// Loads a model from `path` onto `backend`, checking the format tag, every tensor's
+    /// name, shape and dtype.
+    public static func load<B>(_ path: String, backend: B) throws -> Glow<B> {
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        return try load(file, source: path, backend: backend)
+    }
+
+    /// Loads a model from a file already read.
+    public static func load<B>(_ file: SafeTensorsFile, source: String, backend: B) throws -> Glow<B> {
+        let config = try config(of: file, source: source)
+        let model = try Glow(config: config, backend: backend)
+        do {
+            for p in model.parameters {
+                let v = try file.requireFloats(p.name, shape: p.shape)
+                guard v.allSatisfy(\.isFinite) else { throw GlowError("\(source): tensor '\(p.name)' holds a non-finite value") }
+                try backend.upload(v, to: p.value, offset: 0)
+            }
+            for level in model.levels {
+                for step in level.steps {
+                    if let perm = step.permutation, let name = perm.name {
+                        let idx = try file.requireInts(name, shape: [perm.indices.count])
+                        do { try perm.setIndices(idx.map { Int($0) }) } catch let e as GlowError { throw GlowError("\(source): \(e.message)") }
+                    }
+                }
+            }
+        } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        for a in model.actnorms { a.initialized = true }
+        do { try model.refresh() } catch let e as GlowError { throw GlowError("\(source): \(e.message)") }
+        return model
+    }
+}

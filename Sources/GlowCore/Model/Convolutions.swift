@@ -1,0 +1,81 @@
+/// A 3×3 "same" convolution without bias: im2col, then one GEMM `W[O, C·9] · col`.
+public final class Conv3x3<B: Backend> {
+    /// `[O, C, 3, 3]`.
+    public let weight: Parameter<B>
+    let backend: B
+    /// Input and output channels.
+    public let inChannels: Int, outChannels: Int
+
+    /// A convolution with `weight` values (`O·C·9`, row-major `[O, C, 3, 3]`).
+    public init(_ backend: B, in c: Int, out o: Int, name: String, values: [Float]) throws {
+        self.backend = backend; inChannels = c; outChannels = o
+        weight = try Parameter(backend, name: name, shape: [o, c, 3, 3], values: values)
+    }
+
+    /// `y[O, P] = conv(x[C, P])` for a CNHW input starting at `xOffset`; `columns` is
+    /// scratch of `C·9·P` floats.
+    public func forward(_ x: B.Buffer, xOffset: Int, images: Int, height: Int, width: Int,
+                        columns: B.Buffer, into y: B.Buffer) throws {
+        let p = images * height * width
+        try backend.im2col3x3(x, xOffset: xOffset, channels: inChannels, images: images, height: height, width: width,
+                              columns: columns)
+        try backend.gemm(transA: false, transB: false, m: outChannels, n: p, k: inChannels * 9, alpha: 1,
+                         a: weight.value, aOffset: 0, lda: inChannels * 9, b: columns, bOffset: 0, ldb: p,
+                         beta: 0, c: y, cOffset: 0, ldc: p)
+    }
+}
+
+/// A 1×1 convolution without bias: one GEMM `W[O, C] · x[C, P]`.
+public final class Conv1x1<B: Backend> {
+    /// `[O, C, 1, 1]`.
+    public let weight: Parameter<B>
+    let backend: B
+    /// Input and output channels.
+    public let inChannels: Int, outChannels: Int
+
+    /// A convolution with `weight` values.
+    public init(_ backend: B, in c: Int, out o: Int, name: String, values: [Float]) throws {
+        self.backend = backend; inChannels = c; outChannels = o
+        weight = try Parameter(backend, name: name, shape: [o, c, 1, 1], values: values)
+    }
+
+    /// `y = W · x` over `cols` columns.
+    public func forward(_ x: B.Buffer, cols: Int, into y: B.Buffer) throws {
+        try backend.gemm(transA: false, transB: false, m: outChannels, n: cols, k: inChannels, alpha: 1,
+                         a: weight.value, aOffset: 0, lda: inChannels, b: x, bOffset: 0, ldb: cols,
+                         beta: 0, c: y, cOffset: 0, ldc: cols)
+    }
+}
+
+/// Conv2dZeros: `(conv3×3(x) + bias) ⊙ exp(3 · logs)`, all zero at the start so that the
+/// layer it ends (a coupling, a prior) starts as the identity / standard normal.
+public final class Conv2dZeros<B: Backend> {
+    /// The convolution.
+    public let conv: Conv3x3<B>
+    /// `[O]`.
+    public let bias: Parameter<B>
+    /// `[O]`, scaled by `logScaleFactor`.
+    public let logs: Parameter<B>
+    /// The official code's factor 3 on logs.
+    public static var logScaleFactor: Float { 3 }
+    let backend: B
+
+    /// A zero-initialised layer named `prefix.weight`, `.bias`, `.logs`.
+    public init(_ backend: B, in c: Int, out o: Int, prefix: String) throws {
+        self.backend = backend
+        conv = try Conv3x3(backend, in: c, out: o, name: prefix + ".weight", values: .init(repeating: 0, count: o * c * 9))
+        bias = try Parameter(backend, name: prefix + ".bias", shape: [o], values: .init(repeating: 0, count: o))
+        logs = try Parameter(backend, name: prefix + ".logs", shape: [o], values: .init(repeating: 0, count: o))
+    }
+
+    /// The layer's tensors.
+    public var parameters: [Parameter<B>] { [conv.weight, bias, logs] }
+
+    /// `y[O, P]` for the CNHW input at `xOffset`.
+    public func forward(_ x: B.Buffer, xOffset: Int, images: Int, height: Int, width: Int,
+                        columns: B.Buffer, into y: B.Buffer) throws {
+        try conv.forward(x, xOffset: xOffset, images: images, height: height, width: width, columns: columns, into: y)
+        try backend.channelAffine(y, xOffset: 0, rows: conv.outChannels, cols: images * height * width, bias: bias.value,
+                                  logs: logs.value, factor: Conv2dZeros.logScaleFactor, reverse: false, y: y, yOffset: 0)
+    }
+}

@@ -1,0 +1,43 @@
+/// A named, trainable (or fixed) tensor of a layer, stored on the backend, named as in
+/// the checkpoint (glow-spec.md).
+public final class Parameter<B: Backend> {
+    /// Checkpoint name, e.g. `levels.0.steps.3.actnorm.bias`.
+    public let name: String
+    /// Shape as stored in the checkpoint.
+    public let shape: [Int]
+    /// The values on the device.
+    public let value: B.Buffer
+    /// False for tensors that are fixed after initialisation (LU's `p` and `sign_s`).
+    public let trainable: Bool
+
+    /// Allocates a parameter holding `values`.
+    public init(_ backend: B, name: String, shape: [Int], values: [Float], trainable: Bool = true) throws {
+        precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
+        self.name = name; self.shape = shape; self.trainable = trainable
+        value = try backend.makeBuffer(values)
+    }
+
+    /// Element count.
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// Per-pass state threaded through the flow: per-image log-determinant and log-density
+/// accumulators on the device, plus the log-determinant terms that are the same for
+/// every image (ActNorm, 1×1 convolution), summed on the host in Float64.
+public final class FlowContext<B: Backend> {
+    /// `[images]` sum of per-image log-determinant terms (couplings).
+    public let logdet: B.Buffer
+    /// `[images]` sum of log p of the factored-out latents.
+    public let logp: B.Buffer
+    /// Σ of log-determinant terms shared by all images.
+    public var logdetConstant: Double = 0
+    /// Initialise ActNorms from this pass's data (data-dependent initialisation).
+    public let initialize: Bool
+
+    /// Zeroed accumulators for `images` images.
+    public init(_ backend: B, images: Int, initialize: Bool = false) throws {
+        logdet = try backend.zeros(images)
+        logp = try backend.zeros(images)
+        self.initialize = initialize
+    }
+}

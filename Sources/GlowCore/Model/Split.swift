@@ -1,0 +1,116 @@
+/// Split at the end of every level but the last: `z1 = x[:, :C/2]` goes on, `z2 = x[:, C/2:]`
+/// is factored out with the learned conditional prior `N(z2; mean, exp(logs)²)`,
+/// `h = Conv2dZeros(C/2 → C)(z1)`, `mean = h[:, 0::2]`, `logs = h[:, 1::2]`.
+public final class Split<B: Backend> {
+    /// The prior's network.
+    public let convZeros: Conv2dZeros<B>
+    let backend: B
+    let channels: Int
+
+    /// The split of level `i` over `channels` channels, named `levels.i.split.conv_zeros.…`.
+    public init(_ backend: B, channels c: Int, level i: Int) throws {
+        self.backend = backend; channels = c
+        convZeros = try Conv2dZeros(backend, in: c / 2, out: c, prefix: "levels.\(i).split.conv_zeros")
+    }
+
+    /// The layer's tensors.
+    public var parameters: [Parameter<B>] { convZeros.parameters }
+
+    /// The prior's `h` (`[C, P]`) given z1.
+    func prior(_ z1: Tensor<B>) throws -> B.Buffer {
+        let p = z1.cols
+        let columns = try backend.allocate(z1.channels * 9 * p)
+        let h = try backend.allocate(channels * p)
+        try convZeros.forward(z1.buffer, xOffset: 0, images: z1.images, height: z1.height, width: z1.width,
+                              columns: columns, into: h)
+        return h
+    }
+
+    /// Splits `x`; adds `log p(z2 | z1)` per image to `ctx.logp`. Returns (z1, z2).
+    public func forward(_ x: Tensor<B>, _ ctx: FlowContext<B>) throws -> (Tensor<B>, Tensor<B>) {
+        let half = channels / 2, p = x.cols
+        let z1 = try Tensor(backend, images: x.images, channels: half, height: x.height, width: x.width)
+        let z2 = try Tensor(backend, images: x.images, channels: half, height: x.height, width: x.width)
+        try backend.copy2D(x.buffer, srcOffset: 0, srcStride: 0, z1.buffer, dstOffset: 0, dstStride: 0, rows: 1, cols: half * p)
+        try backend.copy2D(x.buffer, srcOffset: half * p, srcStride: 0, z2.buffer, dstOffset: 0, dstStride: 0, rows: 1, cols: half * p)
+        let h = try prior(z1)
+        let density = try backend.allocate(half * p)
+        try backend.gaussianLogDensity(z2.buffer, zOffset: 0, h: h, meanOffset: 0, logsOffset: p, rowStride: 2,
+                                       rows: half, cols: p, out: density)
+        try backend.sampleSums(density, xOffset: 0, rows: half, images: x.images, spatial: x.spatial, out: ctx.logp, accumulate: true)
+        return (z1, z2)
+    }
+
+    /// `concat(z1, z2)`; when `z2` is nil, draws it from the prior at `temperature` with
+    /// Philox (`seed`, `stream`).
+    public func reverse(_ z1: Tensor<B>, _ z2: Tensor<B>?, temperature: Float = 1, seed: UInt64 = 0,
+                        stream: UInt64 = 0) throws -> Tensor<B> {
+        let half = channels / 2, p = z1.cols
+        let x = try Tensor(backend, images: z1.images, channels: channels, height: z1.height, width: z1.width)
+        try backend.copy2D(z1.buffer, srcOffset: 0, srcStride: 0, x.buffer, dstOffset: 0, dstStride: 0, rows: 1, cols: half * p)
+        if let z2 {
+            try backend.copy2D(z2.buffer, srcOffset: 0, srcStride: 0, x.buffer, dstOffset: half * p, dstStride: 0, rows: 1, cols: half * p)
+        } else {
+            let h = try prior(z1)
+            let eps = try backend.allocate(half * p)
+            try backend.random(eps, offset: 0, count: half * p, distribution: .normal, seed: seed, stream: stream)
+            try backend.gaussianSample(eps, h: h, meanOffset: 0, logsOffset: p, rowStride: 2, rows: half, cols: p,
+                                       temperature: temperature, z: x.buffer, zOffset: half * p)
+        }
+        return x
+    }
+}
+
+/// The prior of the top latent (C channels): `h = 0` of `[2C]` channels, with `learn_top`
+/// `h = Conv2dZeros(2C → 2C)(h)`; `mean = h[:, :C]`, `logs = h[:, C:]`.
+public final class TopPrior<B: Backend> {
+    /// The learned prior (`learn_top`).
+    public let convZeros: Conv2dZeros<B>?
+    let backend: B
+    let channels: Int
+
+    /// The top prior over `channels` channels.
+    public init(_ backend: B, channels c: Int, learnTop: Bool) throws {
+        self.backend = backend; channels = c
+        convZeros = learnTop ? try Conv2dZeros(backend, in: 2 * c, out: 2 * c, prefix: "top.conv_zeros") : nil
+    }
+
+    /// The prior's tensors.
+    public var parameters: [Parameter<B>] { convZeros?.parameters ?? [] }
+
+    /// `h` (`[2C, P]`) for a batch of `images` of `height × width`.
+    func prior(images: Int, height: Int, width: Int) throws -> B.Buffer {
+        let p = images * height * width
+        let h = try backend.zeros(2 * channels * p)
+        if let convZeros {
+            // The convolution of the all-zero input is exactly zero; only bias and logs act.
+            try backend.channelAffine(h, xOffset: 0, rows: 2 * channels, cols: p, bias: convZeros.bias.value,
+                                      logs: convZeros.logs.value, factor: Conv2dZeros<B>.logScaleFactor, reverse: false,
+                                      y: h, yOffset: 0)
+        }
+        return h
+    }
+
+    /// Adds `log p(z)` per image to `ctx.logp`.
+    public func logDensity(_ z: Tensor<B>, _ ctx: FlowContext<B>) throws {
+        let p = z.cols
+        let h = try prior(images: z.images, height: z.height, width: z.width)
+        let density = try backend.allocate(channels * p)
+        try backend.gaussianLogDensity(z.buffer, zOffset: 0, h: h, meanOffset: 0, logsOffset: channels * p, rowStride: 1,
+                                       rows: channels, cols: p, out: density)
+        try backend.sampleSums(density, xOffset: 0, rows: channels, images: z.images, spatial: z.spatial, out: ctx.logp,
+                               accumulate: true)
+    }
+
+    /// Draws z at `temperature`.
+    public func sample(images: Int, height: Int, width: Int, temperature: Float, seed: UInt64, stream: UInt64) throws -> Tensor<B> {
+        let z = try Tensor(backend, images: images, channels: channels, height: height, width: width)
+        let p = z.cols
+        let h = try prior(images: images, height: height, width: width)
+        let eps = try backend.allocate(channels * p)
+        try backend.random(eps, offset: 0, count: channels * p, distribution: .normal, seed: seed, stream: stream)
+        try backend.gaussianSample(eps, h: h, meanOffset: 0, logsOffset: channels * p, rowStride: 1, rows: channels, cols: p,
+                                   temperature: temperature, z: z.buffer, zOffset: 0)
+        return z
+    }
+}
