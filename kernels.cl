@@ -199,7 +199,8 @@ __kernel void binary_op(int op, __global const float* a, int aoff, __global cons
     case 0: r = u + v; break;
     case 1: r = u - v; break;
     case 2: r = u * v; break;
-    default: r = u / v; break;
+    case 3: r = u / v; break;
+    default: r = u > 0.0f ? v : 0.0f; break;   // ReLU backward: u = ReLU output, v = gradient
     }
     y[yoff + i] = r;
 }
@@ -253,6 +254,71 @@ __kernel void gaussian_sample(__global const float* eps, __global const float* h
     const int r = i / cols, j = i - r * cols;
     const float m = h[moff + r * rstride * cols + j], l = h[loff + r * rstride * cols + j];
     z[zoff + i] = m + exp(l) * eps[i] * temperature;
+}
+
+// ---------------------------------------------------------------------------------------
+// Training.
+
+__kernel void scale_shift(__global const float* x, int xoff, float alpha, float beta,
+                          __global float* y, int yoff, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    y[yoff + i] = alpha * x[xoff + i] + beta;
+}
+
+// Backward of affine_coupling; see Backend.affineCouplingBackward.
+__kernel void affine_coupling_backward(__global const float* x, __global const float* h, __global const float* dy,
+                                       int nhalf, int cols, float logdet_grad,
+                                       __global float* dx, __global float* dh, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int r = i / cols, j = i - r * cols;
+    const int e = (2 * r) * cols + j, o = (2 * r + 1) * cols + j, k = (nhalf + r) * cols + j;
+    const float s = 1.0f / (1.0f + exp(-(h[o] + 2.0f)));
+    const float y2 = (x[k] + h[e]) * s;
+    const float d = dy[k];
+    dx[k] = d * s;
+    dh[e] = d * s;
+    dh[o] = (1.0f - s) * (d * y2 + logdet_grad);
+}
+
+// Backward of scale · gaussian_log_density; see Backend.gaussianBackward.
+__kernel void gaussian_backward(__global const float* z, int zoff, __global const float* h,
+                                int moff, int loff, int rstride, int cols, float scale,
+                                __global float* dz, int dzoff, __global float* dh, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int r = i / cols, j = i - r * cols;
+    const int mi = moff + r * rstride * cols + j, li = loff + r * rstride * cols + j;
+    const float l = h[li], diff = z[zoff + i] - h[mi], e = exp(-2.0f * l);
+    const float g = -scale * diff * e;
+    dz[dzoff + i] = g;
+    dh[mi] = -g;
+    dh[li] = scale * (diff * diff * e - 1.0f);
+}
+
+// Adam / Adamax; c1 = 1/(1-β1^t), c2 = 1/(1-β2^t).
+__kernel void adam_update(__global float* p, __global const float* g, __global float* m, __global float* v,
+                          float lr, float b1, float b2, float eps, float c1, float c2, float gscale,
+                          int adamax, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const float gi = g[i] * gscale;
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    m[i] = mi;
+    if (adamax) {
+        const float u = fmax(b2 * v[i], fabs(gi));
+        v[i] = u;
+        p[i] -= lr * c1 * mi / (u + eps);
+    } else {
+        const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        v[i] = vi;
+        p[i] -= lr * (mi * c1) / (sqrt(vi * c2) + eps);
+    }
 }
 
 __kernel void fill_value(__global float* y, int yoff, float value, int total)

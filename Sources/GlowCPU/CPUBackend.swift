@@ -160,6 +160,7 @@ public final class CPUBackend: Backend {
         case .subtract: for i in 0..<count { yp[i] = ap[i] - bp[i] }
         case .multiply: for i in 0..<count { yp[i] = ap[i] * bp[i] }
         case .divide: for i in 0..<count { yp[i] = ap[i] / bp[i] }
+        case .reluBackward: for i in 0..<count { yp[i] = ap[i] > 0 ? bp[i] : 0 }
         }
     }
 
@@ -242,6 +243,60 @@ public final class CPUBackend: Backend {
     public func random(_ buffer: CPUBuffer, offset: Int, count: Int, distribution: RandomDistribution,
                        seed: UInt64, stream: UInt64) throws {
         Philox.fill(buffer.pointer + offset, count: count, distribution: distribution, seed: seed, stream: stream)
+    }
+
+    public func scale(_ x: CPUBuffer, xOffset: Int, alpha: Float, beta: Float, y: CPUBuffer, yOffset: Int, count: Int) throws {
+        let xp = x.pointer + xOffset, yp = y.pointer + yOffset
+        for i in 0..<count { yp[i] = alpha * xp[i] + beta }
+    }
+
+    public func affineCouplingBackward(_ x: CPUBuffer, h: CPUBuffer, dy: CPUBuffer, half: Int, cols: Int, logdetGrad: Float,
+                                       dx: CPUBuffer, dh: CPUBuffer) throws {
+        parallelFor(half, grain: max(1, 32768 / max(cols, 1))) { i in
+            let x2 = x.pointer + (half + i) * cols, d2 = dy.pointer + (half + i) * cols, o2 = dx.pointer + (half + i) * cols
+            let shift = h.pointer + (2 * i) * cols, raw = h.pointer + (2 * i + 1) * cols
+            let dshift = dh.pointer + (2 * i) * cols, draw = dh.pointer + (2 * i + 1) * cols
+            for j in 0..<cols {
+                let s = 1 / (1 + expf(-(raw[j] + 2)))
+                let y2 = (x2[j] + shift[j]) * s
+                o2[j] = d2[j] * s
+                dshift[j] = d2[j] * s
+                draw[j] = (1 - s) * (d2[j] * y2 + logdetGrad)
+            }
+        }
+    }
+
+    public func gaussianBackward(_ z: CPUBuffer, zOffset: Int, h: CPUBuffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
+                                 rows: Int, cols: Int, scale: Float, dz: CPUBuffer, dzOffset: Int, dh: CPUBuffer) throws {
+        for r in 0..<rows {
+            let zp = z.pointer + zOffset + r * cols, o = dz.pointer + dzOffset + r * cols
+            let mo = meanOffset + r * rowStride * cols, lo = logsOffset + r * rowStride * cols
+            for j in 0..<cols {
+                let l = h.pointer[lo + j]
+                let diff = zp[j] - h.pointer[mo + j], e = expf(-2 * l)
+                let g = -scale * diff * e
+                o[j] = g
+                dh.pointer[mo + j] = -g
+                dh.pointer[lo + j] = scale * (diff * diff * e - 1)
+            }
+        }
+    }
+
+    public func adamUpdate(_ parameter: CPUBuffer, gradient: CPUBuffer, m: CPUBuffer, v: CPUBuffer, count: Int,
+                           learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float,
+                           correction2: Float, gradScale: Float, adamax: Bool) throws {
+        let p = parameter.pointer, g = gradient.pointer, mp = m.pointer, vp = v.pointer
+        for i in 0..<count {
+            let gi = g[i] * gradScale
+            mp[i] = beta1 * mp[i] + (1 - beta1) * gi
+            if adamax {
+                vp[i] = max(beta2 * vp[i], abs(gi))
+                p[i] -= learningRate * correction1 * mp[i] / (vp[i] + epsilon)
+            } else {
+                vp[i] = beta2 * vp[i] + (1 - beta2) * gi * gi
+                p[i] -= learningRate * (mp[i] * correction1) / ((vp[i] * correction2).squareRoot() + epsilon)
+            }
+        }
     }
 
     private func check(_ ok: Bool, _ what: @autoclosure () -> String) throws {

@@ -91,6 +91,27 @@ public protocol Backend: AnyObject {
     func gaussianSample(_ eps: Buffer, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
                         rows: Int, cols: Int, temperature: Float, z: Buffer, zOffset: Int) throws
 
+    // MARK: Training
+
+    /// `y = alpha · x + beta` elementwise.
+    func scale(_ x: Buffer, xOffset: Int, alpha: Float, beta: Float, y: Buffer, yOffset: Int, count: Int) throws
+    /// The backward pass of `affineCoupling` from its input `x` (`2·half` rows) and `h`:
+    /// with `s = sigmoid(raw + 2)` and `y2 = (x2 + shift) · s`, writes `dx2 = dy2 · s` into
+    /// rows `[half, 2·half)` of `dx`, and `dh` (`2·half` rows): `dshift = dy2 · s`,
+    /// `draw = (1 - s) · (dy2 · y2 + logdetGrad)`, where `logdetGrad` is ∂loss/∂logdet.
+    func affineCouplingBackward(_ x: Buffer, h: Buffer, dy: Buffer, half: Int, cols: Int, logdetGrad: Float,
+                                dx: Buffer, dh: Buffer) throws
+    /// The backward pass of `scale ·` `gaussianLogDensity` (same indexing of `h`): writes
+    /// `dz = -scale · (z - mean) · exp(-2·logs)`, and into `dh` at the mean and logs
+    /// positions `dmean = -dz`, `dlogs = scale · ((z - mean)² · exp(-2·logs) - 1)`.
+    func gaussianBackward(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
+                          rows: Int, cols: Int, scale: Float, dz: Buffer, dzOffset: Int, dh: Buffer) throws
+    /// One Adam (or Adamax) update of `count` parameters from `gradient · gradScale`;
+    /// `m`, `v` are the moments; `correction1 = 1/(1-β1^t)`, `correction2 = 1/(1-β2^t)`.
+    func adamUpdate(_ parameter: Buffer, gradient: Buffer, m: Buffer, v: Buffer, count: Int, learningRate: Float,
+                    beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
+                    gradScale: Float, adamax: Bool) throws
+
     // MARK: Random numbers
 
     /// Fills `count` floats with N(0, 1) (`normal`) or U(low, high) from Philox4x32-10 with
@@ -108,6 +129,8 @@ public enum UnaryOp: Int32, Sendable, CaseIterable {
 /// Elementwise functions of two arguments.
 public enum BinaryOp: Int32, Sendable, CaseIterable {
     case add = 0, subtract, multiply, divide
+    /// `a > 0 ? b : 0`: ReLU's backward pass with `a` the ReLU's output and `b` the gradient.
+    case reluBackward
 }
 
 /// Distributions of `Backend.random`.

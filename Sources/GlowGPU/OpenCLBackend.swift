@@ -34,7 +34,8 @@ public final class OpenCLBackend: Backend {
     static let kernelNames = [
         "gemm_nn", "gemm_nt", "gemm_tt", "im2col3x3", "col2im3x3", "channel_affine", "unary_op", "binary_op",
         "squeeze2", "affine_coupling", "gaussian_log_density", "gaussian_sample", "fill_value", "copy_2d",
-        "row_sums", "sample_sums", "philox_fill",
+        "row_sums", "sample_sums", "philox_fill", "scale_shift", "affine_coupling_backward", "gaussian_backward",
+        "adam_update",
     ]
 
     /// Opens `device`, building kernels.cl for it.
@@ -274,6 +275,35 @@ public final class OpenCLBackend: Backend {
         try elementwise("gaussian_sample", [.mem(eps), .mem(h), .int(meanOffset), .int(logsOffset), .int(rowStride),
                                             .int(cols), .float(temperature), .mem(z), .int(zOffset), .int(rows * cols)],
                         total: rows * cols)
+    }
+
+    public func scale(_ x: OpenCLBuffer, xOffset: Int, alpha: Float, beta: Float, y: OpenCLBuffer, yOffset: Int,
+                      count: Int) throws {
+        try elementwise("scale_shift", [.mem(x), .int(xOffset), .float(alpha), .float(beta), .mem(y), .int(yOffset),
+                                        .int(count)], total: count)
+    }
+
+    public func affineCouplingBackward(_ x: OpenCLBuffer, h: OpenCLBuffer, dy: OpenCLBuffer, half: Int, cols: Int,
+                                       logdetGrad: Float, dx: OpenCLBuffer, dh: OpenCLBuffer) throws {
+        try elementwise("affine_coupling_backward", [.mem(x), .mem(h), .mem(dy), .int(half), .int(cols), .float(logdetGrad),
+                                                     .mem(dx), .mem(dh), .int(half * cols)], total: half * cols)
+    }
+
+    public func gaussianBackward(_ z: OpenCLBuffer, zOffset: Int, h: OpenCLBuffer, meanOffset: Int, logsOffset: Int,
+                                 rowStride: Int, rows: Int, cols: Int, scale: Float, dz: OpenCLBuffer, dzOffset: Int,
+                                 dh: OpenCLBuffer) throws {
+        try elementwise("gaussian_backward", [.mem(z), .int(zOffset), .mem(h), .int(meanOffset), .int(logsOffset),
+                                              .int(rowStride), .int(cols), .float(scale), .mem(dz), .int(dzOffset), .mem(dh),
+                                              .int(rows * cols)], total: rows * cols)
+    }
+
+    public func adamUpdate(_ parameter: OpenCLBuffer, gradient: OpenCLBuffer, m: OpenCLBuffer, v: OpenCLBuffer, count: Int,
+                           learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float,
+                           correction2: Float, gradScale: Float, adamax: Bool) throws {
+        try elementwise("adam_update", [.mem(parameter), .mem(gradient), .mem(m), .mem(v), .float(learningRate),
+                                        .float(beta1), .float(beta2), .float(epsilon), .float(correction1),
+                                        .float(correction2), .float(gradScale), .int(adamax ? 1 : 0), .int(count)],
+                        total: count)
     }
 
     public func random(_ buffer: OpenCLBuffer, offset: Int, count: Int, distribution: RandomDistribution,

@@ -155,7 +155,8 @@ final class BackendParityTests: XCTestCase {
         for op in BinaryOp.allCases {
             let ref: [Double] = (0..<n).map { i in
                 let a = Double(u[3 + i]), c = Double(op == .divide ? pos[i] : v[2 + i])
-                switch op { case .add: return a + c; case .subtract: return a - c; case .multiply: return a * c; case .divide: return a / c }
+                switch op { case .add: return a + c; case .subtract: return a - c; case .multiply: return a * c; case .divide: return a / c
+                case .reluBackward: return a > 0 ? c : 0 }
             }
             let y = try b.poisoned(n)
             let second = op == .divide ? [0, 0] + pos : v
@@ -292,5 +293,83 @@ final class BackendParityTests: XCTestCase {
         XCTAssert(u.allSatisfy { $0 > 0 && $0 < 1 })
         XCTAssertNotEqual(Philox.array(count: 8, distribution: .normal, seed: 1, stream: 1),
                           Philox.array(count: 8, distribution: .normal, seed: 1, stream: 0))
+    }
+
+    // MARK: Training operations
+
+    func testTrainingOps() throws {
+        for b in try TestBackends.all() { try checkTrainingOps(b) }
+    }
+
+    func checkTrainingOps<B: Backend>(_ b: B) throws {
+        let n = 301
+        let x = fresh(n + 2)
+        let y = try b.poisoned(n + 1)
+        try b.scale(try b.makeBuffer(x), xOffset: 2, alpha: -1.5, beta: 0.25, y: y, yOffset: 1, count: n)
+        XCTAssertLessThan(relativeError(Array(try b.download(y).dropFirst()), (0..<n).map { -1.5 * Double(x[2 + $0]) + 0.25 }), 1e-5, "\(b.name) scale")
+
+        // Coupling backward against the analytic derivative written out in Float64.
+        let half = 3, cols = 23
+        let xv = fresh(2 * half * cols), h = fresh(2 * half * cols), dy = fresh(2 * half * cols)
+        let g: Float = -0.37
+        var refDx = [Double](repeating: .nan, count: 2 * half * cols), refDh = [Double](repeating: 0, count: 2 * half * cols)
+        for r in 0..<half { for j in 0..<cols {
+            let k = (half + r) * cols + j, e = 2 * r * cols + j, o = (2 * r + 1) * cols + j
+            let s = 1 / (1 + Foundation.exp(-(Double(h[o]) + 2)))
+            let d = Double(dy[k]), y2 = (Double(xv[k]) + Double(h[e])) * s
+            refDx[k] = d * s; refDh[e] = d * s
+            refDh[o] = s * (1 - s) * (d * (Double(xv[k]) + Double(h[e]))) + Double(g) * (1 - s)   // ∂/∂raw of (y2, log s)
+            _ = y2
+        } }
+        let dx = try b.poisoned(2 * half * cols), dh = try b.poisoned(2 * half * cols)
+        try b.affineCouplingBackward(try b.makeBuffer(xv), h: try b.makeBuffer(h), dy: try b.makeBuffer(dy), half: half,
+                                     cols: cols, logdetGrad: g, dx: dx, dh: dh)
+        let gotDx = try b.download(dx)
+        XCTAssertLessThan(relativeError(Array(gotDx[(half * cols)...]), Array(refDx[(half * cols)...])), 1e-5, "\(b.name) coupling backward dx")
+        XCTAssertLessThan(relativeError(try b.download(dh), refDh), 1e-5, "\(b.name) coupling backward dh")
+
+        // Gaussian backward: compare with central differences of the Float64 log-density.
+        let rows = 2, c2 = 13
+        let z = fresh(rows * c2), hh = fresh(2 * rows * c2, low: -1, high: 1)
+        let scale: Float = 0.8
+        func logN(_ zz: Double, _ m: Double, _ l: Double) -> Double { let d = (zz - m) / Foundation.exp(l); return -l - 0.5 * d * d }
+        var refDz = [Double](repeating: 0, count: rows * c2), refH = [Double](repeating: 0, count: 2 * rows * c2)
+        let eps = 1e-6
+        for i in 0..<(rows * c2) {
+            let r = i / c2, j = i % c2
+            let mi = r * 2 * c2 + j, li = c2 + r * 2 * c2 + j
+            let zz = Double(z[i]), m = Double(hh[mi]), l = Double(hh[li]), sc = Double(scale)
+            refDz[i] = sc * (logN(zz + eps, m, l) - logN(zz - eps, m, l)) / (2 * eps)
+            refH[mi] = sc * (logN(zz, m + eps, l) - logN(zz, m - eps, l)) / (2 * eps)
+            refH[li] = sc * (logN(zz, m, l + eps) - logN(zz, m, l - eps)) / (2 * eps)
+        }
+        let dz = try b.poisoned(rows * c2), dhh = try b.poisoned(2 * rows * c2)
+        try b.gaussianBackward(try b.makeBuffer(z), zOffset: 0, h: try b.makeBuffer(hh), meanOffset: 0, logsOffset: c2,
+                               rowStride: 2, rows: rows, cols: c2, scale: scale, dz: dz, dzOffset: 0, dh: dhh)
+        XCTAssertLessThan(relativeError(try b.download(dz), refDz), 1e-5, "\(b.name) gaussian backward dz")
+        XCTAssertLessThan(relativeError(try b.download(dhh), refH), 1e-5, "\(b.name) gaussian backward dh")
+
+        // Adam and Adamax, three steps, against the update rule in Float64.
+        for adamax in [false, true] {
+            let cnt = 37
+            var p64 = fresh(cnt).map(Double.init), m64 = [Double](repeating: 0, count: cnt), v64 = m64
+            let pb = try b.makeBuffer(p64.map(Float.init)), mb = try b.zeros(cnt), vb = try b.zeros(cnt)
+            for t in 1...3 {
+                let gr = fresh(cnt)
+                let (lr, b1, b2, ep, gs) = (0.01, 0.9, 0.999, 1e-8, 0.5)
+                let c1 = 1 / (1 - pow(b1, Double(t))), c2 = 1 / (1 - pow(b2, Double(t)))
+                for i in 0..<cnt {
+                    let gi = Double(gr[i]) * gs
+                    m64[i] = b1 * m64[i] + (1 - b1) * gi
+                    if adamax { v64[i] = max(b2 * v64[i], abs(gi)); p64[i] -= lr * c1 * m64[i] / (v64[i] + ep) }
+                    else { v64[i] = b2 * v64[i] + (1 - b2) * gi * gi; p64[i] -= lr * m64[i] * c1 / ((v64[i] * c2).squareRoot() + ep) }
+                }
+                try b.adamUpdate(pb, gradient: try b.makeBuffer(gr), m: mb, v: vb, count: cnt, learningRate: Float(lr),
+                                 beta1: Float(b1), beta2: Float(b2), epsilon: Float(ep), correction1: Float(c1),
+                                 correction2: Float(c2), gradScale: Float(gs), adamax: adamax)
+            }
+            // Three Float32 updates with sqrt and division: a few 1e-6 relative per step.
+            XCTAssertLessThan(relativeError(try b.download(pb), p64), 5e-5, "\(b.name) adam adamax=\(adamax)")
+        }
     }
 }

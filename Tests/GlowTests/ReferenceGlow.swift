@@ -40,7 +40,18 @@ struct ReferenceGlow {
     }
 
     let config: GlowConfig
-    let p: [String: [Double]]
+    var p: [String: [Double]]
+
+    init(config: GlowConfig, p: [String: [Double]]) { self.config = config; self.p = p }
+
+    /// Mean bits per dimension of the batch, the training loss.
+    func loss(_ x: T) -> Double {
+        let r = encode(x)
+        let d = Double(config.dimension)
+        let quant = d * log(Double(1 << config.nBits))
+        let obj = zip(r.logp, r.logdet).map { $0 + $1 - quant }
+        return -obj.reduce(0, +) / Double(x.n) / (d * log(2.0))
+    }
 
     init<B>(_ model: Glow<B>) throws {
         config = model.config

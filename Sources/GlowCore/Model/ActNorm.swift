@@ -76,3 +76,35 @@ public final class ActNorm<B: Backend> {
         return x
     }
 }
+
+extension ActNorm {
+    /// Backward from the layer's output `y` (`channels × cols`) and `dy`:
+    /// `dx = dy ⊙ exp(logs)`, `∂b = Σ dx`, `∂logs = Σ dy ⊙ y + logsGradConstant` (the
+    /// flow's log-determinant term `N·H·W·∂loss/∂logdet`; 0 inside the coupling network).
+    /// `yForScale` may replace y where only `dy ⊙ y` matters (ReLU outputs, see
+    /// CouplingNetwork). Writes dx into `dx`.
+    public func backward(output y: B.Buffer, dy: B.Buffer, cols: Int, logsGradConstant: Float, dx: B.Buffer) throws {
+        let n = channels * cols
+        try backend.channelAffine(dy, xOffset: 0, rows: channels, cols: cols, bias: try zeroBias(), logs: logs.value,
+                                  factor: 1, reverse: false, y: dx, yOffset: 0)
+        try backend.rowSums(dx, xOffset: 0, rows: channels, cols: cols, squares: false, out: try bias.gradient())
+        let prod = try backend.allocate(n)
+        try backend.binary(.multiply, dy, aOffset: 0, y, bOffset: 0, y: prod, yOffset: 0, count: n)
+        let gl = try logs.gradient()
+        try backend.rowSums(prod, xOffset: 0, rows: channels, cols: cols, squares: false, out: gl)
+        if logsGradConstant != 0 {
+            try backend.scale(gl, xOffset: 0, alpha: 1, beta: logsGradConstant, y: gl, yOffset: 0, count: channels)
+        }
+    }
+
+    /// The flow-layer backward: from output `y` and `dy` to `dx`; `logdetGrad` is
+    /// ∂loss/∂logdet of one image.
+    public func backward(output y: Tensor<B>, dy: Tensor<B>, logdetGrad: Float) throws -> Tensor<B> {
+        let dx = try Tensor(backend, images: y.images, channels: channels, height: y.height, width: y.width)
+        try backward(output: y.buffer, dy: dy.buffer, cols: y.cols,
+                     logsGradConstant: logdetGrad * Float(y.images * y.spatial), dx: dx.buffer)
+        return dx
+    }
+
+    func zeroBias() throws -> B.Buffer { try backend.zeros(channels) }
+}

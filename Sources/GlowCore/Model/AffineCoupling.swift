@@ -103,3 +103,90 @@ public final class AffineCoupling<B: Backend> {
         return y
     }
 }
+
+/// What the coupling network keeps from a forward pass for its backward pass: the two
+/// ReLU outputs (their positivity is ReLU's mask, and where the gradient is non-zero they
+/// equal the ActNorm outputs) and the output h.
+struct CouplingNetworkCache<B: Backend> {
+    let r1: B.Buffer, r2: B.Buffer, h: B.Buffer
+}
+
+extension CouplingNetwork {
+    /// Forward keeping what `backward` needs.
+    func forwardForBackward(_ x: B.Buffer, images: Int, height: Int, width: Int) throws -> CouplingNetworkCache<B> {
+        let p = images * height * width
+        let columns = try backend.allocate(max(conv1.inChannels, hidden) * 9 * p)
+        let r1 = try backend.allocate(hidden * p), r2 = try backend.allocate(hidden * p)
+        try conv1.forward(x, xOffset: 0, images: images, height: height, width: width, columns: columns, into: r1)
+        try actnorm1.forward(r1, cols: p, into: r1)
+        try backend.unary(.relu, r1, xOffset: 0, y: r1, yOffset: 0, count: hidden * p)
+        try conv2.forward(r1, cols: p, into: r2)
+        try actnorm2.forward(r2, cols: p, into: r2)
+        try backend.unary(.relu, r2, xOffset: 0, y: r2, yOffset: 0, count: hidden * p)
+        let h = try backend.allocate(convZeros.conv.outChannels * p)
+        try convZeros.forward(r2, xOffset: 0, images: images, height: height, width: width, columns: columns, into: h)
+        return CouplingNetworkCache(r1: r1, r2: r2, h: h)
+    }
+
+    /// Backward of NN from `dh`: every parameter gradient, and `dx += ∂loss/∂x` for the
+    /// network's input `x` (the first `conv1.inChannels` rows).
+    func backward(input x: B.Buffer, cache: CouplingNetworkCache<B>, dh: B.Buffer, images: Int, height: Int, width: Int,
+                  dx: B.Buffer) throws {
+        let p = images * height * width, n = hidden * p
+        let columns = try backend.allocate(max(conv1.inChannels, hidden) * 9 * p)
+        let g2 = try backend.allocate(n), g1 = try backend.allocate(n), t = try backend.allocate(n)
+        // Conv2dZeros → ∂r2
+        try backend.fill(g2, offset: 0, count: n, value: 0)
+        try convZeros.backward(input: cache.r2, xOffset: 0, output: cache.h, dy: dh, images: images, height: height,
+                               width: width, columns: columns, dx: g2)
+        // ReLU, ActNorm2 → ∂a2 (in t)
+        try backend.binary(.reluBackward, cache.r2, aOffset: 0, g2, bOffset: 0, y: g2, yOffset: 0, count: n)
+        try actnorm2.backward(output: cache.r2, dy: g2, cols: p, logsGradConstant: 0, dx: t)
+        // Conv1x1 → ∂r1
+        try conv2.backward(input: cache.r1, dy: t, cols: p, dx: g1)
+        // ReLU, ActNorm1 → ∂a1 (in t)
+        try backend.binary(.reluBackward, cache.r1, aOffset: 0, g1, bOffset: 0, y: g1, yOffset: 0, count: n)
+        try actnorm1.backward(output: cache.r1, dy: g1, cols: p, logsGradConstant: 0, dx: t)
+        // Conv3×3 → dx +=
+        try conv1.backward(input: x, xOffset: 0, dy: t, images: images, height: height, width: width, columns: columns, dx: dx)
+    }
+}
+
+extension AffineCoupling {
+    /// Backward from either the layer's input `x` (memory mode `store`) or its output `y`
+    /// (mode `reversible`: x is recomputed with the same h, since the first half passes
+    /// through unchanged). Returns the input and ∂loss/∂input; `logdetGrad` is ∂loss/∂logdet.
+    public func backward(input: Tensor<B>?, output: Tensor<B>?, dy: Tensor<B>, logdetGrad: Float) throws -> (Tensor<B>, Tensor<B>) {
+        guard let known = input ?? output else { throw GlowError("coupling backward needs its input or output") }
+        let half = channels / 2, p = known.cols
+        let cache = try network.forwardForBackward(known.buffer, images: known.images, height: known.height, width: known.width)
+        let x: Tensor<B>
+        if let input { x = input } else {
+            x = try Tensor(backend, images: known.images, channels: channels, height: known.height, width: known.width)
+            switch kind {
+            case .affine:
+                let scratch = try backend.allocate(half * p)
+                try backend.affineCoupling(known.buffer, h: cache.h, half: half, cols: p, reverse: true, y: x.buffer, logScale: scratch)
+            case .additive:
+                try backend.copy2D(known.buffer, srcOffset: 0, srcStride: 0, x.buffer, dstOffset: 0, dstStride: 0, rows: 1, cols: half * p)
+                try backend.binary(.subtract, known.buffer, aOffset: half * p, cache.h, bOffset: 0, y: x.buffer, yOffset: half * p, count: half * p)
+            }
+        }
+        let dx = try Tensor(backend, images: x.images, channels: channels, height: x.height, width: x.width)
+        // The first half: dy1 plus what flows back through NN.
+        try backend.copy2D(dy.buffer, srcOffset: 0, srcStride: 0, dx.buffer, dstOffset: 0, dstStride: 0, rows: 1, cols: half * p)
+        let dh: B.Buffer
+        switch kind {
+        case .affine:
+            dh = try backend.allocate(channels * p)
+            try backend.affineCouplingBackward(x.buffer, h: cache.h, dy: dy.buffer, half: half, cols: p, logdetGrad: logdetGrad,
+                                               dx: dx.buffer, dh: dh)
+        case .additive:
+            dh = try backend.allocate(half * p)
+            try backend.copy2D(dy.buffer, srcOffset: half * p, srcStride: 0, dh, dstOffset: 0, dstStride: 0, rows: 1, cols: half * p)
+            try backend.copy2D(dy.buffer, srcOffset: half * p, srcStride: 0, dx.buffer, dstOffset: half * p, dstStride: 0, rows: 1, cols: half * p)
+        }
+        try network.backward(input: x.buffer, cache: cache, dh: dh, images: x.images, height: x.height, width: x.width, dx: dx.buffer)
+        return (x, dx)
+    }
+}

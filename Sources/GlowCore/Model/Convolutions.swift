@@ -79,3 +79,56 @@ public final class Conv2dZeros<B: Backend> {
                                   logs: logs.value, factor: Conv2dZeros.logScaleFactor, reverse: false, y: y, yOffset: 0)
     }
 }
+
+extension Conv3x3 {
+    /// Backward: `∂W = dy · colᵀ` (written), and when `dx` is given, `dx += col2im(Wᵀ · dy)`.
+    /// `columns` is scratch of `C·9·P` floats (im2col of x is recomputed rather than kept).
+    public func backward(input x: B.Buffer, xOffset: Int, dy: B.Buffer, images: Int, height: Int, width: Int,
+                         columns: B.Buffer, dx: B.Buffer?, dxOffset: Int = 0) throws {
+        let p = images * height * width, k9 = inChannels * 9
+        try backend.im2col3x3(x, xOffset: xOffset, channels: inChannels, images: images, height: height, width: width,
+                              columns: columns)
+        try backend.gemm(transA: false, transB: true, m: outChannels, n: k9, k: p, alpha: 1, a: dy, aOffset: 0, lda: p,
+                         b: columns, bOffset: 0, ldb: p, beta: 0, c: try weight.gradient(), cOffset: 0, ldc: k9)
+        guard let dx else { return }
+        try backend.gemm(transA: true, transB: false, m: k9, n: p, k: outChannels, alpha: 1, a: weight.value, aOffset: 0,
+                         lda: k9, b: dy, bOffset: 0, ldb: p, beta: 0, c: columns, cOffset: 0, ldc: p)
+        try backend.col2im3x3(columns, channels: inChannels, images: images, height: height, width: width, x: dx,
+                              xOffset: dxOffset)
+    }
+}
+
+extension Conv1x1 {
+    /// Backward: `∂W = dy · xᵀ`, `dx = Wᵀ · dy` (written).
+    public func backward(input x: B.Buffer, dy: B.Buffer, cols: Int, dx: B.Buffer) throws {
+        try backend.gemm(transA: false, transB: true, m: outChannels, n: inChannels, k: cols, alpha: 1, a: dy, aOffset: 0,
+                         lda: cols, b: x, bOffset: 0, ldb: cols, beta: 0, c: try weight.gradient(), cOffset: 0, ldc: inChannels)
+        try backend.gemm(transA: true, transB: false, m: inChannels, n: cols, k: outChannels, alpha: 1, a: weight.value,
+                         aOffset: 0, lda: inChannels, b: dy, bOffset: 0, ldb: cols, beta: 0, c: dx, cOffset: 0, ldc: cols)
+    }
+}
+
+extension Conv2dZeros {
+    /// Backward from the output `y` and `dy`: `dc = dy ⊙ exp(3·logs)`, `∂bias = Σ dc`,
+    /// `∂logs = 3 Σ dy ⊙ y`, then the convolution's backward (`dx +=` when given).
+    public func backward(input x: B.Buffer, xOffset: Int, output y: B.Buffer, dy: B.Buffer, images: Int, height: Int,
+                         width: Int, columns: B.Buffer, dx: B.Buffer?, dxOffset: Int = 0) throws {
+        let o = conv.outChannels, p = images * height * width
+        let dc = try backend.allocate(o * p)
+        try backend.channelAffine(dy, xOffset: 0, rows: o, cols: p, bias: try backend.zeros(o), logs: logs.value,
+                                  factor: Conv2dZeros.logScaleFactor, reverse: false, y: dc, yOffset: 0)
+        try backend.rowSums(dc, xOffset: 0, rows: o, cols: p, squares: false, out: try bias.gradient())
+        try outputScaleGradient(y, dy: dy, rows: o, cols: p)
+        try conv.backward(input: x, xOffset: xOffset, dy: dc, images: images, height: height, width: width,
+                          columns: columns, dx: dx, dxOffset: dxOffset)
+    }
+
+    /// `∂logs = 3 Σ dy ⊙ y` per output channel.
+    func outputScaleGradient(_ y: B.Buffer, dy: B.Buffer, rows: Int, cols: Int) throws {
+        let prod = try backend.allocate(rows * cols)
+        try backend.binary(.multiply, dy, aOffset: 0, y, bOffset: 0, y: prod, yOffset: 0, count: rows * cols)
+        let gl = try logs.gradient()
+        try backend.rowSums(prod, xOffset: 0, rows: rows, cols: cols, squares: false, out: gl)
+        try backend.scale(gl, xOffset: 0, alpha: Conv2dZeros.logScaleFactor, beta: 0, y: gl, yOffset: 0, count: rows)
+    }
+}

@@ -49,3 +49,27 @@ public final class FlowStep<B: Backend> {
         return try actnorm.reverse(h)
     }
 }
+
+extension FlowStep {
+    /// Backward through the step from its output `y` and `dy`. With `input` (memory mode
+    /// `store`) the intermediate activations are recomputed forward from it; without
+    /// (`reversible`) they are recovered through the inverses. Returns the step's input
+    /// and ∂loss/∂input.
+    public func backward(input: Tensor<B>?, output y: Tensor<B>, dy: Tensor<B>, logdetGrad: Float) throws -> (Tensor<B>, Tensor<B>) {
+        let x0: Tensor<B>?, x1: Tensor<B>, x2: Tensor<B>, dx2: Tensor<B>
+        if let input {
+            x0 = input
+            let scratch = try FlowContext(actnorm.backend, images: input.images)
+            x1 = try actnorm.forward(input, scratch)
+            x2 = try invconv?.forward(x1, scratch) ?? permutation!.forward(x1)
+            (_, dx2) = try coupling.backward(input: x2, output: nil, dy: dy, logdetGrad: logdetGrad)
+        } else {
+            x0 = nil
+            (x2, dx2) = try coupling.backward(input: nil, output: y, dy: dy, logdetGrad: logdetGrad)
+            x1 = try invconv?.reverse(x2) ?? permutation!.reverse(x2)
+        }
+        let dx1 = try invconv?.backward(input: x1, dy: dx2, logdetGrad: logdetGrad) ?? permutation!.backward(dy: dx2)
+        let dx0 = try actnorm.backward(output: x1, dy: dx1, logdetGrad: logdetGrad)
+        return (try x0 ?? actnorm.reverse(x1), dx0)
+    }
+}

@@ -15,6 +15,8 @@ public final class InvertibleConv1x1<B: Backend> {
     let inverse: B.Buffer
     /// log|det W|.
     private(set) var logAbsDet: Double = 0
+    /// W⁻¹ in Float64, row-major (for the log-determinant's gradient).
+    private(set) var inverse64: [Double] = []
 
     /// A random orthogonal W (LU factors taken from it when `lu`).
     public init(_ backend: B, channels c: Int, lu: Bool, prefix: String, seed: UInt64, stream: UInt64) throws {
@@ -71,6 +73,7 @@ public final class InvertibleConv1x1<B: Backend> {
         } else {
             logAbsDet = logdet
         }
+        inverse64 = inv.values
         try backend.upload(w.floats, to: weight, offset: 0)
         try backend.upload(inv.floats, to: inverse, offset: 0)
     }
@@ -146,4 +149,64 @@ public final class ChannelPermutation<B: Backend> {
                          b: x.buffer, bOffset: 0, ldb: x.cols, beta: 0, c: y.buffer, cOffset: 0, ldc: x.cols)
         return y
     }
+}
+
+extension InvertibleConv1x1 {
+    /// Backward from the input `x` and `dy`: `dx = Wᵀ · dy`, and the parameter gradients
+    /// from `∂W = dy · xᵀ + N·H·W·∂loss/∂logdet · W⁻ᵀ`, taken to the LU factors on the host
+    /// in Float64 (C × C is small): with `W = P·L·Ũ`, `∂L = strict_lower(Pᵀ ∂W Ũᵀ)`,
+    /// `∂Ũ = upper(Lᵀ Pᵀ ∂W)`, `∂log_s = diag(∂Ũ) ⊙ sign_s ⊙ exp(log_s) + N·H·W·∂loss/∂logdet`.
+    public func backward(input x: Tensor<B>, dy: Tensor<B>, logdetGrad: Float) throws -> Tensor<B> {
+        let c = channels, p = x.cols
+        let dx = try Tensor(backend, images: x.images, channels: c, height: x.height, width: x.width)
+        try backend.gemm(transA: true, transB: false, m: c, n: p, k: c, alpha: 1, a: weight, aOffset: 0, lda: c,
+                         b: dy.buffer, bOffset: 0, ldb: p, beta: 0, c: dx.buffer, cOffset: 0, ldc: p)
+        let dwBuffer = try backend.allocate(c * c)
+        try backend.gemm(transA: false, transB: true, m: c, n: c, k: p, alpha: 1, a: dy.buffer, aOffset: 0, lda: p,
+                         b: x.buffer, bOffset: 0, ldb: p, beta: 0, c: dwBuffer, cOffset: 0, ldc: c)
+        let dw = try backend.download(dwBuffer).map(Double.init)
+        let logdetScale = Double(logdetGrad) * Double(x.images * x.spatial)
+        if !lu {
+            // log|det W| term: W⁻ᵀ, from the Float64 inverse kept since refresh().
+            var g = dw
+            for i in 0..<c { for j in 0..<c { g[i * c + j] += logdetScale * inverse64[j * c + i] } }
+            try backend.upload(g.map(Float.init), to: try parameters[0].gradient(), offset: 0)
+            return dx
+        }
+        let v = try parameters.map { try backend.download($0.value).map(Double.init) }
+        let (pm, lower, upper, logS, signS) = (v[0], v[1], v[2], v[3], v[4])
+        var l = Matrix64.identity(c), ut = Matrix64(n: c, values: .init(repeating: 0, count: c * c))
+        for i in 0..<c {
+            for j in 0..<c {
+                if j < i { l[i, j] = lower[i * c + j] }
+                if j > i { ut[i, j] = upper[i * c + j] }
+            }
+            ut[i, i] = signS[i] * Foundation.exp(logS[i])
+        }
+        var ptdw = Matrix64(n: c, values: .init(repeating: 0, count: c * c))   // Pᵀ · ∂W
+        for i in 0..<c { for k in 0..<c where pm[k * c + i] != 0 { for j in 0..<c { ptdw[i, j] += pm[k * c + i] * dw[k * c + j] } } }
+        var gl = [Float](repeating: 0, count: c * c), gu = gl, gs = [Float](repeating: 0, count: c)
+        for i in 0..<c {
+            for j in 0..<c {
+                if j < i {   // (Pᵀ∂W · Ũᵀ)[i, j]
+                    var s = 0.0
+                    for k in 0..<c { s += ptdw[i, k] * ut[j, k] }
+                    gl[i * c + j] = Float(s)
+                } else {     // (Lᵀ · Pᵀ∂W)[i, j]
+                    var s = 0.0
+                    for k in 0..<c { s += l[k, i] * ptdw[k, j] }
+                    if j > i { gu[i * c + j] = Float(s) } else { gs[i] = Float(s * ut[i, i] + logdetScale) }
+                }
+            }
+        }
+        try backend.upload(gl, to: try parameters[1].gradient(), offset: 0)
+        try backend.upload(gu, to: try parameters[2].gradient(), offset: 0)
+        try backend.upload(gs, to: try parameters[3].gradient(), offset: 0)
+        return dx
+    }
+}
+
+extension ChannelPermutation {
+    /// Backward: the gradient goes through the inverse permutation.
+    public func backward(dy: Tensor<B>) throws -> Tensor<B> { try apply(reverseMatrix, dy) }
 }

@@ -13,12 +13,24 @@ public final class Parameter<B: Backend> {
     /// Allocates a parameter holding `values`.
     public init(_ backend: B, name: String, shape: [Int], values: [Float], trainable: Bool = true) throws {
         precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
-        self.name = name; self.shape = shape; self.trainable = trainable
+        self.name = name; self.shape = shape; self.trainable = trainable; self.backend = backend
         value = try backend.makeBuffer(values)
     }
 
     /// Element count.
     public var count: Int { shape.reduce(1, *) }
+
+    private var storedGradient: B.Buffer?
+    let backend: B
+
+    /// ∂loss/∂value, allocated on first use (inference never pays for it). Backward
+    /// passes write it (each parameter is used once per forward pass).
+    public func gradient() throws -> B.Buffer {
+        if let g = storedGradient { return g }
+        let g = try backend.zeros(count)
+        storedGradient = g
+        return g
+    }
 }
 
 /// Per-pass state threaded through the flow: per-image log-determinant and log-density

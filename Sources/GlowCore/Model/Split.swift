@@ -114,3 +114,47 @@ public final class TopPrior<B: Backend> {
         return z
     }
 }
+
+extension Split {
+    /// Backward of the split: from z1 (what went on), its gradient `dz1` and the factored-out
+    /// `z2`, whose only loss is its prior term `scale · log p(z2 | z1)` (`scale` =
+    /// ∂loss/∂logp). Returns the split's input `concat(z1, z2)` and its gradient.
+    public func backward(z1: Tensor<B>, z2: Tensor<B>, dz1: Tensor<B>, scale: Float) throws -> (Tensor<B>, Tensor<B>) {
+        let half = channels / 2, p = z1.cols
+        let x = try reverse(z1, z2)
+        let dx = try Tensor(backend, images: z1.images, channels: channels, height: z1.height, width: z1.width)
+        try backend.copy2D(dz1.buffer, srcOffset: 0, srcStride: 0, dx.buffer, dstOffset: 0, dstStride: 0, rows: 1, cols: half * p)
+        let h = try prior(z1)
+        let dh = try backend.allocate(channels * p)
+        try backend.gaussianBackward(z2.buffer, zOffset: 0, h: h, meanOffset: 0, logsOffset: p, rowStride: 2, rows: half,
+                                     cols: p, scale: scale, dz: dx.buffer, dzOffset: half * p, dh: dh)
+        let columns = try backend.allocate(half * 9 * p)
+        try convZeros.backward(input: z1.buffer, xOffset: 0, output: h, dy: dh, images: z1.images, height: z1.height,
+                               width: z1.width, columns: columns, dx: dx.buffer, dxOffset: 0)
+        return (x, dx)
+    }
+}
+
+extension TopPrior {
+    /// ∂(scale · log p(z))/∂z, and the prior's parameter gradients (the convolution of the
+    /// all-zero input has a zero weight gradient; bias and logs get theirs).
+    public func backward(_ z: Tensor<B>, scale: Float) throws -> Tensor<B> {
+        let p = z.cols
+        let h = try prior(images: z.images, height: z.height, width: z.width)
+        let dz = try Tensor(backend, images: z.images, channels: channels, height: z.height, width: z.width)
+        let dh = try backend.allocate(2 * channels * p)
+        try backend.gaussianBackward(z.buffer, zOffset: 0, h: h, meanOffset: 0, logsOffset: channels * p, rowStride: 1,
+                                     rows: channels, cols: p, scale: scale, dz: dz.buffer, dzOffset: 0, dh: dh)
+        if let convZeros {
+            let o = 2 * channels
+            let w = try convZeros.conv.weight.gradient()
+            try backend.fill(w, offset: 0, count: convZeros.conv.weight.count, value: 0)
+            let dc = try backend.allocate(o * p)
+            try backend.channelAffine(dh, xOffset: 0, rows: o, cols: p, bias: try backend.zeros(o), logs: convZeros.logs.value,
+                                      factor: Conv2dZeros<B>.logScaleFactor, reverse: false, y: dc, yOffset: 0)
+            try backend.rowSums(dc, xOffset: 0, rows: o, cols: p, squares: false, out: try convZeros.bias.gradient())
+            try convZeros.outputScaleGradient(h, dy: dh, rows: o, cols: p)
+        }
+        return dz
+    }
+}
