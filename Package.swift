@@ -30,7 +30,9 @@ let package = Package(
             "GlowGPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "glow-sample-example", dependencies: ["GlowGPU"]),
         .testTarget(name: "GlowTests", dependencies: ["GlowGPU", "GlowCPU", "GlowCore"]),
+        .testTarget(name: "GlowPublicAPITests", dependencies: ["GlowGPU"]),
     ],
     swiftLanguageModes: [.v5],
     cLanguageStandard: .c2x

@@ -2,23 +2,26 @@ import COpenBLAS
 import Foundation
 import GlowCore
 
-/// Host memory owned by the CPU backend.
+/// Host memory owned by the CPU backend; returned to its pool when released.
 public final class CPUBuffer {
     /// The floats.
     public let pointer: UnsafeMutablePointer<Float>
     /// How many.
     public let count: Int
-    init(count: Int) {
-        self.count = count
-        pointer = .allocate(capacity: max(count, 1))
+    let pool: BufferPool<UnsafeMutablePointer<Float>>
+    init(count: Int, pointer: UnsafeMutablePointer<Float>, pool: BufferPool<UnsafeMutablePointer<Float>>) {
+        self.count = count; self.pointer = pointer; self.pool = pool
     }
-    deinit { pointer.deallocate() }
+    deinit { pool.give(pointer, count: count) }
 }
 
 /// The CPU backend: matrix and convolution work through OpenBLAS `cblas_sgemm`, the rest
 /// as plain loops the compiler vectorises, split over the cores where the work is large.
 public final class CPUBackend: Backend {
     public typealias Buffer = CPUBuffer
+
+    /// Released buffers, reused by size so a training step in its steady state allocates nothing.
+    let pool = BufferPool<UnsafeMutablePointer<Float>>(release: { $0.deallocate() })
 
     /// Creates the backend; `threads` sets OpenBLAS's thread count when given.
     public init(threads: Int? = nil) {
@@ -34,7 +37,10 @@ public final class CPUBackend: Backend {
 
     public var name: String { "cpu (\(blasConfig.split(separator: " ").prefix(2).joined(separator: " ")), \(blasCore), \(threads) threads)" }
 
-    public func allocate(_ count: Int) throws -> CPUBuffer { CPUBuffer(count: count) }
+    public func allocate(_ count: Int) throws -> CPUBuffer {
+        let p = pool.take(count: count) ?? UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        return CPUBuffer(count: count, pointer: p, pool: pool)
+    }
     public func count(of buffer: CPUBuffer) -> Int { buffer.count }
 
     public func upload(_ values: [Float], to buffer: CPUBuffer, offset: Int) throws {

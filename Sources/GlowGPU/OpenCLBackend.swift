@@ -8,8 +8,9 @@ public final class OpenCLBuffer {
     let mem: cl_mem
     /// Floats held.
     public let count: Int
-    init(mem: cl_mem, count: Int) { self.mem = mem; self.count = count }
-    deinit { clReleaseMemObject(mem) }
+    let pool: BufferPool<cl_mem>
+    init(mem: cl_mem, count: Int, pool: BufferPool<cl_mem>) { self.mem = mem; self.count = count; self.pool = pool }
+    deinit { pool.give(mem, count: count) }
 }
 
 /// The OpenCL backend: kernels.cl built once per device (with `-D` tuning constants), every
@@ -28,6 +29,8 @@ public final class OpenCLBackend: Backend {
     let queue: cl_command_queue
     let program: cl_program
     private var kernels: [String: cl_kernel] = [:]
+    /// Released device buffers, reused by size (see `BufferPool`).
+    let pool = BufferPool<cl_mem>(release: { clReleaseMemObject($0) })
     private var built = false
 
     /// Every kernel kernels.cl must define; a missing one fails at start-up.
@@ -132,12 +135,13 @@ public final class OpenCLBackend: Backend {
     // MARK: Buffers
 
     public func allocate(_ count: Int) throws -> OpenCLBuffer {
+        if let m = pool.take(count: count) { return OpenCLBuffer(mem: m, count: count, pool: pool) }
         var st: cl_int = 0
         guard let m = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), max(count, 1) * 4, nil, &st),
               st == CL_SUCCESS else {
             throw OpenCLError(st, "clCreateBuffer(\(count) floats = \(max(count, 1) * 4) bytes)")
         }
-        return OpenCLBuffer(mem: m, count: count)
+        return OpenCLBuffer(mem: m, count: count, pool: pool)
     }
 
     public func count(of buffer: OpenCLBuffer) -> Int { buffer.count }

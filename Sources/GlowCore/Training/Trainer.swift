@@ -1,0 +1,184 @@
+import Foundation
+
+/// What one training step did.
+public struct StepReport: Sendable {
+    /// 0-based step index.
+    public let step: Int
+    /// Mean train bpd of the batch (dequantised).
+    public let bpd: Double
+    /// Global gradient norm before clipping.
+    public let gradientNorm: Double
+    /// Learning rate used.
+    public let learningRate: Double
+    /// True when a non-finite loss or gradient made the step skip its update.
+    public let skipped: Bool
+    /// Wall time of the step.
+    public let seconds: Double
+}
+
+/// Trains a Glow model on an image set: data order and dequantisation noise derive from
+/// the seed and the step number alone, so a run resumed from its training state continues
+/// exactly as if it had never stopped.
+public final class Trainer<B: Backend> {
+    /// The model being trained.
+    public let model: Glow<B>
+    /// The optimizer.
+    public let optimizer: Optimizer<B>
+    /// Training images (already resized and padded to the model's shape).
+    public let data: ImageSet
+    /// Images per step.
+    public let batch: Int
+    /// Seed of data order, noise and initialisation.
+    public let seed: UInt64
+    /// How activations are kept for the backward pass.
+    public let memory: MemoryMode
+    /// Steps completed.
+    public private(set) var step = 0
+    /// Consecutive skipped steps; training stops after `maxSkips`.
+    public private(set) var consecutiveSkips = 0
+    /// Consecutive non-finite steps tolerated before `step()` throws.
+    public var maxSkips = 5
+    let backend: B
+
+    /// A trainer for `model` on `data`.
+    public init(model: Glow<B>, optimizer: OptimizerConfig, data: ImageSet, batch: Int, seed: UInt64, memory: MemoryMode) throws {
+        guard data.channels == model.config.channels, data.height == model.config.height, data.width == model.config.width else {
+            throw GlowError("training images are \(data.channels)×\(data.height)×\(data.width) but the model takes "
+                + "\(model.config.channels)×\(model.config.height)×\(model.config.width)")
+        }
+        guard data.count >= 1 else { throw GlowError("the training set is empty") }
+        guard batch >= 1 else { throw GlowError("--batch \(batch): must be at least 1") }
+        self.model = model; self.data = data; self.batch = batch; self.seed = seed; self.memory = memory
+        backend = model.backend
+        self.optimizer = try Optimizer(model, config: optimizer)
+    }
+
+    /// Indices of the images of step `s`: epoch e visits a permutation drawn from (seed, e).
+    public func batchIndices(step s: Int) -> [Int] {
+        var out: [Int] = []
+        var pos = s * batch
+        var epoch = pos / data.count
+        var order = Shuffle.permutation(count: data.count, seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        while out.count < batch {
+            let e = pos / data.count
+            if e != epoch { epoch = e; order = Shuffle.permutation(count: data.count, seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) }
+            out.append(order[pos % data.count])
+            pos += 1
+        }
+        return out
+    }
+
+    /// The images `indices` in model space with dequantisation noise U(0, 1/2^n_bits)
+    /// drawn on the device from (seed, stream).
+    public func input(_ indices: [Int], noiseStream: UInt64?) throws -> Tensor<B> {
+        try Trainer.input(data.subset(indices), model: model, noiseSeed: seed, noiseStream: noiseStream)
+    }
+
+    /// `set` in model space on `model`'s backend, with noise when `noiseStream` is given.
+    public static func input(_ set: ImageSet, model: Glow<B>, noiseSeed: UInt64, noiseStream: UInt64?) throws -> Tensor<B> {
+        let c = model.config
+        let x = try Tensor(model.backend, nchw: Preprocess.toModel(pixels: set.pixels, nBits: c.nBits),
+                           images: set.count, channels: c.channels, height: c.height, width: c.width)
+        if let noiseStream {
+            let noise = try model.backend.allocate(x.count)
+            try model.backend.random(noise, offset: 0, count: x.count,
+                                     distribution: .uniform(low: 0, high: 1 / Float(1 << c.nBits)),
+                                     seed: noiseSeed, stream: noiseStream)
+            try model.backend.binary(.add, x.buffer, aOffset: 0, noise, bOffset: 0, y: x.buffer, yOffset: 0, count: x.count)
+        }
+        return x
+    }
+
+    /// Data-dependent ActNorm initialisation from the first `max(batch, 64)` images of
+    /// the data order (at most the whole set).
+    public func initialize() throws {
+        let n = min(data.count, max(batch, 64))
+        let order = Shuffle.permutation(count: data.count, seed: seed ^ 0xA5A5_A5A5)
+        let x = try input(Array(order.prefix(n)), noiseStream: 0xFFFF_FFFF)
+        _ = try model.encode(x, initialize: true)
+    }
+
+    /// One step: forward, backward, gradient norm, and (unless non-finite) the update.
+    @discardableResult
+    public func trainStep() throws -> StepReport {
+        let t0 = Date()
+        let s = step
+        let x = try input(batchIndices(step: s), noiseStream: UInt64(s) + 1)
+        let pass = try model.gradients(x, memory: memory)
+        let norm = try optimizer.gradientNorm()
+        let lr = optimizer.config.learningRate(at: s)
+        let finite = pass.loss.isFinite && norm.isFinite
+        if finite {
+            consecutiveSkips = 0
+            var scale = 1.0
+            if let clip = optimizer.config.clip, norm > clip { scale = clip / norm }
+            try optimizer.apply(learningRate: lr, gradScale: scale)
+            try model.refresh()
+        } else {
+            consecutiveSkips += 1
+        }
+        step += 1
+        let report = StepReport(step: s, bpd: pass.loss, gradientNorm: norm, learningRate: lr, skipped: !finite,
+                                seconds: Date().timeIntervalSince(t0))
+        if consecutiveSkips >= maxSkips {
+            throw GlowError("training stopped: \(consecutiveSkips) consecutive steps had a non-finite loss or gradient "
+                + "(last at step \(s), loss \(pass.loss), gradient norm \(norm)); lower --lr or set --clip")
+        }
+        return report
+    }
+
+    // MARK: Saving and resuming
+
+    /// The training state beside `checkpoint.safetensors`: optimizer moments, EMA, step, seed.
+    public func stateFile() throws -> SafeTensorsFile {
+        var f = SafeTensorsFile(metadata: ["format": "glow-gpu-train/1", "step": String(step), "seed": String(seed),
+                                           "batch": String(batch), "memory": memory.rawValue,
+                                           "optimizer": optimizer.config.kind.rawValue])
+        try optimizer.state(into: &f)
+        return f
+    }
+
+    /// Writes `checkpoint.safetensors` and `training-state.safetensors` into `directory`
+    /// (each atomically; the state last, so a state file always has its checkpoint).
+    public func save(to directory: String) throws {
+        try Checkpoint.save(model, to: directory + "/checkpoint.safetensors")
+        try stateFile().write(path: directory + "/training-state.safetensors")
+        if optimizer.config.ema != nil {
+            try optimizer.swapEMA()
+            defer { try? optimizer.swapEMA() }
+            try Checkpoint.save(model, to: directory + "/checkpoint-ema.safetensors")
+        }
+    }
+
+    /// Restores step and optimizer state (the model was loaded from the checkpoint).
+    public func restore(state file: SafeTensorsFile, source: String) throws {
+        guard file.metadata["format"] == "glow-gpu-train/1" else { throw GlowError("\(source): not a glow-gpu training state") }
+        guard let s = file.metadata["step"].flatMap(Int.init), let sd = file.metadata["seed"].flatMap(UInt64.init) else {
+            throw GlowError("\(source): training state lacks step or seed")
+        }
+        guard sd == seed else { throw GlowError("\(source): was trained with --seed \(sd), not \(seed); pass --seed \(sd)") }
+        if let b = file.metadata["batch"].flatMap(Int.init), b != batch {
+            throw GlowError("\(source): was trained with --batch \(b), not \(batch)")
+        }
+        try optimizer.restore(from: file, source: source)
+        step = s
+    }
+}
+
+/// Mean bits per dimension over an image set, with dequantisation noise from a fixed seed.
+public enum Evaluation {
+    /// Mean bpd of `set` under `model`, in batches of `batch`; noise from `seed`.
+    public static func meanBPD<B: Backend>(_ model: Glow<B>, _ set: ImageSet, batch: Int, seed: UInt64 = 1234,
+                                           progress: ((Int, Int) -> Void)? = nil) throws -> Double {
+        var total = 0.0
+        var start = 0
+        while start < set.count {
+            let idx = Array(start..<min(set.count, start + batch))
+            let x = try Trainer.input(set.subset(idx), model: model, noiseSeed: seed, noiseStream: UInt64(start))
+            total += try model.encode(x).bpd.reduce(0, +)
+            start += idx.count
+            progress?(start, set.count)
+        }
+        return total / Double(set.count)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import GlowGPU
+
+/// One line of `metrics.jsonl`.
+struct MetricsRecord {
+    var step: Int
+    var trainBPD: Double
+    var testBPD: Double?
+    var imagesPerSecond: Double
+    var learningRate: Double
+    var gradientNorm: Double
+
+    func json() -> String {
+        func num(_ v: Double) -> String { v.isFinite ? String(format: "%.6g", v) : "null" }
+        var s = "{\"step\": \(step), \"train_bpd\": \(num(trainBPD)), "
+        s += "\"test_bpd\": \(testBPD.map(num) ?? "null"), \"images_per_second\": \(num(imagesPerSecond)), "
+        s += "\"lr\": \(num(learningRate)), \"grad_norm\": \(num(gradientNorm))}"
+        return s
+    }
+
+    func append(to path: String) {
+        let line = Data((json() + "\n").utf8)
+        if let h = FileHandle(forWritingAtPath: path) {
+            h.seekToEndOfFile(); h.write(line); try? h.close()
+        } else {
+            FileManager.default.createFile(atPath: path, contents: line)
+        }
+    }
+
+    static func read(path: String) -> [MetricsRecord] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let step = o["step"] as? Int else { return nil }
+            func d(_ k: String) -> Double? { (o[k] as? NSNumber)?.doubleValue }
+            return MetricsRecord(step: step, trainBPD: d("train_bpd") ?? .nan, testBPD: d("test_bpd"),
+                                 imagesPerSecond: d("images_per_second") ?? .nan, learningRate: d("lr") ?? .nan,
+                                 gradientNorm: d("grad_norm") ?? .nan)
+        }
+    }
+
+    /// bpd against step as a PNG: train (smoothed over 20 steps) and test.
+    static func plot(_ records: [MetricsRecord], path: String) throws {
+        var smooth: [(x: Double, y: Double)] = []
+        var window: [Double] = []
+        for r in records where r.trainBPD.isFinite {
+            window.append(r.trainBPD)
+            if window.count > 20 { window.removeFirst() }
+            smooth.append((Double(r.step), window.reduce(0, +) / Double(window.count)))
+        }
+        let test = records.compactMap { r in r.testBPD.map { (x: Double(r.step), y: $0) } }
+        let plot = LinePlot(title: "Glow training", xLabel: "step", yLabel: "bits per dimension", series: [
+            .init(name: "train (mean of 20)", points: smooth, color: (31, 119, 180)),
+            .init(name: "test", points: test, color: (214, 39, 40)),
+        ])
+        try plot.write(path: path)
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// Progress on long work: a bar redrawn in place on a terminal, plain lines (at most one
+/// every few seconds) when standard output is a file or pipe.
+final class Progress {
+    let total: Int
+    let label: String
+    let start = Date()
+    let isTerminal = isatty(STDOUT_FILENO) != 0
+    private var lastPlain = Date.distantPast
+    private var lastDraw = Date.distantPast
+
+    init(total: Int, label: String) { self.total = total; self.label = label }
+
+    /// Redraws with `done` of `total` finished and `detail` after the bar; `force` prints a
+    /// plain line even when one was printed recently.
+    func update(_ done: Int, _ detail: String, force: Bool = false) {
+        let now = Date()
+        let elapsed = now.timeIntervalSince(start)
+        let eta = done > 0 ? elapsed / Double(done) * Double(max(total - done, 0)) : .nan
+        if isTerminal {
+            if !force && now.timeIntervalSince(lastDraw) < 0.1 && done < total { return }
+            lastDraw = now
+            let width = 24
+            let filled = total > 0 ? min(width, width * done / total) : 0
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = "\(label) \(done)/\(total) \(bar) \(detail)  ETA \(Progress.duration(eta))"
+            FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
+            if done >= total { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        } else if force || now.timeIntervalSince(lastPlain) >= 5 || done >= total {
+            lastPlain = now
+            print("\(label) \(done)/\(total) \(detail)  elapsed \(Progress.duration(elapsed))  ETA \(Progress.duration(eta))")
+            fflush(stdout)
+        }
+    }
+
+    /// Ends a bar line so normal printing can continue.
+    func interrupt() {
+        if isTerminal { FileHandle.standardOutput.write(Data("\n".utf8)) }
+    }
+
+    static func duration(_ s: Double) -> String {
+        guard s.isFinite else { return "--" }
+        let t = Int(s.rounded())
+        if t >= 3600 { return "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" }
+        if t >= 60 { return "\(t / 60)m\(String(format: "%02d", t % 60))s" }
+        return "\(t)s"
+    }
+}
