@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "GlowCPU", dependencies: ["GlowCore", "COpenBLAS"]),
         .target(name: "GlowGPU", dependencies: ["GlowCore", "GlowCPU", "COpenCL", "Kernels"]),
         .executableTarget(name: "glow-gpu", dependencies: [
-            "GlowGPU",
+            "GlowGPU", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "glow-sample-example", dependencies: ["GlowGPU"]),

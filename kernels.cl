@@ -4,121 +4,97 @@
 // no __local memory or barriers; loop-free bodies for elementwise work so PoCL vectorises
 // across work-items; explicit float16 register tiles with fma for GEMM.
 // Activations are channel-major (CNHW): see Sources/GlowCore/Backend.swift.
-// Tuning constants come from -D options; these are the defaults.
 
-#ifndef GEMM_TM
-#define GEMM_TM 8            // rows of C per work-item in gemm_nn (float16 accumulators)
-#endif
-#ifndef GEMM_NT_TM
-#define GEMM_NT_TM 4         // rows × columns of C per work-item in gemm_nt
-#endif
 
 // ---------------------------------------------------------------------------------------
-// GEMM. C[m, n] = alpha · Σ_k A(m, k) · B[k, n] + beta · C[m, n], row-major.
-// A(m, k) = A[m·sam + k·sak] covers both A and Aᵀ; B rows are contiguous along n.
-// Work-item (i, j) computes rows i·GEMM_TM … and the 16 columns from j·16. Dimension 0
-// walks row tiles, so neighbouring work-items share one panel of B in cache.
-// beta == 0 never reads C (it may hold NaN).
-__kernel void gemm_nn(int M, int N, int K, float alpha,
-                      __global const float* A, int aoff, int sam, int sak,
-                      __global const float* B, int boff, int ldb,
-                      float beta, __global float* C, int coff, int ldc)
+// GEMM: pack op(B) into panels, then one register-tiled pass (gemm_packed).
+
+// B (or Bᵀ) re-laid as panels of GEMM_PW = 16·GEMM_TV columns, each K × GEMM_PW contiguous,
+// zero-padded past N: panel j holds op(B)[k, PW·j …] at panels[(j·K + k)·PW …]. The GEMM
+// below then streams its B operand contiguously whatever B's layout was
+// (pocl-kernel-notes.md, lesson 4). Work-item (k, j).
+#define GEMM_TV 4            // float16 vectors per row of the gemm_packed tile (fixed: 4 × 64)
+#define GEMM_PW (16 * GEMM_TV)
+__kernel void pack_panels(__global const float* B, int boff, int ldb, int transB, int K, int N,
+                          __global float* panels)
 {
-    const int m0 = get_global_id(0) * GEMM_TM;
-    const int n0 = get_global_id(1) * 16;
-    if (m0 >= M || n0 >= N) return;
-    A += aoff; B += boff; C += coff;
-    int arow[GEMM_TM];
-    for (int r = 0; r < GEMM_TM; ++r) arow[r] = min(m0 + r, M - 1) * sam;
-    float16 acc[GEMM_TM];
-    for (int r = 0; r < GEMM_TM; ++r) acc[r] = (float16)(0.0f);
-    const int full = (n0 + 16 <= N);
-    if (full) {
-        const __global float* bp = B + n0;
-        for (int k = 0; k < K; ++k) {
-            const float16 b = vload16(0, bp);
-            bp += ldb;
-            const int ak = k * sak;
-            for (int r = 0; r < GEMM_TM; ++r) acc[r] = fma((float16)(A[arow[r] + ak]), b, acc[r]);
-        }
-    } else {
-        const int w = N - n0;
-        float t[16];
-        for (int k = 0; k < K; ++k) {
-            for (int j = 0; j < 16; ++j) t[j] = j < w ? B[k * ldb + n0 + j] : 0.0f;
-            const float16 b = vload16(0, t);
-            const int ak = k * sak;
-            for (int r = 0; r < GEMM_TM; ++r) acc[r] = fma((float16)(A[arow[r] + ak]), b, acc[r]);
-        }
-    }
-    for (int r = 0; r < GEMM_TM; ++r) {
-        if (m0 + r >= M) break;
-        __global float* cp = C + (m0 + r) * ldc + n0;
-        float16 v = alpha * acc[r];
-        if (full) {
-            if (beta != 0.0f) v = fma((float16)(beta), vload16(0, cp), v);
-            vstore16(v, 0, cp);
+    const int k = get_global_id(0), j = get_global_id(1);
+    if (k >= K) return;
+    B += boff;
+    __global float* out = panels + ((long)j * K + k) * GEMM_PW;
+    for (int v = 0; v < GEMM_TV; ++v) {
+        const int n0 = j * GEMM_PW + v * 16;
+        float16 x;
+        if (!transB && n0 + 16 <= N) {
+            x = vload16(0, B + k * ldb + n0);
         } else {
             float t[16];
-            vstore16(v, 0, t);
-            for (int j = 0; j < N - n0; ++j) cp[j] = beta != 0.0f ? t[j] + beta * cp[j] : t[j];
+            for (int q = 0; q < 16; ++q) {
+                const int n = n0 + q;
+                t[q] = n < N ? (transB ? B[n * ldb + k] : B[k * ldb + n]) : 0.0f;
+            }
+            x = vload16(0, t);
         }
+        vstore16(x, v, out);
     }
 }
 
-// C[m, n] = alpha · Σ_k A[m·lda + k] · B[n·ldb + k] + beta · C: both operands contiguous
-// along k (A·Bᵀ, e.g. weight gradients dY·colᵀ). A GEMM_NT_TM × GEMM_NT_TM tile of float16
-// partial sums over k, reduced at the end.
-__kernel void gemm_nt(int M, int N, int K, float alpha,
-                      __global const float* A, int aoff, int lda,
-                      __global const float* B, int boff, int ldb,
-                      float beta, __global float* C, int coff, int ldc)
+// C = alpha · op(A) · op(B) + beta · C with op(B) packed by pack_panels (GEMM_TV = 4);
+// A(m, k) = A[m·sam + k·sak]. Work-item (i, j): 4 rows × 64 columns in 16 float16
+// accumulators, written out by hand: PoCL keeps named vectors in registers, where
+// arrays indexed in loops were seen to spill.
+#define GEMM_ROW(cr0, cr1, cr2, cr3, a) \
+    { const float16 av = (float16)(a); \
+      cr0 = fma(av, b0, cr0); cr1 = fma(av, b1, cr1); cr2 = fma(av, b2, cr2); cr3 = fma(av, b3, cr3); }
+
+void gemm_store16(__global float* C, int ldc, int M, int N, int m, int n0, float alpha, float beta, float16 acc)
 {
-    const int m0 = get_global_id(0) * GEMM_NT_TM;
-    const int n0 = get_global_id(1) * GEMM_NT_TM;
-    if (m0 >= M || n0 >= N) return;
-    A += aoff; B += boff; C += coff;
-    int ar[GEMM_NT_TM], br[GEMM_NT_TM];
-    for (int r = 0; r < GEMM_NT_TM; ++r) { ar[r] = min(m0 + r, M - 1) * lda; br[r] = min(n0 + r, N - 1) * ldb; }
-    float16 acc[GEMM_NT_TM][GEMM_NT_TM];
-    for (int i = 0; i < GEMM_NT_TM; ++i)
-        for (int j = 0; j < GEMM_NT_TM; ++j) acc[i][j] = (float16)(0.0f);
-    const int K16 = K & ~15;
-    for (int k = 0; k < K16; k += 16) {
-        float16 a[GEMM_NT_TM], b[GEMM_NT_TM];
-        for (int i = 0; i < GEMM_NT_TM; ++i) a[i] = vload16(0, A + ar[i] + k);
-        for (int j = 0; j < GEMM_NT_TM; ++j) b[j] = vload16(0, B + br[j] + k);
-        for (int i = 0; i < GEMM_NT_TM; ++i)
-            for (int j = 0; j < GEMM_NT_TM; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
-    }
-    for (int i = 0; i < GEMM_NT_TM; ++i) {
-        if (m0 + i >= M) break;
-        for (int j = 0; j < GEMM_NT_TM; ++j) {
-            if (n0 + j >= N) break;
-            float16 v = acc[i][j];
-            float8 s8 = v.lo + v.hi;
-            float4 s4 = s8.lo + s8.hi;
-            float s = s4.x + s4.y + s4.z + s4.w;
-            for (int k = K16; k < K; ++k) s = fma(A[ar[i] + k], B[br[j] + k], s);
-            __global float* cp = C + (m0 + i) * ldc + n0 + j;
-            *cp = beta != 0.0f ? alpha * s + beta * *cp : alpha * s;
-        }
+    if (m >= M || n0 >= N) return;
+    __global float* cp = C + m * ldc + n0;
+    float16 x = alpha * acc;
+    if (n0 + 16 <= N) {
+        if (beta != 0.0f) x = fma((float16)(beta), vload16(0, cp), x);
+        vstore16(x, 0, cp);
+    } else {
+        float t[16];
+        vstore16(x, 0, t);
+        for (int q = 0; q < N - n0; ++q) cp[q] = beta != 0.0f ? t[q] + beta * cp[q] : t[q];
     }
 }
 
-// The rare case Aᵀ·Bᵀ: one element per work-item, plain loop.
-__kernel void gemm_tt(int M, int N, int K, float alpha,
-                      __global const float* A, int aoff, int lda,
-                      __global const float* B, int boff, int ldb,
-                      float beta, __global float* C, int coff, int ldc)
+__kernel void gemm_packed(int M, int N, int K, float alpha,
+                          __global const float* A, int aoff, int sam, int sak,
+                          __global const float* panels,
+                          float beta, __global float* C, int coff, int ldc)
 {
-    const int n = get_global_id(0), m = get_global_id(1);
-    if (m >= M || n >= N) return;
-    A += aoff; B += boff; C += coff;
-    float s = 0.0f;
-    for (int k = 0; k < K; ++k) s = fma(A[k * lda + m], B[n * ldb + k], s);
-    __global float* cp = C + m * ldc + n;
-    *cp = beta != 0.0f ? alpha * s + beta * *cp : alpha * s;
+    const int m0 = get_global_id(0) * 4;
+    const int j = get_global_id(1), nb = j * 64;
+    if (m0 >= M || nb >= N) return;
+    A += aoff; C += coff;
+    const __global float* a0p = A + min(m0, M - 1) * sam;
+    const __global float* a1p = A + min(m0 + 1, M - 1) * sam;
+    const __global float* a2p = A + min(m0 + 2, M - 1) * sam;
+    const __global float* a3p = A + min(m0 + 3, M - 1) * sam;
+    float16 c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+    float16 c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+    const __global float* bp = panels + (long)j * K * 64;
+    for (int k = 0; k < K; ++k) {
+        const float16 b0 = vload16(0, bp), b1 = vload16(1, bp), b2 = vload16(2, bp), b3 = vload16(3, bp);
+        bp += 64;
+        const int ak = k * sak;
+        GEMM_ROW(c00, c01, c02, c03, a0p[ak])
+        GEMM_ROW(c10, c11, c12, c13, a1p[ak])
+        GEMM_ROW(c20, c21, c22, c23, a2p[ak])
+        GEMM_ROW(c30, c31, c32, c33, a3p[ak])
+    }
+    gemm_store16(C, ldc, M, N, m0, nb, alpha, beta, c00); gemm_store16(C, ldc, M, N, m0, nb + 16, alpha, beta, c01);
+    gemm_store16(C, ldc, M, N, m0, nb + 32, alpha, beta, c02); gemm_store16(C, ldc, M, N, m0, nb + 48, alpha, beta, c03);
+    gemm_store16(C, ldc, M, N, m0 + 1, nb, alpha, beta, c10); gemm_store16(C, ldc, M, N, m0 + 1, nb + 16, alpha, beta, c11);
+    gemm_store16(C, ldc, M, N, m0 + 1, nb + 32, alpha, beta, c12); gemm_store16(C, ldc, M, N, m0 + 1, nb + 48, alpha, beta, c13);
+    gemm_store16(C, ldc, M, N, m0 + 2, nb, alpha, beta, c20); gemm_store16(C, ldc, M, N, m0 + 2, nb + 16, alpha, beta, c21);
+    gemm_store16(C, ldc, M, N, m0 + 2, nb + 32, alpha, beta, c22); gemm_store16(C, ldc, M, N, m0 + 2, nb + 48, alpha, beta, c23);
+    gemm_store16(C, ldc, M, N, m0 + 3, nb, alpha, beta, c30); gemm_store16(C, ldc, M, N, m0 + 3, nb + 16, alpha, beta, c31);
+    gemm_store16(C, ldc, M, N, m0 + 3, nb + 32, alpha, beta, c32); gemm_store16(C, ldc, M, N, m0 + 3, nb + 48, alpha, beta, c33);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -335,6 +311,15 @@ __kernel void copy_2d(__global const float* src, int soff, int sstride,
     const int j = get_global_id(0), r = get_global_id(1);
     if (j >= cols) return;
     dst[doff + r * dstride + j] = src[soff + r * sstride + j];
+}
+
+// Strided block copy (weight re-layouts): work-item (j, r).
+__kernel void copy_strided(__global const float* src, int soff, int srs, int scs,
+                           __global float* dst, int doff, int drs, int dcs, int cols)
+{
+    const int j = get_global_id(0), r = get_global_id(1);
+    if (j >= cols) return;
+    dst[doff + r * drs + j * dcs] = src[soff + r * srs + j * scs];
 }
 
 // ---------------------------------------------------------------------------------------

@@ -64,6 +64,14 @@ public final class CPUBackend: Backend {
         }
     }
 
+    public func copyStrided(_ src: CPUBuffer, srcOffset: Int, srcRowStride: Int, srcColStride: Int,
+                            _ dst: CPUBuffer, dstOffset: Int, dstRowStride: Int, dstColStride: Int, rows: Int, cols: Int) throws {
+        for r in 0..<rows {
+            let s = src.pointer + srcOffset + r * srcRowStride, d = dst.pointer + dstOffset + r * dstRowStride
+            for j in 0..<cols { d[j * dstColStride] = s[j * srcColStride] }
+        }
+    }
+
     public func synchronize() throws {}
 
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,

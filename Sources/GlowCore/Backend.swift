@@ -31,6 +31,10 @@ public protocol Backend: AnyObject {
     /// Copies a `rows × cols` block between row-major layouts with the given row strides.
     func copy2D(_ src: Buffer, srcOffset: Int, srcStride: Int,
                 _ dst: Buffer, dstOffset: Int, dstStride: Int, rows: Int, cols: Int) throws
+    /// Copies a `rows × cols` block with arbitrary row and column strides on both sides
+    /// (weight re-layouts; `copy2D` is the contiguous-row fast case).
+    func copyStrided(_ src: Buffer, srcOffset: Int, srcRowStride: Int, srcColStride: Int,
+                     _ dst: Buffer, dstOffset: Int, dstRowStride: Int, dstColStride: Int, rows: Int, cols: Int) throws
     /// Waits until all queued work has finished.
     func synchronize() throws
 

@@ -35,15 +35,22 @@ public final class OpenCLBackend: Backend {
 
     /// Every kernel kernels.cl must define; a missing one fails at start-up.
     static let kernelNames = [
-        "gemm_nn", "gemm_nt", "gemm_tt", "im2col3x3", "col2im3x3", "channel_affine", "unary_op", "binary_op",
+        "pack_panels", "gemm_packed", "im2col3x3", "col2im3x3", "channel_affine", "unary_op", "binary_op",
         "squeeze2", "affine_coupling", "gaussian_log_density", "gaussian_sample", "fill_value", "copy_2d",
         "row_sums", "sample_sums", "philox_fill", "scale_shift", "affine_coupling_backward", "gaussian_backward",
-        "adam_update",
+        "adam_update", "copy_strided",
     ]
 
     /// Opens `device`, building kernels.cl for it.
     public init(device: OpenCLDeviceInfo, tuning: [String: Int] = [:]) throws {
         self.device = device
+        // GLOW_CL_TUNING="GEMM_LOCAL=2" overrides tuning constants (passed as -D too), for tuning runs.
+        var tuning = tuning
+        for item in (ProcessInfo.processInfo.environment["GLOW_CL_TUNING"] ?? "").split(separator: ",") {
+            let kv = item.split(separator: "=")
+            if kv.count == 2, let v = Int(kv[1]) { tuning[String(kv[0])] = v }
+        }
+        gemmLocal = tuning["GEMM_LOCAL"] ?? 1
         var st: cl_int = 0
         var dev: cl_device_id? = device.deviceID
         guard let ctx = clCreateContext(nil, 1, &dev, nil, nil, &st), st == CL_SUCCESS else {
@@ -180,36 +187,41 @@ public final class OpenCLBackend: Backend {
                                .int(dstStride), .int(cols)], global: [cols, rows], local: [64, 1])
     }
 
+    public func copyStrided(_ src: OpenCLBuffer, srcOffset: Int, srcRowStride: Int, srcColStride: Int,
+                            _ dst: OpenCLBuffer, dstOffset: Int, dstRowStride: Int, dstColStride: Int,
+                            rows: Int, cols: Int) throws {
+        try launch("copy_strided", [.mem(src), .int(srcOffset), .int(srcRowStride), .int(srcColStride), .mem(dst),
+                                    .int(dstOffset), .int(dstRowStride), .int(dstColStride), .int(cols)],
+                   global: [cols, rows], local: [16, 1])
+    }
+
     public func synchronize() throws {
         try OpenCLError.check(clFinish(queue), "clFinish")
     }
 
     // MARK: Compute
 
-    /// Rows of C per work-item in `gemm_nn` (kernels.cl's GEMM_TM).
-    var gemmRows = 8
-    /// Rows and columns of C per work-item in `gemm_nt`.
-    var gemmNTTile = 4
+    /// Work-group size along the row tiles of `gemm_packed` (1 measured best on PoCL).
+    let gemmLocal: Int
 
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                      a: OpenCLBuffer, aOffset: Int, lda: Int, b: OpenCLBuffer, bOffset: Int, ldb: Int,
                      beta: Float, c: OpenCLBuffer, cOffset: Int, ldc: Int) throws {
         if m == 0 || n == 0 { return }
-        switch (transA, transB) {
-        case (_, false):
-            try launch("gemm_nn", [.int(m), .int(n), .int(k), .float(alpha), .mem(a), .int(aOffset),
-                                   .int(transA ? 1 : lda), .int(transA ? lda : 1), .mem(b), .int(bOffset), .int(ldb),
-                                   .float(beta), .mem(c), .int(cOffset), .int(ldc)],
-                       global: [(m + gemmRows - 1) / gemmRows, (n + 15) / 16], local: [4, 1])
-        case (false, true):
-            try launch("gemm_nt", [.int(m), .int(n), .int(k), .float(alpha), .mem(a), .int(aOffset), .int(lda),
-                                   .mem(b), .int(bOffset), .int(ldb), .float(beta), .mem(c), .int(cOffset), .int(ldc)],
-                       global: [(m + gemmNTTile - 1) / gemmNTTile, (n + gemmNTTile - 1) / gemmNTTile], local: [4, 1])
-        case (true, true):
-            try launch("gemm_tt", [.int(m), .int(n), .int(k), .float(alpha), .mem(a), .int(aOffset), .int(lda),
-                                   .mem(b), .int(bOffset), .int(ldb), .float(beta), .mem(c), .int(cOffset), .int(ldc)],
-                       global: [n, m], local: [16, 1])
+        if k == 0 {   // C = beta · C
+            for r in 0..<m { try scale(c, xOffset: cOffset + r * ldc, alpha: beta, beta: 0, y: c, yOffset: cOffset + r * ldc, count: n) }
+            return
         }
+        // Pack op(B) into contiguous 64-column panels, then one register-tiled pass; the
+        // panels come from the pool, so a steady-state step allocates nothing.
+        let panelCount = (n + 63) / 64
+        let panels = try allocate(panelCount * 64 * k)
+        try launch("pack_panels", [.mem(b), .int(bOffset), .int(ldb), .int(transB ? 1 : 0), .int(k), .int(n), .mem(panels)],
+                   global: [k, panelCount], local: [16, 1])
+        try launch("gemm_packed", [.int(m), .int(n), .int(k), .float(alpha), .mem(a), .int(aOffset),
+                                   .int(transA ? 1 : lda), .int(transA ? lda : 1), .mem(panels),
+                                   .float(beta), .mem(c), .int(cOffset), .int(ldc)],
+                   global: [(m + 3) / 4, panelCount], local: [gemmLocal, 1])
     }
 
     public func im2col3x3(_ x: OpenCLBuffer, xOffset: Int, channels: Int, images: Int, height: Int, width: Int,

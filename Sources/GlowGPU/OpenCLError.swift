@@ -5,7 +5,7 @@ import COpenCL
 public struct OpenCLError: Error, CustomStringConvertible, Sendable {
     /// The raw status code.
     public let status: Int32
-    /// What was being done, e.g. `clEnqueueNDRangeKernel(gemm_nn)`.
+    /// What was being done, e.g. `clEnqueueNDRangeKernel(gemm_packed)`.
     public let call: String
     /// The program build log, for build failures.
     public let buildLog: String?

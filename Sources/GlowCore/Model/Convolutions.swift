@@ -12,11 +12,37 @@ public final class Conv3x3<B: Backend> {
         weight = try Parameter(backend, name: name, shape: [o, c, 3, 3], values: values)
     }
 
+    /// True when the output is narrower than the input (Conv2dZeros: hidden → C). Such a
+    /// convolution runs as one GEMM per tap on the output side, `Y[(o,t), P] = W_t · x`,
+    /// followed by a shift-and-add (col2im), so the 9·C·P columns of the wide input are
+    /// never formed; its backward passes use im2col of the narrow `dy` instead.
+    var tapsOnOutput: Bool { outChannels < inChannels }
+
+    /// W re-laid as `[(o, t), C]` with the taps flipped (`t → 8 - t`): the A operand of the
+    /// output-side GEMM.
+    func flippedWeights() throws -> B.Buffer {
+        let c = inChannels, o = outChannels
+        let wf = try backend.allocate(o * 9 * c)
+        for t in 0..<9 {
+            try backend.copyStrided(weight.value, srcOffset: 8 - t, srcRowStride: 9 * c, srcColStride: 9,
+                                    wf, dstOffset: t * c, dstRowStride: 9 * c, dstColStride: 1, rows: o, cols: c)
+        }
+        return wf
+    }
+
     /// `y[O, P] = conv(x[C, P])` for a CNHW input starting at `xOffset`; `columns` is
     /// scratch of `C·9·P` floats.
     public func forward(_ x: B.Buffer, xOffset: Int, images: Int, height: Int, width: Int,
                         columns: B.Buffer, into y: B.Buffer) throws {
         let p = images * height * width
+        if tapsOnOutput {
+            let o9 = outChannels * 9
+            try backend.gemm(transA: false, transB: false, m: o9, n: p, k: inChannels, alpha: 1, a: try flippedWeights(),
+                             aOffset: 0, lda: inChannels, b: x, bOffset: xOffset, ldb: p, beta: 0, c: columns, cOffset: 0, ldc: p)
+            try backend.fill(y, offset: 0, count: outChannels * p, value: 0)
+            try backend.col2im3x3(columns, channels: outChannels, images: images, height: height, width: width, x: y, xOffset: 0)
+            return
+        }
         try backend.im2col3x3(x, xOffset: xOffset, channels: inChannels, images: images, height: height, width: width,
                               columns: columns)
         try backend.gemm(transA: false, transB: false, m: outChannels, n: p, k: inChannels * 9, alpha: 1,
@@ -86,6 +112,26 @@ extension Conv3x3 {
     public func backward(input x: B.Buffer, xOffset: Int, dy: B.Buffer, images: Int, height: Int, width: Int,
                          columns: B.Buffer, dx: B.Buffer?, dxOffset: Int = 0) throws {
         let p = images * height * width, k9 = inChannels * 9
+        if tapsOnOutput {
+            // colDy[(o,t), q] = dy[o, q + s_t]; ∂W[o, c, t] = Σ_q colDy[(o, 8-t), q] x[c, q];
+            // dx[c, q] += Σ_(o,t) Wflip[(o,t), c] colDy[(o,t), q].
+            let o9 = outChannels * 9
+            try backend.im2col3x3(dy, xOffset: 0, channels: outChannels, images: images, height: height, width: width,
+                                  columns: columns)
+            let g = try backend.allocate(o9 * inChannels)
+            try backend.gemm(transA: false, transB: true, m: o9, n: inChannels, k: p, alpha: 1, a: columns, aOffset: 0, lda: p,
+                             b: x, bOffset: xOffset, ldb: p, beta: 0, c: g, cOffset: 0, ldc: inChannels)
+            let dw = try weight.gradient()
+            for t in 0..<9 {
+                try backend.copyStrided(g, srcOffset: (8 - t) * inChannels, srcRowStride: 9 * inChannels, srcColStride: 1,
+                                        dw, dstOffset: t, dstRowStride: 9 * inChannels, dstColStride: 9,
+                                        rows: outChannels, cols: inChannels)
+            }
+            guard let dx else { return }
+            try backend.gemm(transA: true, transB: false, m: inChannels, n: p, k: o9, alpha: 1, a: try flippedWeights(),
+                             aOffset: 0, lda: inChannels, b: columns, bOffset: 0, ldb: p, beta: 1, c: dx, cOffset: dxOffset, ldc: p)
+            return
+        }
         try backend.im2col3x3(x, xOffset: xOffset, channels: inChannels, images: images, height: height, width: width,
                               columns: columns)
         try backend.gemm(transA: false, transB: true, m: outChannels, n: k9, k: p, alpha: 1, a: dy, aOffset: 0, lda: p,

@@ -1,0 +1,142 @@
+import ArgumentParser
+import COpenBLAS
+import Foundation
+import GlowGPU
+
+/// `glow-gpu bench`: training, encoding and sampling throughput against `cblas_sgemm`
+/// measured in the same process; `--kernels` times the GEMM and 3×3 convolution alone.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench",
+        abstract: "Measure training/encode/sample speed (images/s, GFLOP/s) beside cblas_sgemm in the same run.")
+
+    @Option(help: "tiny, mnist or paper.") var config: String = "mnist"
+    @Option(name: .customLong("K"), help: "Steps per level (overrides the configuration).") var k: Int?
+    @Option(help: "Images per step (overrides the configuration).") var batch: Int?
+    @Option(help: "cpu, auto, opencl, opencl:N or part of a device name.") var device: String = "auto"
+    @Option(help: "store or reversible.") var memory: String = "store"
+    @Option(help: "Timed training steps (after one warm-up step).") var steps: Int = 3
+    @Flag(help: "Time only the GEMM and the 3×3 convolution at Glow-sized shapes.") var kernels = false
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        do {
+            let backend = try DeviceSelector.open(device)
+            if kernels { try benchKernels(backend) } else { try bench(backend) }
+        } catch let e as GlowError { throw ValidationError(e.message) }
+    }
+
+    static func sgemmGFLOPs(_ n: Int = 2048) -> Double {
+        let a = [Float](repeating: 0.5, count: n * n), b = a
+        var c = [Float](repeating: 0, count: n * n)
+        var best = 0.0
+        for _ in 0..<3 {
+            let t = Date()
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n),
+                        0, &c, Int32(n))
+            best = max(best, 2 * pow(Double(n), 3) / Date().timeIntervalSince(t) / 1e9)
+        }
+        return best
+    }
+
+    static func peakRSSMB() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_maxrss) / 1024
+    }
+
+    func bench<B: Backend>(_ backend: B) throws {
+        var cfg = try GlowConfig.named(config)
+        if let k { cfg.K = k }
+        if let batch { cfg.batch = batch }
+        guard let mode = MemoryMode(rawValue: memory) else { throw GlowError("--memory \(memory): expected store or reversible") }
+        guard steps >= 1 else { throw GlowError("--steps \(steps): must be at least 1") }
+        let sgemm = BenchCommand.sgemmGFLOPs()
+        let model = try Glow(config: cfg, backend: backend, seed: 1)
+        let n = cfg.batch
+        let pixels = (0..<(n * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
+        let set = ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
+        let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: n, seed: 1, memory: mode)
+        try trainer.initialize()
+        if !json { print("bench \(config) (K=\(cfg.K), batch \(n), memory \(mode.rawValue)) on \(backend.name)") }
+        try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
+        try backend.synchronize()
+        let t0 = Date()
+        for _ in 0..<steps { try trainer.trainStep() }
+        try backend.synchronize()
+        let trainIPS = Double(steps * n) / Date().timeIntervalSince(t0)
+        let x = try trainer.input(Array(0..<n), noiseStream: 1)
+        _ = try model.encode(x)
+        var t = Date()
+        for _ in 0..<steps { _ = try model.encode(x) }
+        let encodeIPS = Double(steps * n) / Date().timeIntervalSince(t)
+        _ = try model.sample(count: n, temperature: 0.7, seed: 1).nchw()
+        t = Date()
+        for s in 0..<steps { _ = try model.sample(count: n, temperature: 0.7, seed: UInt64(s)).nchw() }
+        let sampleIPS = Double(steps * n) / Date().timeIntervalSince(t)
+        let gflopPerImage = FlopCount.trainingPerImage(cfg) / 1e9
+        let gflops = gflopPerImage * trainIPS
+        let rss = BenchCommand.peakRSSMB()
+        if json {
+            print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
+                + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
+                + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
+                + "\"peak_rss_mb\": \(r(rss)), \"encode_images_per_second\": \(r(encodeIPS)), "
+                + "\"sample_images_per_second\": \(r(sampleIPS))}")
+        } else {
+            print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
+            print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
+            print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
+            print(String(format: "  peak RSS   %.0f MB", rss))
+        }
+    }
+
+    func r(_ v: Double) -> String { String(format: "%.4g", v) }
+
+    /// GEMM 512 × 12544 × 512 (a batch of 64 at 14×14 through a 512-wide 1×1 convolution)
+    /// and a 3×3 convolution 512 → 512 at 64×14×14, on the backend and with cblas_sgemm.
+    func benchKernels<B: Backend>(_ backend: B) throws {
+        let (m, n, k) = (512, 64 * 14 * 14, 512)
+        let a = try backend.makeBuffer(Philox.array(count: m * k, distribution: .normal, seed: 1, stream: 1))
+        let b = try backend.makeBuffer(Philox.array(count: k * n, distribution: .normal, seed: 1, stream: 2))
+        let c = try backend.allocate(m * n)
+        func time(_ reps: Int, _ body: () throws -> Void) throws -> Double {
+            try body(); try backend.synchronize()
+            var best = Double.infinity
+            for _ in 0..<reps {
+                let t = Date(); try body(); try backend.synchronize()
+                best = min(best, Date().timeIntervalSince(t))
+            }
+            return best
+        }
+        let gemmT = try time(3) {
+            try backend.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, aOffset: 0, lda: k, b: b,
+                             bOffset: 0, ldb: n, beta: 0, c: c, cOffset: 0, ldc: n)
+        }
+        let gemmNT = try time(3) {   // weight gradient shape: dY · Xᵀ
+            try backend.gemm(transA: false, transB: true, m: m, n: k, k: n, alpha: 1, a: c, aOffset: 0, lda: n, b: b,
+                             bOffset: 0, ldb: n, beta: 0, c: a, cOffset: 0, ldc: k)
+        }
+        let conv = try Conv3x3(backend, in: 512, out: 512, name: "w", values: Philox.array(count: 512 * 512 * 9,
+                               distribution: .normal, seed: 1, stream: 3))
+        let cols = try backend.allocate(512 * 9 * n)
+        let convT = try time(2) {
+            try conv.forward(b, xOffset: 0, images: 64, height: 14, width: 14, columns: cols, into: c)
+        }
+        let ha = [Float](repeating: 0.5, count: m * k), hb = [Float](repeating: 0.25, count: k * n)
+        var hc = [Float](repeating: 0, count: m * n)
+        var blas = Double.infinity
+        for _ in 0..<3 {
+            let t = Date()
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, ha, Int32(k), hb,
+                        Int32(n), 0, &hc, Int32(n))
+            blas = min(blas, Date().timeIntervalSince(t))
+        }
+        let f = 2.0 * Double(m * n * k)
+        let sg = BenchCommand.sgemmGFLOPs()
+        print("kernels on \(backend.name)")
+        print(String(format: "  gemm NN %d×%d×%d     %.1f GFLOP/s", m, n, k, f / gemmT / 1e9))
+        print(String(format: "  gemm NT %d×%d×%d     %.1f GFLOP/s", m, k, n, f / gemmNT / 1e9))
+        print(String(format: "  conv3×3 512→512 64×14×14  %.1f GFLOP/s (im2col + GEMM)", 9 * f / convT / 1e9))
+        print(String(format: "  cblas_sgemm same GEMM  %.1f GFLOP/s;  2048³ %.1f GFLOP/s", f / blas / 1e9, sg))
+    }
+}
