@@ -135,16 +135,20 @@ __kernel void col2im3x3(__global const float* col, int N, int H, int W,
 // Elementwise. One element per work-item; `total` guards the rounded-up global size.
 
 // ActNorm, Conv2dZeros' output scale: y = (x + b[r]) · exp(f · logs[r]) or its inverse.
-__kernel void channel_affine(__global const float* x, int xoff, int cols, int total,
+// Work-item (j, r): the row comes from the second dimension, so there is no division, and
+// the row's scale is one exp shared by the work-group's vector lanes. `relu` fuses the
+// ReLU that follows every ActNorm inside the coupling network.
+__kernel void channel_affine(__global const float* x, int xoff, int cols,
                              __global const float* bias, __global const float* logs,
-                             float factor, int reverse, __global float* y, int yoff)
+                             float factor, int reverse, int relu, __global float* y, int yoff)
 {
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const int r = i / cols;
+    const int j = get_global_id(0), r = get_global_id(1);
+    if (j >= cols) return;
     const float b = bias[r], l = factor * logs[r];
+    const int i = r * cols + j;
     const float v = x[xoff + i];
-    y[yoff + i] = reverse ? v * exp(-l) - b : (v + b) * exp(l);
+    const float out = reverse ? v * exp(-l) - b : (v + b) * exp(l);
+    y[yoff + i] = relu ? fmax(out, 0.0f) : out;
 }
 
 __kernel void unary_op(int op, __global const float* x, int xoff, __global float* y, int yoff, int total)

@@ -81,11 +81,14 @@ public final class CPUBackend: Backend {
         try check(cOffset + (m - 1) * ldc + n <= c.count, "gemm C block \(m)×\(n) (ldc \(ldc), offset \(cOffset)) past buffer of \(c.count)")
         try check(aOffset + ((transA ? k : m) - 1) * lda + (transA ? m : k) <= a.count, "gemm A past buffer of \(a.count)")
         try check(bOffset + ((transB ? n : k) - 1) * ldb + (transB ? k : n) <= b.count, "gemm B past buffer of \(b.count)")
-        if beta == 0 {
-            // BLAS may compute 0·C; C can hold NaN from a previous use.
-            for r in 0..<m { (c.pointer + cOffset + r * ldc).update(repeating: 0, count: n) }
+        if k == 0 {   // C = beta · C
+            for r in 0..<m {
+                let row = c.pointer + cOffset + r * ldc
+                if beta == 0 { row.update(repeating: 0, count: n) } else { for j in 0..<n { row[j] *= beta } }
+            }
+            return
         }
-        if k == 0 { return }
+        // OpenBLAS with beta = 0 stores 0 without reading C (the NaN-poisoned parity test checks it).
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a.pointer + aOffset, Int32(lda),
                     b.pointer + bOffset, Int32(ldb), beta, c.pointer + cOffset, Int32(ldc))
@@ -139,7 +142,7 @@ public final class CPUBackend: Backend {
     }
 
     public func channelAffine(_ x: CPUBuffer, xOffset: Int, rows: Int, cols: Int, bias: CPUBuffer, logs: CPUBuffer,
-                              factor: Float, reverse: Bool, y: CPUBuffer, yOffset: Int) throws {
+                              factor: Float, reverse: Bool, relu: Bool, y: CPUBuffer, yOffset: Int) throws {
         let xp = x.pointer + xOffset, yp = y.pointer + yOffset
         parallelFor(rows, grain: max(1, 65536 / max(cols, 1))) { r in
             let b = bias.pointer[r], l = logs.pointer[r]
@@ -147,6 +150,9 @@ public final class CPUBackend: Backend {
             if reverse {
                 let s = expf(-factor * l)
                 for j in 0..<cols { yo[j] = xi[j] * s - b }
+            } else if relu {
+                let s = expf(factor * l)
+                for j in 0..<cols { yo[j] = max((xi[j] + b) * s, 0) }
             } else {
                 let s = expf(factor * l)
                 for j in 0..<cols { yo[j] = (xi[j] + b) * s }

@@ -56,10 +56,10 @@ public protocol Backend: AnyObject {
     // MARK: Elementwise and per-channel
 
     /// Per-row affine map on a `rows × cols` matrix:
-    /// forward `y = (x + bias[r]) · exp(factor · logs[r])`,
-    /// reverse `y = x · exp(-factor · logs[r]) - bias[r]`.
+    /// forward `y = (x + bias[r]) · exp(factor · logs[r])`, then `max(y, 0)` when `relu`
+    /// (ActNorm → ReLU in one pass), reverse `y = x · exp(-factor · logs[r]) - bias[r]`.
     func channelAffine(_ x: Buffer, xOffset: Int, rows: Int, cols: Int,
-                       bias: Buffer, logs: Buffer, factor: Float, reverse: Bool,
+                       bias: Buffer, logs: Buffer, factor: Float, reverse: Bool, relu: Bool,
                        y: Buffer, yOffset: Int) throws
     /// `y = op(x)` elementwise.
     func unary(_ op: UnaryOp, _ x: Buffer, xOffset: Int, y: Buffer, yOffset: Int, count: Int) throws
@@ -146,6 +146,13 @@ public enum RandomDistribution: Sendable, Equatable {
 }
 
 extension Backend {
+    /// `channelAffine` without the ReLU.
+    public func channelAffine(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, bias: Buffer, logs: Buffer, factor: Float,
+                              reverse: Bool, y: Buffer, yOffset: Int) throws {
+        try channelAffine(x, xOffset: xOffset, rows: rows, cols: cols, bias: bias, logs: logs, factor: factor,
+                          reverse: reverse, relu: false, y: y, yOffset: yOffset)
+    }
+
     /// Allocates and uploads `values`.
     public func makeBuffer(_ values: [Float]) throws -> Buffer {
         let b = try allocate(values.count)

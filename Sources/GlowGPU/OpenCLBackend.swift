@@ -237,10 +237,11 @@ public final class OpenCLBackend: Backend {
     }
 
     public func channelAffine(_ x: OpenCLBuffer, xOffset: Int, rows: Int, cols: Int, bias: OpenCLBuffer,
-                              logs: OpenCLBuffer, factor: Float, reverse: Bool, y: OpenCLBuffer, yOffset: Int) throws {
-        try elementwise("channel_affine", [.mem(x), .int(xOffset), .int(cols), .int(rows * cols), .mem(bias), .mem(logs),
-                                           .float(factor), .int(reverse ? 1 : 0), .mem(y), .int(yOffset)],
-                        total: rows * cols)
+                              logs: OpenCLBuffer, factor: Float, reverse: Bool, relu: Bool, y: OpenCLBuffer,
+                              yOffset: Int) throws {
+        try launch("channel_affine", [.mem(x), .int(xOffset), .int(cols), .mem(bias), .mem(logs), .float(factor),
+                                      .int(reverse ? 1 : 0), .int(relu ? 1 : 0), .mem(y), .int(yOffset)],
+                   global: [cols, rows], local: [256, 1])
     }
 
     public func unary(_ op: UnaryOp, _ x: OpenCLBuffer, xOffset: Int, y: OpenCLBuffer, yOffset: Int, count: Int) throws {

@@ -48,10 +48,11 @@ public final class ActNorm<B: Backend> {
         try refresh()
     }
 
-    /// `y = (x + b) ⊙ exp(logs)` over `channels × cols`; `y` may be `x`.
-    public func forward(_ x: B.Buffer, xOffset: Int = 0, cols: Int, into y: B.Buffer, yOffset: Int = 0) throws {
+    /// `y = (x + b) ⊙ exp(logs)` over `channels × cols`, followed by ReLU when `relu`;
+    /// `y` may be `x`.
+    public func forward(_ x: B.Buffer, xOffset: Int = 0, cols: Int, relu: Bool = false, into y: B.Buffer, yOffset: Int = 0) throws {
         try backend.channelAffine(x, xOffset: xOffset, rows: channels, cols: cols, bias: bias.value, logs: logs.value,
-                                  factor: 1, reverse: false, y: y, yOffset: yOffset)
+                                  factor: 1, reverse: false, relu: relu, y: y, yOffset: yOffset)
     }
 
     /// `x = y ⊙ exp(-logs) - b`.

@@ -31,22 +31,22 @@ public final class CouplingNetwork<B: Backend> {
         [conv1.weight] + actnorm1.parameters + [conv2.weight] + actnorm2.parameters + convZeros.parameters
     }
 
-    /// `NN(x)` for the first `conv1.inChannels` channels of the CNHW `x`; returns `[out, P]`.
-    public func forward(_ x: B.Buffer, images: Int, height: Int, width: Int, initialize: Bool) throws -> B.Buffer {
+    /// `NN(x)` for the first `conv1.inChannels` channels of the CNHW `x`; returns the
+    /// output h (`[out, P]`) with the activations the backward pass needs. With
+    /// `initialize`, the two ActNorms first take their data-dependent initialisation.
+    func forward(_ x: B.Buffer, images: Int, height: Int, width: Int, initialize: Bool = false) throws -> CouplingNetworkCache<B> {
         let p = images * height * width
         let columns = try backend.allocate(max(conv1.inChannels, hidden) * 9 * p)
-        let a1 = try backend.allocate(hidden * p), a2 = try backend.allocate(hidden * p)
-        try conv1.forward(x, xOffset: 0, images: images, height: height, width: width, columns: columns, into: a1)
-        if initialize { try actnorm1.initialize(from: a1, cols: p) }
-        try actnorm1.forward(a1, cols: p, into: a1)
-        try backend.unary(.relu, a1, xOffset: 0, y: a1, yOffset: 0, count: hidden * p)
-        try conv2.forward(a1, cols: p, into: a2)
-        if initialize { try actnorm2.initialize(from: a2, cols: p) }
-        try actnorm2.forward(a2, cols: p, into: a2)
-        try backend.unary(.relu, a2, xOffset: 0, y: a2, yOffset: 0, count: hidden * p)
+        let r1 = try backend.allocate(hidden * p), r2 = try backend.allocate(hidden * p)
+        try conv1.forward(x, xOffset: 0, images: images, height: height, width: width, columns: columns, into: r1)
+        if initialize { try actnorm1.initialize(from: r1, cols: p) }
+        try actnorm1.forward(r1, cols: p, relu: true, into: r1)
+        try conv2.forward(r1, cols: p, into: r2)
+        if initialize { try actnorm2.initialize(from: r2, cols: p) }
+        try actnorm2.forward(r2, cols: p, relu: true, into: r2)
         let h = try backend.allocate(convZeros.conv.outChannels * p)
-        try convZeros.forward(a2, xOffset: 0, images: images, height: height, width: width, columns: columns, into: h)
-        return h
+        try convZeros.forward(r2, xOffset: 0, images: images, height: height, width: width, columns: columns, into: h)
+        return CouplingNetworkCache(r1: r1, r2: r2, h: h)
     }
 }
 
@@ -84,8 +84,10 @@ public final class AffineCoupling<B: Backend> {
 
     private func couple(_ x: Tensor<B>, reverse: Bool, ctx: FlowContext<B>?) throws -> Tensor<B> {
         let half = channels / 2, p = x.cols
-        let h = try network.forward(x.buffer, images: x.images, height: x.height, width: x.width,
-                                    initialize: ctx?.initialize ?? false)
+        let cache = try network.forward(x.buffer, images: x.images, height: x.height, width: x.width,
+                                        initialize: ctx?.initialize ?? false)
+        if let ctx, ctx.keepActivations { ctx.kept[ObjectIdentifier(self)] = cache }
+        let h = cache.h
         let y = try Tensor(backend, images: x.images, channels: channels, height: x.height, width: x.width)
         switch kind {
         case .affine:
@@ -112,22 +114,6 @@ struct CouplingNetworkCache<B: Backend> {
 }
 
 extension CouplingNetwork {
-    /// Forward keeping what `backward` needs.
-    func forwardForBackward(_ x: B.Buffer, images: Int, height: Int, width: Int) throws -> CouplingNetworkCache<B> {
-        let p = images * height * width
-        let columns = try backend.allocate(max(conv1.inChannels, hidden) * 9 * p)
-        let r1 = try backend.allocate(hidden * p), r2 = try backend.allocate(hidden * p)
-        try conv1.forward(x, xOffset: 0, images: images, height: height, width: width, columns: columns, into: r1)
-        try actnorm1.forward(r1, cols: p, into: r1)
-        try backend.unary(.relu, r1, xOffset: 0, y: r1, yOffset: 0, count: hidden * p)
-        try conv2.forward(r1, cols: p, into: r2)
-        try actnorm2.forward(r2, cols: p, into: r2)
-        try backend.unary(.relu, r2, xOffset: 0, y: r2, yOffset: 0, count: hidden * p)
-        let h = try backend.allocate(convZeros.conv.outChannels * p)
-        try convZeros.forward(r2, xOffset: 0, images: images, height: height, width: width, columns: columns, into: h)
-        return CouplingNetworkCache(r1: r1, r2: r2, h: h)
-    }
-
     /// Backward of NN from `dh`: every parameter gradient, and `dx += ∂loss/∂x` for the
     /// network's input `x` (the first `conv1.inChannels` rows).
     func backward(input x: B.Buffer, cache: CouplingNetworkCache<B>, dh: B.Buffer, images: Int, height: Int, width: Int,
@@ -156,10 +142,14 @@ extension AffineCoupling {
     /// Backward from either the layer's input `x` (memory mode `store`) or its output `y`
     /// (mode `reversible`: x is recomputed with the same h, since the first half passes
     /// through unchanged). Returns the input and ∂loss/∂input; `logdetGrad` is ∂loss/∂logdet.
-    public func backward(input: Tensor<B>?, output: Tensor<B>?, dy: Tensor<B>, logdetGrad: Float) throws -> (Tensor<B>, Tensor<B>) {
+    /// `kept` is what the forward pass stored in its context (memory mode `store`);
+    /// without it the network's activations are recomputed.
+    public func backward(input: Tensor<B>?, output: Tensor<B>?, dy: Tensor<B>, logdetGrad: Float,
+                         kept: FlowContext<B>? = nil) throws -> (Tensor<B>, Tensor<B>) {
         guard let known = input ?? output else { throw GlowError("coupling backward needs its input or output") }
         let half = channels / 2, p = known.cols
-        let cache = try network.forwardForBackward(known.buffer, images: known.images, height: known.height, width: known.width)
+        let cache = try kept?.kept[ObjectIdentifier(self)] as? CouplingNetworkCache<B>
+            ?? network.forward(known.buffer, images: known.images, height: known.height, width: known.width)
         let x: Tensor<B>
         if let input { x = input } else {
             x = try Tensor(backend, images: known.images, channels: channels, height: known.height, width: known.width)

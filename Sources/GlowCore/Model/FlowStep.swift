@@ -55,14 +55,15 @@ extension FlowStep {
     /// `store`) the intermediate activations are recomputed forward from it; without
     /// (`reversible`) they are recovered through the inverses. Returns the step's input
     /// and ∂loss/∂input.
-    public func backward(input: Tensor<B>?, output y: Tensor<B>, dy: Tensor<B>, logdetGrad: Float) throws -> (Tensor<B>, Tensor<B>) {
+    public func backward(input: Tensor<B>?, output y: Tensor<B>, dy: Tensor<B>, logdetGrad: Float,
+                         kept: FlowContext<B>? = nil) throws -> (Tensor<B>, Tensor<B>) {
         let x0: Tensor<B>?, x1: Tensor<B>, x2: Tensor<B>, dx2: Tensor<B>
         if let input {
             x0 = input
             let scratch = try FlowContext(actnorm.backend, images: input.images)
             x1 = try actnorm.forward(input, scratch)
             x2 = try invconv?.forward(x1, scratch) ?? permutation!.forward(x1)
-            (_, dx2) = try coupling.backward(input: x2, output: nil, dy: dy, logdetGrad: logdetGrad)
+            (_, dx2) = try coupling.backward(input: x2, output: nil, dy: dy, logdetGrad: logdetGrad, kept: kept)
         } else {
             x0 = nil
             (x2, dx2) = try coupling.backward(input: nil, output: y, dy: dy, logdetGrad: logdetGrad)

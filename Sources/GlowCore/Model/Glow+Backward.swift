@@ -1,6 +1,7 @@
 /// How much of the forward pass training keeps for the backward pass.
 public enum MemoryMode: String, Sendable, CaseIterable {
-    /// Keep every step's input: the most memory, no recomputation through inverses.
+    /// Keep every step's input and its coupling network's activations: the most memory,
+    /// no recomputation.
     case store
     /// Keep only the latents and recover each step's input from its output through the
     /// inverse during the backward pass, so activation memory does not grow with depth.
@@ -22,7 +23,7 @@ extension Glow {
         try checkInput(x)
         guard isInitialized else { throw GlowError("the model's ActNorms are not initialised; run an initial batch first") }
         let n = x.images
-        let ctx = try FlowContext(backend, images: n)
+        let ctx = try FlowContext(backend, images: n, keepActivations: memory == .store)
         // Forward, keeping step inputs (store) or nothing but the latents (reversible).
         var stored: [[Tensor<B>]] = []
         var h = x
@@ -59,7 +60,7 @@ extension Glow {
             }
             for (k, step) in level.steps.enumerated().reversed() {
                 let input = memory == .store ? stored[i][k] : nil
-                (out, dout) = try step.backward(input: input, output: out, dy: dout, logdetGrad: g)
+                (out, dout) = try step.backward(input: input, output: out, dy: dout, logdetGrad: g, kept: ctx)
             }
             if i > 0 {  // the data's own gradient is not needed
                 out = try level.unsqueeze(out)

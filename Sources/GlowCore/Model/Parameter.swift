@@ -45,11 +45,16 @@ public final class FlowContext<B: Backend> {
     public var logdetConstant: Double = 0
     /// Initialise ActNorms from this pass's data (data-dependent initialisation).
     public let initialize: Bool
+    /// Keep the coupling networks' activations for the backward pass (memory mode `store`).
+    public let keepActivations: Bool
+    /// What layers kept, by layer identity.
+    var kept: [ObjectIdentifier: Any] = [:]
 
     /// Zeroed accumulators for `images` images.
-    public init(_ backend: B, images: Int, initialize: Bool = false) throws {
+    public init(_ backend: B, images: Int, initialize: Bool = false, keepActivations: Bool = false) throws {
         logdet = try backend.zeros(images)
         logp = try backend.zeros(images)
         self.initialize = initialize
+        self.keepActivations = keepActivations
     }
 }
