@@ -185,13 +185,24 @@ public final class CPUBackend: Backend {
     }
 
     public func rowSums(_ x: CPUBuffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: CPUBuffer) throws {
-        let xp = x.pointer + xOffset
-        parallelFor(rows, grain: max(1, 65536 / max(cols, 1))) { r in
-            let p = xp + r * cols
-            var s: Float = 0
-            if squares { for j in 0..<cols { s += p[j] * p[j] } } else { for j in 0..<cols { s += p[j] } }
-            out.pointer[r] = s
+        // BLAS dot products: vectorised, where a plain Swift sum loop is not (it may not
+        // reorder floating-point additions).
+        let ones = try onesVector(cols)
+        for r in 0..<rows {
+            let p = x.pointer + xOffset + r * cols
+            out.pointer[r] = squares ? cblas_sdot(Int32(cols), p, 1, p, 1) : cblas_sdot(Int32(cols), p, 1, ones, 1)
         }
+    }
+
+    private var ones = UnsafeMutablePointer<Float>.allocate(capacity: 1), onesCount = 0
+    private func onesVector(_ n: Int) throws -> UnsafePointer<Float> {
+        if onesCount < n {
+            ones.deallocate()
+            ones = .allocate(capacity: n)
+            ones.initialize(repeating: 1, count: n)
+            onesCount = n
+        }
+        return UnsafePointer(ones)
     }
 
     public func sampleSums(_ x: CPUBuffer, xOffset: Int, rows: Int, images: Int, spatial: Int,
