@@ -10,14 +10,18 @@ final class Progress {
     private var lastPlain = Date.distantPast
     private var lastDraw = Date.distantPast
 
-    init(total: Int, label: String) { self.total = total; self.label = label }
+    /// When set, the ETA is never later than this (a time budget such as `train --minutes`).
+    var deadline: Date?
+
+    init(total: Int, label: String, deadline: Date? = nil) { self.total = total; self.label = label; self.deadline = deadline }
 
     /// Redraws with `done` of `total` finished and `detail` after the bar; `force` prints a
     /// plain line even when one was printed recently.
     func update(_ done: Int, _ detail: String, force: Bool = false) {
         let now = Date()
         let elapsed = now.timeIntervalSince(start)
-        let eta = done > 0 ? elapsed / Double(done) * Double(max(total - done, 0)) : .nan
+        var eta = done > 0 ? elapsed / Double(done) * Double(max(total - done, 0)) : .nan
+        if let deadline { eta = min(eta.isNaN ? .infinity : eta, max(0, deadline.timeIntervalSince(now))) }
         if isTerminal {
             if !force && now.timeIntervalSince(lastDraw) < 0.1 && done < total { return }
             lastDraw = now

@@ -141,7 +141,7 @@ struct TrainCommand: ParsableCommand {
         }
 
         let start = Date()
-        let progress = Progress(total: totalSteps, label: "train")
+        let progress = Progress(total: totalSteps, label: "train", deadline: minutes.map { start.addingTimeInterval($0 * 60) })
         var recentImages = 0, recentTime = 0.0, lastBPD = Double.nan
         var stoppedEarly = false
         while trainer.step < totalSteps {
