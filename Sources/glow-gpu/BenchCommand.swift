@@ -38,6 +38,13 @@ struct BenchCommand: ParsableCommand {
         return best
     }
 
+    /// Resident memory now, from /proc/self/statm.
+    static func currentRSSMB() -> Double {
+        guard let t = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return .nan }
+        let f = t.split(separator: " ")
+        return f.count > 1 ? (Double(f[1]) ?? .nan) * Double(sysconf(Int32(_SC_PAGESIZE))) / 1048576 : .nan
+    }
+
     static func peakRSSMB() -> Double {
         var u = rusage()
         getrusage(RUSAGE_SELF.rawValue, &u)
@@ -57,6 +64,8 @@ struct BenchCommand: ParsableCommand {
         let set = ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
         let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: n, seed: 1, memory: mode)
         try trainer.initialize()
+        for p in model.parameters { _ = try p.gradient() }
+        let stateMB = BenchCommand.currentRSSMB()   // weights, gradients, optimizer moments, data
         if !json { print("bench \(config) (K=\(cfg.K), batch \(n), memory \(mode.rawValue)) on \(backend.name)") }
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
         try backend.synchronize()
@@ -80,13 +89,15 @@ struct BenchCommand: ParsableCommand {
             print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
                 + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
-                + "\"peak_rss_mb\": \(r(rss)), \"encode_images_per_second\": \(r(encodeIPS)), "
+                + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
+                + "\"encode_images_per_second\": \(r(encodeIPS)), "
                 + "\"sample_images_per_second\": \(r(sampleIPS))}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
-            print(String(format: "  peak RSS   %.0f MB", rss))
+            print(String(format: "  peak RSS   %.0f MB (%.0f MB weights, gradients, moments and data before the first step; "
+                + "%.0f MB above that: activations and scratch)", rss, stateMB, rss - stateMB))
         }
     }
 
