@@ -31,7 +31,10 @@ public final class Tensor<B: Backend> {
     /// Uploads NCHW host values (the order of files and public APIs).
     public convenience init(_ backend: B, nchw values: [Float], images: Int, channels: Int,
                             height: Int, width: Int) throws {
-        precondition(values.count == images * channels * height * width, "NCHW value count")
+        guard values.count == images * channels * height * width else {
+            throw GlowError("\(values.count) values given for a [\(images), \(channels), \(height), \(width)] tensor "
+                + "(\(images * channels * height * width) needed)")
+        }
         try self.init(backend, images: images, channels: channels, height: height, width: width)
         try backend.upload(Tensor.transpose(values, outer: images, inner: channels, block: height * width),
                            to: buffer, offset: 0)

@@ -57,9 +57,9 @@ protocol GlowRunner: AnyObject {
     var config: GlowConfig { get }
     var deviceName: String { get }
     var latentShapes: [LatentShape] { get }
-    func encode(_ x: [Float], count: Int) throws -> Latents
+    func encode(_ x: [Float], count: Int, labels: [Int]?) throws -> Latents
     func decode(_ levels: [[Float]], count: Int) throws -> [Float]
-    func sample(count: Int, temperature: Float, seed: UInt64) throws -> [Float]
+    func sample(count: Int, temperature: Float, seed: UInt64, labels: [Int]?) throws -> [Float]
 }
 
 final class Runner<B: Backend>: GlowRunner {
@@ -69,10 +69,10 @@ final class Runner<B: Backend>: GlowRunner {
     var deviceName: String { model.backend.name }
     var latentShapes: [LatentShape] { model.latentShapes.map { LatentShape(channels: $0.0, height: $0.1, width: $0.2) } }
 
-    func encode(_ x: [Float], count: Int) throws -> Latents {
+    func encode(_ x: [Float], count: Int, labels: [Int]?) throws -> Latents {
         let c = config
         let t = try Tensor(model.backend, nchw: x, images: count, channels: c.channels, height: c.height, width: c.width)
-        let e = try model.encode(t)
+        let e = try model.encode(t, labels: labels)
         return try Latents(count: count, shapes: latentShapes, levels: try e.latents.map { try $0.nchw() },
                            logdet: e.logdet, logp: e.logp, objective: e.objective, bpd: e.bpd)
     }
@@ -84,8 +84,8 @@ final class Runner<B: Backend>: GlowRunner {
         return try model.decode(zs).nchw()
     }
 
-    func sample(count: Int, temperature: Float, seed: UInt64) throws -> [Float] {
-        try model.sample(count: count, temperature: temperature, seed: seed).nchw()
+    func sample(count: Int, temperature: Float, seed: UInt64, labels: [Int]?) throws -> [Float] {
+        try model.sample(count: count, temperature: temperature, seed: seed, labels: labels).nchw()
     }
 }
 
@@ -177,9 +177,11 @@ public final class GlowModel {
             guard (0 ..< config.classes).contains(classLabel) else {
                 throw GlowError("class label \(classLabel): the model has classes 0…\(config.classes - 1)")
             }
-            throw GlowError("class label \(classLabel): class-conditional sampling is not implemented yet")
+        } else if config.classes > 0 {
+            throw GlowError("this model is class-conditional (\(config.classes) classes): give a class label to sample")
         }
-        return try runner.sample(count: count, temperature: temperature, seed: seed)
+        return try runner.sample(count: count, temperature: temperature, seed: seed,
+                                 labels: classLabel.map { [Int](repeating: $0, count: count) })
     }
 
     // MARK: Encoding and decoding
@@ -208,15 +210,17 @@ public final class GlowModel {
     }
 
     /// Encodes 8-bit images (the model's size, or the size before the checkpoint's padding)
-    /// to their latents and per-image objective; see `modelInput(_:noise:seed:)`.
+    /// to their latents and per-image objective; see `modelInput(_:noise:seed:)`. A
+    /// class-conditional model takes the images' labels.
     public func encode(_ images: ImageSet, noise: Bool = false, seed: UInt64 = 0) throws -> Latents {
-        try encode(floats: modelInput(images, noise: noise, seed: seed), count: images.count)
+        try encode(floats: modelInput(images, noise: noise, seed: seed), count: images.count,
+                   labels: config.classes > 0 ? images.labels : nil)
     }
 
     /// Encodes `count` images given as model-space floats (NCHW, `count × C × H × W`), in
-    /// batches of `batchSize`.
+    /// batches of `batchSize`; `labels` (one per image) for a class-conditional model.
     /// - Throws: `GlowError` when the float count does not match.
-    public func encode(floats x: [Float], count: Int) throws -> Latents {
+    public func encode(floats x: [Float], count: Int, labels: [Int]? = nil) throws -> Latents {
         let d = config.dimension
         guard count >= 1 else { throw GlowError("encode: image count \(count) must be at least 1") }
         guard x.count == count * d else {
@@ -225,7 +229,8 @@ public final class GlowModel {
         var parts: [Latents] = []
         for start in stride(from: 0, to: count, by: max(1, batchSize)) {
             let n = min(max(1, batchSize), count - start)
-            parts.append(try runner.encode(Array(x[start * d ..< (start + n) * d]), count: n))
+            parts.append(try runner.encode(Array(x[start * d ..< (start + n) * d]), count: n,
+                                           labels: labels.map { Array($0[start ..< min($0.count, start + n)]) }))
         }
         return try Latents.concatenating(parts)
     }

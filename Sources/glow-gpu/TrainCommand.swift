@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "invconv, reverse or shuffle.") var permutation: String?
     @Flag(inversion: .prefixedNo, help: "LU-decomposed 1×1 convolutions.") var lu: Bool?
     @Flag(name: .customLong("learn-top"), inversion: .prefixedNo, help: "Learned top prior.") var learnTop: Bool?
-    @Flag(help: "Class-conditional model (not yet supported).") var conditional = false
+    @Flag(help: "Class-conditional model (prior conditioned on the data set's labels, plus a classifier head).") var conditional = false
     @Option(name: .customLong("n-bits"), help: "Bits per pixel channel (1…8).") var nBits: Int?
 
     @Option(help: "mnist, fashion-mnist, cifar10 or folder.") var dataset: String = "mnist"
@@ -68,7 +68,6 @@ struct TrainCommand: ParsableCommand {
         if let lu { c.lu = lu }
         if let learnTop { c.learnTop = learnTop }
         if let nBits { c.nBits = nBits }
-        if conditional { throw GlowError("--conditional: class-conditional training is not implemented yet") }
         return c
     }
 
@@ -87,6 +86,12 @@ struct TrainCommand: ParsableCommand {
         let test = try? DatasetLoader.prepare(try DatasetLoader.load(kindOfData, directory: data, split: "test", channels: cfg.channels),
                                               imageSize: imageSize, pad: pad)
         cfg.channels = trainSet.channels; cfg.height = trainSet.height; cfg.width = trainSet.width; cfg.pad = pad
+        if conditional {
+            guard trainSet.labels != nil, trainSet.classes > 0 else {
+                throw GlowError("--conditional: --dataset \(dataset) has no labels")
+            }
+            cfg.classes = trainSet.classes
+        }
         try cfg.validate()
         let totalSteps = steps ?? (epochs.map { ($0 * trainSet.count + cfg.batch - 1) / cfg.batch } ?? 2000)
         guard totalSteps >= 1 else { throw GlowError("--steps \(totalSteps): must be at least 1") }
@@ -106,6 +111,7 @@ struct TrainCommand: ParsableCommand {
             }
             model = try Checkpoint.load(ckptPath, backend: backend)
             guard model.config.K == cfg.K, model.config.L == cfg.L, model.config.hidden == cfg.hidden,
+                  model.config.classes == cfg.classes,
                   model.config.height == cfg.height, model.config.channels == cfg.channels else {
                 throw GlowError("--resume: \(ckptPath) holds a K=\(model.config.K) L=\(model.config.L) hidden=\(model.config.hidden) "
                     + "model of \(model.config.channels)×\(model.config.height)×\(model.config.width); the options ask for "
@@ -192,7 +198,9 @@ struct TrainCommand: ParsableCommand {
         try trainer.optimizer.swapEMA()
         defer { try? trainer.optimizer.swapEMA() }
         let c = model.config
-        let x = try model.sample(count: 64, temperature: 0.7, seed: 7).nchw()
+        // Class-conditional models: row r of the 8×8 grid shows class r mod classes.
+        let labels = c.classes > 0 ? (0..<64).map { ($0 / 8) % c.classes } : nil
+        let x = try model.sample(count: 64, temperature: 0.7, seed: 7, labels: labels).nchw()
         let pixels = Preprocess.toPixels(x, nBits: c.nBits)
         for path in [out + "/samples.png", out + String(format: "/samples-step%06d.png", step)] {
             try ImageGrid.write(path: path, images: pixels, count: 64, channels: c.channels, height: c.height,

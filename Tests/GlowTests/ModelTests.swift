@@ -6,13 +6,14 @@ import GlowCPU
 /// Builds a model whose ActNorms are initialised from `x` and whose zero-initialised
 /// layers (Conv2dZeros in couplings, splits and the top prior) get random non-zero
 /// values, so that every part of the flow does something.
-func makeTestModel<B: Backend>(_ b: B, _ config: GlowConfig, seed: UInt64 = 3, images: Int = 2) throws -> (Glow<B>, Tensor<B>) {
+func makeTestModel<B: Backend>(_ b: B, _ config: GlowConfig, seed: UInt64 = 3, images: Int = 2,
+                               labels: [Int]? = nil) throws -> (Glow<B>, Tensor<B>) {
     let model = try Glow(config: config, backend: b, seed: seed)
     let x = try Tensor(b, nchw: randomValues(images * config.dimension, seed: seed, stream: 1, low: -0.5, high: 0.5),
                        images: images, channels: config.channels, height: config.height, width: config.width)
-    _ = try model.encode(x, initialize: true)
+    _ = try model.encode(x, labels: labels, initialize: true)
     var s: UInt64 = 500
-    for p in model.parameters where p.name.contains("conv_zeros") {
+    for p in model.parameters where p.name.contains("conv_zeros") || p.name.contains("y_embed") || p.name.contains("classifier") {
         s += 1
         try b.upload(randomValues(p.count, seed: seed, stream: s).map { $0 * 0.05 }, to: p.value, offset: 0)
     }

@@ -44,13 +44,15 @@ struct ReferenceGlow {
 
     init(config: GlowConfig, p: [String: [Double]]) { self.config = config; self.p = p }
 
-    /// Mean bits per dimension of the batch, the training loss.
-    func loss(_ x: T) -> Double {
-        let r = encode(x)
+    /// The training loss: mean bits per dimension of the batch, plus for class-conditional
+    /// models 0.01 · mean cross-entropy / ln 2.
+    func loss(_ x: T, labels: [Int]? = nil) -> Double {
+        let r = encode(x, labels: labels)
         let d = Double(config.dimension)
         let quant = d * log(Double(1 << config.nBits))
         let obj = zip(r.logp, r.logdet).map { $0 + $1 - quant }
-        return -obj.reduce(0, +) / Double(x.n) / (d * log(2.0))
+        let bpd = -obj.reduce(0, +) / Double(x.n) / (d * log(2.0))
+        return bpd + 0.01 * r.crossEntropy.reduce(0, +) / Double(x.n) / log(2.0)
     }
 
     init<B>(_ model: Glow<B>) throws {
@@ -171,8 +173,9 @@ struct ReferenceGlow {
         return (T.concat(z1, y2), ld)
     }
 
-    /// The whole forward: latents z.0 … z.{L-1}, logdet and log p per image.
-    func encode(_ x0: T) -> (latents: [T], logdet: [Double], logp: [Double]) {
+    /// The whole forward: latents z.0 … z.{L-1}, logdet, log p and the classifier's
+    /// cross-entropy (class-conditional models) per image.
+    func encode(_ x0: T, labels: [Int]? = nil) -> (latents: [T], logdet: [Double], logp: [Double], crossEntropy: [Double]) {
         var x = x0
         var logdet = [Double](repeating: 0, count: x.n), logp = logdet
         var latents: [T] = []
@@ -215,8 +218,25 @@ struct ReferenceGlow {
         let c = x.c
         var h = T(n: x.n, c: 2 * c, h: x.h, w: x.w)
         if config.learnTop { h = convZeros(h, "top.conv_zeros", out: 2 * c) }
+        var ce = [Double](repeating: 0, count: x.n)
+        if config.classes > 0, let labels {
+            let k = config.classes
+            let w = p["top.y_embed.weight"]!, b = p["top.y_embed.bias"]!, l = p["top.y_embed.logs"]!
+            for n in 0..<x.n { for r in 0..<(2 * c) {
+                let e = (w[r * k + labels[n]] + b[r]) * exp(3 * l[r])
+                for y in 0..<x.h { for xx in 0..<x.w { h[n, r, y, xx] += e } }
+            } }
+            let wc = p["top.classifier.weight"]!, bc = p["top.classifier.bias"]!, lc = p["top.classifier.logs"]!
+            for n in 0..<x.n {
+                var mean = [Double](repeating: 0, count: c)
+                for ch in 0..<c { for y in 0..<x.h { for xx in 0..<x.w { mean[ch] += x[n, ch, y, xx] / Double(x.h * x.w) } } }
+                let logits = (0..<k).map { j in ((0..<c).reduce(0.0) { $0 + wc[j * c + $1] * mean[$1] } + bc[j]) * exp(3 * lc[j]) }
+                let mx = logits.max()!
+                ce[n] = -(logits[labels[n]] - mx - log(logits.reduce(0) { $0 + exp($1 - mx) }))
+            }
+        }
         let lp = gaussian(x, mean: h.channels(0..<c), logs: h.channels(c..<2 * c))
         for n in 0..<x.n { logp[n] += lp[n] }
-        return (latents, logdet, logp)
+        return (latents, logdet, logp, ce)
     }
 }

@@ -24,7 +24,9 @@ public enum Preprocess {
         let maxBin = bins - 1
         let shift = 8 - nBits
         return x.map { v in
-            let scaled = ((v + 0.5) * bins).rounded(.down)
+            // A tolerance of 1/1000 of a bin: a value decoded to a hair below its bin's lower
+            // edge (Float32 round-off through the flow) keeps its level.
+            let scaled = ((v + 0.5) * bins + 1e-3).rounded(.down)
             let q = scaled.isNaN ? 0 : min(maxBin, max(0, scaled))
             return UInt8(min(255, Int(q) << shift))
         }

@@ -52,7 +52,16 @@ public enum Checkpoint {
     /// Loads a model from a file already read.
     public static func load<B>(_ file: SafeTensorsFile, source: String, backend: B) throws -> Glow<B> {
         let config = try config(of: file, source: source)
-        let model = try Glow(config: config, backend: backend)
+        let model: Glow<B>
+        do { model = try Glow(config: config, backend: backend) } catch let e as GlowError { throw GlowError("\(source): \(e.message)") }
+        var expected = Set(model.parameters.map(\.name))
+        for level in model.levels { for step in level.steps { if let n = step.permutation?.name { expected.insert(n) } } }
+        let extra = file.tensors.map(\.name).filter { !expected.contains($0) }
+        if !extra.isEmpty {
+            throw GlowError("\(source): tensor\(extra.count > 1 ? "s" : "") \(extra.prefix(3).map { "'\($0)'" }.joined(separator: ", "))"
+                + "\(extra.count > 3 ? " and \(extra.count - 3) more" : "") not part of the model its config describes "
+                + "(K=\(config.K), L=\(config.L), lu=\(config.lu), permutation \(config.permutation.rawValue))")
+        }
         do {
             for p in model.parameters {
                 let v = try file.requireFloats(p.name, shape: p.shape)

@@ -12,14 +12,22 @@ public enum MemoryMode: String, Sendable, CaseIterable {
 public struct TrainingPass {
     /// Per image bits per dimension (the objective).
     public let bpd: [Double]
-    /// Mean bpd: the loss whose gradients were computed.
-    public var loss: Double { bpd.reduce(0, +) / Double(max(bpd.count, 1)) }
+    /// Per image classifier cross-entropy in nats (class-conditional models).
+    public let crossEntropy: [Double]?
+    /// Mean bpd.
+    public var meanBPD: Double { bpd.reduce(0, +) / Double(max(bpd.count, 1)) }
+    /// The loss whose gradients were computed: mean bpd, plus for class-conditional models
+    /// `y_weight · mean cross-entropy / ln 2`.
+    public var loss: Double {
+        guard let ce = crossEntropy, !ce.isEmpty else { return meanBPD }
+        return meanBPD + GlowConfig.classWeight * ce.reduce(0, +) / Double(ce.count) / Foundation.log(2.0)
+    }
 }
 
 extension Glow {
     /// Forward and backward for the loss `mean bpd` of the batch `x`: every parameter's
     /// `gradient()` holds ∂loss/∂parameter afterwards.
-    public func gradients(_ x: Tensor<B>, memory: MemoryMode) throws -> TrainingPass {
+    public func gradients(_ x: Tensor<B>, labels: [Int]? = nil, memory: MemoryMode) throws -> TrainingPass {
         try checkInput(x)
         guard isInitialized else { throw GlowError("the model's ActNorms are not initialised; run an initial batch first") }
         let n = x.images
@@ -42,7 +50,7 @@ extension Glow {
                 h = z1
             }
         }
-        try top.logDensity(h, ctx)
+        try top.logDensity(h, labels: labels, ctx)
         let d = Double(config.dimension)
         let quant = d * Foundation.log(Double(1 << config.nBits))
         let logdet = try backend.download(ctx.logdet).map { Double($0) + ctx.logdetConstant }
@@ -52,7 +60,8 @@ extension Glow {
         // loss = -(1/(N·D·ln 2)) Σ_n (log p_n + logdet_n): one scale for both.
         let g = Float(-1 / (Double(n) * d * Foundation.log(2.0)))
         var out = h
-        var dout = try top.backward(h, scale: g)
+        let classScale = Float(GlowConfig.classWeight / (Double(n) * Foundation.log(2.0)))
+        var dout = try top.backward(h, labels: labels, scale: g, classScale: classScale)
         for i in stride(from: config.L - 1, through: 0, by: -1) {
             let level = levels[i]
             if let split = level.split {
@@ -67,7 +76,7 @@ extension Glow {
                 dout = try level.unsqueeze(dout)
             }
         }
-        return TrainingPass(bpd: bpd)
+        return TrainingPass(bpd: bpd, crossEntropy: ctx.crossEntropy)
     }
 }
 

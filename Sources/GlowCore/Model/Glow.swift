@@ -13,6 +13,8 @@ public struct Encoding<B: Backend> {
     public let objective: [Double]
     /// Per image `-objective / (D · ln 2)`.
     public let bpd: [Double]
+    /// Per image cross-entropy of the classifier in nats (class-conditional models).
+    public let crossEntropy: [Double]?
 }
 
 /// The Glow model: L levels of K steps, the split priors and the top prior, written once
@@ -31,12 +33,9 @@ public final class Glow<B: Backend> {
     /// convolutions, zero Conv2dZeros, ActNorms awaiting data-dependent initialisation).
     public init(config: GlowConfig, backend: B, seed: UInt64 = 0) throws {
         try config.validate()
-        if config.classes > 0 {
-            throw GlowError("config classes: class-conditional models (classes = \(config.classes)) are not implemented yet; use classes 0")
-        }
         self.config = config; self.backend = backend
         levels = try (0..<config.L).map { try FlowLevel(backend, config: config, level: $0, seed: seed) }
-        top = try TopPrior(backend, channels: config.topChannels, learnTop: config.learnTop)
+        top = try TopPrior(backend, channels: config.topChannels, learnTop: config.learnTop, classes: config.classes)
     }
 
     /// Every float tensor, in checkpoint order.
@@ -73,8 +72,9 @@ public final class Glow<B: Backend> {
     }
 
     /// Encodes x (model space, `[N, C, H, W]`) to its latents and objective. With
-    /// `initialize`, every ActNorm first takes its data-dependent initialisation from this batch.
-    public func encode(_ x: Tensor<B>, initialize: Bool = false) throws -> Encoding<B> {
+    /// `initialize`, every ActNorm first takes its data-dependent initialisation from this
+    /// batch. Class-conditional models need `labels` (one per image).
+    public func encode(_ x: Tensor<B>, labels: [Int]? = nil, initialize: Bool = false) throws -> Encoding<B> {
         try checkInput(x)
         if !initialize && !isInitialized {
             throw GlowError("the model's ActNorms are not initialised: encode an initial batch with initialize: true first")
@@ -88,14 +88,14 @@ public final class Glow<B: Backend> {
             h = next
         }
         latents.append(h)
-        try top.logDensity(h, ctx)
+        try top.logDensity(h, labels: labels, ctx)
         let logdet = try backend.download(ctx.logdet).map { Double($0) + ctx.logdetConstant }
         let logp = try backend.download(ctx.logp).map(Double.init)
         let d = Double(config.dimension)
         let quant = d * Foundation.log(Double(1 << config.nBits))
         let objective = zip(logp, logdet).map { $0 + $1 - quant }
         return Encoding(latents: latents, logdet: logdet, logp: logp, objective: objective,
-                        bpd: objective.map { -$0 / (d * Foundation.log(2.0)) })
+                        bpd: objective.map { -$0 / (d * Foundation.log(2.0)) }, crossEntropy: ctx.crossEntropy)
     }
 
     /// Decodes `z.0 … z.{L-1}` back to x.
@@ -113,13 +113,14 @@ public final class Glow<B: Backend> {
     }
 
     /// Draws `count` images at `temperature` (glow-spec.md "Sampling"), from Philox with
-    /// `seed`: the same seed gives the same samples on every backend.
-    public func sample(count: Int, temperature: Float, seed: UInt64) throws -> Tensor<B> {
+    /// `seed`: the same seed gives the same samples on every backend. Class-conditional
+    /// models need `labels` (one class per image).
+    public func sample(count: Int, temperature: Float, seed: UInt64, labels: [Int]? = nil) throws -> Tensor<B> {
         guard count >= 1 else { throw GlowError("sample count \(count): must be at least 1") }
         guard temperature.isFinite, temperature >= 0 else { throw GlowError("temperature \(temperature): must be finite and ≥ 0") }
         let i = config.L - 1
         let z = try top.sample(images: count, height: config.levelHeight(i), width: config.levelWidth(i),
-                               temperature: temperature, seed: seed, stream: 1)
+                               temperature: temperature, seed: seed, stream: 1, labels: labels)
         return try run(top: z, splits: nil, temperature: temperature, seed: seed)
     }
 

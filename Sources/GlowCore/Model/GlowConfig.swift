@@ -56,6 +56,10 @@ public struct GlowConfig: Equatable, Sendable {
         }
     }
 
+    /// The classification loss's weight in the training objective of class-conditional
+    /// models (the official code's y_weight).
+    public static let classWeight = 0.01
+
     /// D = C·H·W.
     public var dimension: Int { channels * height * width }
 
@@ -118,8 +122,9 @@ public struct GlowConfig: Equatable, Sendable {
             guard let v = obj[k] as? String else { throw GlowError("\(source): config key \"\(k)\" is missing or not a string") }
             return v
         }
-        guard let shape = obj["image_shape"] as? [NSNumber], shape.count == 3 else {
-            throw GlowError("\(source): config key \"image_shape\" is missing or not [C, H, W]")
+        guard let shape = obj["image_shape"] as? [NSNumber], shape.count == 3,
+              shape.allSatisfy({ Double($0.intValue) == $0.doubleValue }) else {
+            throw GlowError("\(source): config key \"image_shape\" is missing or not [C, H, W] of integers")
         }
         guard let coupling = Coupling(rawValue: try string("coupling")) else {
             throw GlowError("\(source): config coupling \"\(try string("coupling"))\" is not affine or additive")

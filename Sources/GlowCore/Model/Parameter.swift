@@ -49,6 +49,8 @@ public final class FlowContext<B: Backend> {
     public let keepActivations: Bool
     /// What layers kept, by layer identity.
     var kept: [ObjectIdentifier: Any] = [:]
+    /// Per image cross-entropy of the classifier (nats), class-conditional models only.
+    public var crossEntropy: [Double]?
 
     /// Zeroed accumulators for `images` images.
     public init(_ backend: B, images: Int, initialize: Bool = false, keepActivations: Bool = false) throws {

@@ -61,60 +61,6 @@ public final class Split<B: Backend> {
     }
 }
 
-/// The prior of the top latent (C channels): `h = 0` of `[2C]` channels, with `learn_top`
-/// `h = Conv2dZeros(2C → 2C)(h)`; `mean = h[:, :C]`, `logs = h[:, C:]`.
-public final class TopPrior<B: Backend> {
-    /// The learned prior (`learn_top`).
-    public let convZeros: Conv2dZeros<B>?
-    let backend: B
-    let channels: Int
-
-    /// The top prior over `channels` channels.
-    public init(_ backend: B, channels c: Int, learnTop: Bool) throws {
-        self.backend = backend; channels = c
-        convZeros = learnTop ? try Conv2dZeros(backend, in: 2 * c, out: 2 * c, prefix: "top.conv_zeros") : nil
-    }
-
-    /// The prior's tensors.
-    public var parameters: [Parameter<B>] { convZeros?.parameters ?? [] }
-
-    /// `h` (`[2C, P]`) for a batch of `images` of `height × width`.
-    func prior(images: Int, height: Int, width: Int) throws -> B.Buffer {
-        let p = images * height * width
-        let h = try backend.zeros(2 * channels * p)
-        if let convZeros {
-            // The convolution of the all-zero input is exactly zero; only bias and logs act.
-            try backend.channelAffine(h, xOffset: 0, rows: 2 * channels, cols: p, bias: convZeros.bias.value,
-                                      logs: convZeros.logs.value, factor: Conv2dZeros<B>.logScaleFactor, reverse: false,
-                                      y: h, yOffset: 0)
-        }
-        return h
-    }
-
-    /// Adds `log p(z)` per image to `ctx.logp`.
-    public func logDensity(_ z: Tensor<B>, _ ctx: FlowContext<B>) throws {
-        let p = z.cols
-        let h = try prior(images: z.images, height: z.height, width: z.width)
-        let density = try backend.allocate(channels * p)
-        try backend.gaussianLogDensity(z.buffer, zOffset: 0, h: h, meanOffset: 0, logsOffset: channels * p, rowStride: 1,
-                                       rows: channels, cols: p, out: density)
-        try backend.sampleSums(density, xOffset: 0, rows: channels, images: z.images, spatial: z.spatial, out: ctx.logp,
-                               accumulate: true)
-    }
-
-    /// Draws z at `temperature`.
-    public func sample(images: Int, height: Int, width: Int, temperature: Float, seed: UInt64, stream: UInt64) throws -> Tensor<B> {
-        let z = try Tensor(backend, images: images, channels: channels, height: height, width: width)
-        let p = z.cols
-        let h = try prior(images: images, height: height, width: width)
-        let eps = try backend.allocate(channels * p)
-        try backend.random(eps, offset: 0, count: channels * p, distribution: .normal, seed: seed, stream: stream)
-        try backend.gaussianSample(eps, h: h, meanOffset: 0, logsOffset: channels * p, rowStride: 1, rows: channels, cols: p,
-                                   temperature: temperature, z: z.buffer, zOffset: 0)
-        return z
-    }
-}
-
 extension Split {
     /// Backward of the split: from z1 (what went on), its gradient `dz1` and the factored-out
     /// `z2`, whose only loss is its prior term `scale · log p(z2 | z1)` (`scale` =
@@ -132,29 +78,5 @@ extension Split {
         try convZeros.backward(input: z1.buffer, xOffset: 0, output: h, dy: dh, images: z1.images, height: z1.height,
                                width: z1.width, columns: columns, dx: dx.buffer, dxOffset: 0)
         return (x, dx)
-    }
-}
-
-extension TopPrior {
-    /// ∂(scale · log p(z))/∂z, and the prior's parameter gradients (the convolution of the
-    /// all-zero input has a zero weight gradient; bias and logs get theirs).
-    public func backward(_ z: Tensor<B>, scale: Float) throws -> Tensor<B> {
-        let p = z.cols
-        let h = try prior(images: z.images, height: z.height, width: z.width)
-        let dz = try Tensor(backend, images: z.images, channels: channels, height: z.height, width: z.width)
-        let dh = try backend.allocate(2 * channels * p)
-        try backend.gaussianBackward(z.buffer, zOffset: 0, h: h, meanOffset: 0, logsOffset: channels * p, rowStride: 1,
-                                     rows: channels, cols: p, scale: scale, dz: dz.buffer, dzOffset: 0, dh: dh)
-        if let convZeros {
-            let o = 2 * channels
-            let w = try convZeros.conv.weight.gradient()
-            try backend.fill(w, offset: 0, count: convZeros.conv.weight.count, value: 0)
-            let dc = try backend.allocate(o * p)
-            try backend.channelAffine(dh, xOffset: 0, rows: o, cols: p, bias: try backend.zeros(o), logs: convZeros.logs.value,
-                                      factor: Conv2dZeros<B>.logScaleFactor, reverse: false, y: dc, yOffset: 0)
-            try backend.rowSums(dc, xOffset: 0, rows: o, cols: p, squares: false, out: try convZeros.bias.gradient())
-            try convZeros.outputScaleGradient(h, dy: dh, rows: o, cols: p)
-        }
-        return dz
     }
 }

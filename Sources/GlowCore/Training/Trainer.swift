@@ -48,6 +48,12 @@ public final class Trainer<B: Backend> {
         }
         guard data.count >= 1 else { throw GlowError("the training set is empty") }
         guard batch >= 1 else { throw GlowError("--batch \(batch): must be at least 1") }
+        if model.config.classes > 0 {
+            guard data.labels != nil, data.classes == model.config.classes else {
+                throw GlowError("the model is class-conditional with \(model.config.classes) classes but the training "
+                    + "images have \(data.labels == nil ? "no labels" : "\(data.classes) classes")")
+            }
+        }
         self.model = model; self.data = data; self.batch = batch; self.seed = seed; self.memory = memory
         backend = model.backend
         self.optimizer = try Optimizer(model, config: optimizer)
@@ -66,6 +72,12 @@ public final class Trainer<B: Backend> {
             pos += 1
         }
         return out
+    }
+
+    /// The labels of `indices` for a class-conditional model (nil otherwise).
+    public func labels(_ indices: [Int]) -> [Int]? {
+        guard model.config.classes > 0, let l = data.labels else { return nil }
+        return indices.map { l[$0] }
     }
 
     /// The images `indices` in model space with dequantisation noise U(0, 1/2^n_bits)
@@ -94,8 +106,8 @@ public final class Trainer<B: Backend> {
     public func initialize() throws {
         let n = min(data.count, max(batch, 64))
         let order = Shuffle.permutation(count: data.count, seed: seed ^ 0xA5A5_A5A5)
-        let x = try input(Array(order.prefix(n)), noiseStream: 0xFFFF_FFFF)
-        _ = try model.encode(x, initialize: true)
+        let indices = Array(order.prefix(n))
+        _ = try model.encode(try input(indices, noiseStream: 0xFFFF_FFFF), labels: labels(indices), initialize: true)
     }
 
     /// One step: forward, backward, gradient norm, and (unless non-finite) the update.
@@ -103,8 +115,9 @@ public final class Trainer<B: Backend> {
     public func trainStep() throws -> StepReport {
         let t0 = Date()
         let s = step
-        let x = try input(batchIndices(step: s), noiseStream: UInt64(s) + 1)
-        let pass = try model.gradients(x, memory: memory)
+        let indices = batchIndices(step: s)
+        let x = try input(indices, noiseStream: UInt64(s) + 1)
+        let pass = try model.gradients(x, labels: labels(indices), memory: memory)
         let norm = try optimizer.gradientNorm()
         let lr = optimizer.config.learningRate(at: s)
         let finite = pass.loss.isFinite && norm.isFinite
@@ -118,7 +131,7 @@ public final class Trainer<B: Backend> {
             consecutiveSkips += 1
         }
         step += 1
-        let report = StepReport(step: s, bpd: pass.loss, gradientNorm: norm, learningRate: lr, skipped: !finite,
+        let report = StepReport(step: s, bpd: pass.meanBPD, gradientNorm: norm, learningRate: lr, skipped: !finite,
                                 seconds: Date().timeIntervalSince(t0))
         if consecutiveSkips >= maxSkips {
             throw GlowError("training stopped: \(consecutiveSkips) consecutive steps had a non-finite loss or gradient "
@@ -174,8 +187,10 @@ public enum Evaluation {
         var start = 0
         while start < set.count {
             let idx = Array(start..<min(set.count, start + batch))
-            let x = try Trainer.input(set.subset(idx), model: model, noiseSeed: seed, noiseStream: UInt64(start))
-            total += try model.encode(x).bpd.reduce(0, +)
+            let sub = set.subset(idx)
+            let x = try Trainer.input(sub, model: model, noiseSeed: seed, noiseStream: UInt64(start))
+            let labels = model.config.classes > 0 ? sub.labels : nil
+            total += try model.encode(x, labels: labels).bpd.reduce(0, +)
             start += idx.count
             progress?(start, set.count)
         }
