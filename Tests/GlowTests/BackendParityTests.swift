@@ -171,6 +171,14 @@ final class BackendParityTests: XCTestCase {
         var ref = [Double](repeating: 2.5, count: 40)
         for r in 0..<4 { for j in 0..<6 { ref[1 + r * 8 + j] = Double(src[3 + r * 10 + j]) } }
         XCTAssertEqual(relativeError(try b.download(dst), ref), 0, "\(b.name) fill/copy2D")
+        // copyStrided: a transposing gather (row stride 1, column stride 7) into a strided target.
+        let t = try b.poisoned(60)
+        try b.fill(t, offset: 0, count: 60, value: -1)
+        try b.copyStrided(try b.makeBuffer(src), srcOffset: 2, srcRowStride: 1, srcColStride: 7, t, dstOffset: 3,
+                          dstRowStride: 12, dstColStride: 2, rows: 4, cols: 5)
+        var tref = [Double](repeating: -1, count: 60)
+        for r in 0..<4 { for j in 0..<5 { tref[3 + r * 12 + j * 2] = Double(src[2 + r + j * 7]) } }
+        XCTAssertEqual(relativeError(try b.download(t), tref), 0, "\(b.name) copyStrided")
     }
 
     // MARK: Reductions

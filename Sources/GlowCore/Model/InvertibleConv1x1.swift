@@ -45,10 +45,10 @@ public final class InvertibleConv1x1<B: Backend> {
         try refresh()
     }
 
-    /// The matrix W in Float64 from the current parameters.
-    public func matrix() throws -> Matrix64 {
+    /// The LU factors in Float64 from the current parameters: P, unit lower L, and
+    /// `Ũ = U + diag(sign_s ⊙ exp(log_s))` (LU variant only).
+    func factors() throws -> (p: Matrix64, l: Matrix64, u: Matrix64) {
         let c = channels
-        if !lu { return Matrix64(n: c, values: try backend.download(parameters[0].value).map(Double.init)) }
         let v = try parameters.map { try backend.download($0.value).map(Double.init) }
         let (p, lower, upper, logS, signS) = (v[0], v[1], v[2], v[3], v[4])
         var l = Matrix64.identity(c), u = Matrix64(n: c, values: .init(repeating: 0, count: c * c))
@@ -59,7 +59,14 @@ public final class InvertibleConv1x1<B: Backend> {
             }
             u[i, i] = signS[i] * Foundation.exp(logS[i])
         }
-        return Matrix64(n: c, values: p) * l * u
+        return (Matrix64(n: c, values: p), l, u)
+    }
+
+    /// The matrix W in Float64 from the current parameters.
+    public func matrix() throws -> Matrix64 {
+        if !lu { return Matrix64(n: channels, values: try backend.download(parameters[0].value).map(Double.init)) }
+        let (p, l, u) = try factors()
+        return p * l * u
     }
 
     /// Recomputes W, W⁻¹ and log|det W| from the parameters and uploads them.
@@ -173,16 +180,8 @@ extension InvertibleConv1x1 {
             try backend.upload(g.map(Float.init), to: try parameters[0].gradient(), offset: 0)
             return dx
         }
-        let v = try parameters.map { try backend.download($0.value).map(Double.init) }
-        let (pm, lower, upper, logS, signS) = (v[0], v[1], v[2], v[3], v[4])
-        var l = Matrix64.identity(c), ut = Matrix64(n: c, values: .init(repeating: 0, count: c * c))
-        for i in 0..<c {
-            for j in 0..<c {
-                if j < i { l[i, j] = lower[i * c + j] }
-                if j > i { ut[i, j] = upper[i * c + j] }
-            }
-            ut[i, i] = signS[i] * Foundation.exp(logS[i])
-        }
+        let (perm, l, ut) = try factors()
+        let pm = perm.values
         var ptdw = Matrix64(n: c, values: .init(repeating: 0, count: c * c))   // Pᵀ · ∂W
         for i in 0..<c { for k in 0..<c where pm[k * c + i] != 0 { for j in 0..<c { ptdw[i, j] += pm[k * c + i] * dw[k * c + j] } } }
         var gl = [Float](repeating: 0, count: c * c), gu = gl, gs = [Float](repeating: 0, count: c)
