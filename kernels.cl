@@ -327,17 +327,30 @@ __kernel void copy_strided(__global const float* src, int soff, int srs, int scs
 }
 
 // ---------------------------------------------------------------------------------------
-// Reductions: a loop per work-item, few work-items; these are not on the GEMM's scale.
+// Reductions: a loop per work-item, few work-items. PoCL compiles a loop as scalar code
+// unless it is written with vector types, so the bulk is summed as float16 (16 partial
+// sums) and only the tail element by element.
+
+float sum16(const __global float* p, int n, int squares)
+{
+    float16 acc = (float16)(0.0f);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const float16 v = vload16(0, p + j);
+        acc = squares ? fma(v, v, acc) : acc + v;
+    }
+    const float8 a8 = acc.lo + acc.hi;
+    const float4 a4 = a8.lo + a8.hi;
+    float s = a4.x + a4.y + a4.z + a4.w;
+    for (; j < n; ++j) s = squares ? fma(p[j], p[j], s) : s + p[j];
+    return s;
+}
 
 __kernel void row_sums(__global const float* x, int xoff, int rows, int cols, int squares, __global float* out)
 {
     const int r = get_global_id(0);
     if (r >= rows) return;
-    const __global float* p = x + xoff + r * cols;
-    float s = 0.0f;
-    if (squares) { for (int j = 0; j < cols; ++j) s = fma(p[j], p[j], s); }
-    else { for (int j = 0; j < cols; ++j) s += p[j]; }
-    out[r] = s;
+    out[r] = sum16(x + xoff + (long)r * cols, cols, squares);
 }
 
 __kernel void sample_sums(__global const float* x, int xoff, int rows, int N, int spatial,
@@ -346,10 +359,7 @@ __kernel void sample_sums(__global const float* x, int xoff, int rows, int N, in
     const int n = get_global_id(0);
     if (n >= N) return;
     float s = 0.0f;
-    for (int r = 0; r < rows; ++r) {
-        const __global float* p = x + xoff + (r * N + n) * spatial;
-        for (int j = 0; j < spatial; ++j) s += p[j];
-    }
+    for (int r = 0; r < rows; ++r) s += sum16(x + xoff + ((long)r * N + n) * spatial, spatial, 0);
     out[n] = accumulate ? out[n] + s : s;
 }
 
