@@ -135,19 +135,28 @@ __kernel void col2im3x3(__global const float* col, int N, int H, int W,
 // Elementwise. One element per work-item; `total` guards the rounded-up global size.
 
 // ActNorm, Conv2dZeros' output scale: y = (x + b[r]) · exp(f · logs[r]) or its inverse.
-// Work-item (j, r): the row comes from the second dimension, so there is no division, and
-// the row's scale is one exp shared by the work-group's vector lanes. `relu` fuses the
-// ReLU that follows every ActNorm inside the coupling network.
+// exp(±factor · logs[r]) once per row, so channel_affine multiplies instead of calling
+// exp for every element.
+__kernel void row_scale(__global const float* logs, float factor, __global float* scale, int rows)
+{
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    scale[r] = exp(factor * logs[r]);
+}
+
+// Work-item (j, r): the row comes from the second dimension, so there is no division.
+// Forward y = (x + b) · scale, reverse y = x · scale - b (scale = exp(∓factor · logs) from
+// row_scale); `relu` fuses the ReLU that follows every ActNorm in the coupling network.
 __kernel void channel_affine(__global const float* x, int xoff, int cols,
-                             __global const float* bias, __global const float* logs,
-                             float factor, int reverse, int relu, __global float* y, int yoff)
+                             __global const float* bias, __global const float* scale,
+                             int reverse, int relu, __global float* y, int yoff)
 {
     const int j = get_global_id(0), r = get_global_id(1);
     if (j >= cols) return;
-    const float b = bias[r], l = factor * logs[r];
+    const float b = bias[r], s = scale[r];
     const int i = r * cols + j;
     const float v = x[xoff + i];
-    const float out = reverse ? v * exp(-l) - b : (v + b) * exp(l);
+    const float out = reverse ? v * s - b : (v + b) * s;
     y[yoff + i] = relu ? fmax(out, 0.0f) : out;
 }
 

@@ -38,7 +38,7 @@ public final class OpenCLBackend: Backend {
         "pack_panels", "gemm_packed", "im2col3x3", "col2im3x3", "channel_affine", "unary_op", "binary_op",
         "squeeze2", "affine_coupling", "gaussian_log_density", "gaussian_sample", "fill_value", "copy_2d",
         "row_sums", "sample_sums", "philox_fill", "scale_shift", "affine_coupling_backward", "gaussian_backward",
-        "adam_update", "copy_strided",
+        "adam_update", "copy_strided", "row_scale",
     ]
 
     /// Opens `device`, building kernels.cl for it.
@@ -239,7 +239,10 @@ public final class OpenCLBackend: Backend {
     public func channelAffine(_ x: OpenCLBuffer, xOffset: Int, rows: Int, cols: Int, bias: OpenCLBuffer,
                               logs: OpenCLBuffer, factor: Float, reverse: Bool, relu: Bool, y: OpenCLBuffer,
                               yOffset: Int) throws {
-        try launch("channel_affine", [.mem(x), .int(xOffset), .int(cols), .mem(bias), .mem(logs), .float(factor),
+        let scale = try allocate(rows)
+        try launch("row_scale", [.mem(logs), .float(reverse ? -factor : factor), .mem(scale), .int(rows)],
+                   global: [rows], local: [16])
+        try launch("channel_affine", [.mem(x), .int(xOffset), .int(cols), .mem(bias), .mem(scale),
                                       .int(reverse ? 1 : 0), .int(relu ? 1 : 0), .mem(y), .int(yOffset)],
                    global: [cols, rows], local: [256, 1])
     }
