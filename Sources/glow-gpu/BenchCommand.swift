@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
         do {
             let backend = try DeviceSelector.open(device)
             if kernels { try benchKernels(backend) } else { try bench(backend) }
-        } catch let e as GlowError { throw ValidationError(e.message) }
+        }
     }
 
     static func sgemmGFLOPs(_ n: Int = 2048) -> Double {

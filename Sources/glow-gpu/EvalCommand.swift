@@ -22,8 +22,7 @@ struct EvalCommand: ParsableCommand {
         do {
             let backend = try DeviceSelector.open(device)
             try evaluate(backend)
-        } catch let e as GlowError { throw ValidationError(e.message) }
-          catch let e as DataError { throw ValidationError(e.description) }
+        }
     }
 
     func evaluate<B: Backend>(_ backend: B) throws {

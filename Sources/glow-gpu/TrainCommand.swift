@@ -45,8 +45,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Save checkpoint and state every N steps.") var saveEvery: Int = 500
 
     func run() throws {
-        do { try execute() } catch let e as GlowError { throw ValidationError(e.message) }
-          catch let e as DataError { throw ValidationError(e.description) }
+        // GlowError and DataError print as "Error: <message>" (a runtime failure, not a usage error).
+        try execute()
     }
 
     func modelConfig() throws -> GlowConfig {
