@@ -19,10 +19,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        do {
-            let backend = try DeviceSelector.open(device)
-            if kernels { try benchKernels(backend) } else { try bench(backend) }
-        }
+        // GlowError and DataError print as "Error: <message>".
+        let backend = try DeviceSelector.open(device)
+        if kernels { try benchKernels(backend) } else { try bench(backend) }
     }
 
     static func sgemmGFLOPs(_ n: Int = 2048) -> Double {

@@ -19,10 +19,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print {\"bpd\": …, \"images\": …} only.") var json = false
 
     func run() throws {
-        do {
-            let backend = try DeviceSelector.open(device)
-            try evaluate(backend)
-        }
+        // GlowError and DataError print as "Error: <message>".
+        let backend = try DeviceSelector.open(device)
+        try evaluate(backend)
     }
 
     func evaluate<B: Backend>(_ backend: B) throws {
