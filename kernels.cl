@@ -362,6 +362,22 @@ __kernel void row_sums(__global const float* x, int xoff, int rows, int cols, in
     out[r] = sum16(x + xoff + (long)r * cols, cols, squares);
 }
 
+__kernel void row_dots(__global const float* a, __global const float* b, int rows, int cols, __global float* out)
+{
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const __global float* p = a + (long)r * cols;
+    const __global float* q = b + (long)r * cols;
+    float16 acc = (float16)(0.0f);
+    int j = 0;
+    for (; j + 16 <= cols; j += 16) acc = fma(vload16(0, p + j), vload16(0, q + j), acc);
+    const float8 a8 = acc.lo + acc.hi;
+    const float4 a4 = a8.lo + a8.hi;
+    float s = a4.x + a4.y + a4.z + a4.w;
+    for (; j < cols; ++j) s = fma(p[j], q[j], s);
+    out[r] = s;
+}
+
 __kernel void sample_sums(__global const float* x, int xoff, int rows, int N, int spatial,
                           __global float* out, int accumulate)
 {

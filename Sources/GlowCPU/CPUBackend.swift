@@ -194,6 +194,12 @@ public final class CPUBackend: Backend {
         }
     }
 
+    public func rowDots(_ a: CPUBuffer, _ b: CPUBuffer, rows: Int, cols: Int, out: CPUBuffer) throws {
+        for r in 0..<rows {
+            out.pointer[r] = cblas_sdot(Int32(cols), a.pointer + r * cols, 1, b.pointer + r * cols, 1)
+        }
+    }
+
     private var ones = UnsafeMutablePointer<Float>.allocate(capacity: 1), onesCount = 0
     private func onesVector(_ n: Int) throws -> UnsafePointer<Float> {
         if onesCount < n {

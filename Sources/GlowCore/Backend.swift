@@ -68,6 +68,9 @@ public protocol Backend: AnyObject {
                 y: Buffer, yOffset: Int, count: Int) throws
     /// `out[r] = Σ_j x[r, j]` (or `Σ_j x[r, j]²` when `squares`) over a `rows × cols` matrix.
     func rowSums(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: Buffer) throws
+    /// `out[r] = Σ_j a[r, j] · b[r, j]` over two `rows × cols` matrices (the scale
+    /// gradients of ActNorm and Conv2dZeros, without a product buffer).
+    func rowDots(_ a: Buffer, _ b: Buffer, rows: Int, cols: Int, out: Buffer) throws
     /// Per-image sums of a CNHW block: `out[n] (+)= Σ_{r, s} x[r, n·spatial + s]`.
     func sampleSums(_ x: Buffer, xOffset: Int, rows: Int, images: Int, spatial: Int,
                     out: Buffer, accumulate: Bool) throws

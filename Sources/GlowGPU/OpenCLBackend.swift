@@ -38,7 +38,7 @@ public final class OpenCLBackend: Backend {
         "pack_panels", "gemm_packed", "im2col3x3", "col2im3x3", "channel_affine", "unary_op", "binary_op",
         "squeeze2", "affine_coupling", "gaussian_log_density", "gaussian_sample", "fill_value", "copy_2d",
         "row_sums", "sample_sums", "philox_fill", "scale_shift", "affine_coupling_backward", "gaussian_backward",
-        "adam_update", "copy_strided", "row_scale",
+        "adam_update", "copy_strided", "row_scale", "row_dots",
     ]
 
     /// Opens `device`, building kernels.cl for it.
@@ -261,6 +261,10 @@ public final class OpenCLBackend: Backend {
     public func rowSums(_ x: OpenCLBuffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: OpenCLBuffer) throws {
         try launch("row_sums", [.mem(x), .int(xOffset), .int(rows), .int(cols), .int(squares ? 1 : 0), .mem(out)],
                    global: [rows], local: [1])
+    }
+
+    public func rowDots(_ a: OpenCLBuffer, _ b: OpenCLBuffer, rows: Int, cols: Int, out: OpenCLBuffer) throws {
+        try launch("row_dots", [.mem(a), .mem(b), .int(rows), .int(cols), .mem(out)], global: [rows], local: [1])
     }
 
     public func sampleSums(_ x: OpenCLBuffer, xOffset: Int, rows: Int, images: Int, spatial: Int,

@@ -196,6 +196,11 @@ final class BackendParityTests: XCTestCase {
             try b.rowSums(try b.makeBuffer(x), xOffset: 4, rows: rows, cols: cols, squares: squares, out: out)
             XCTAssertLessThan(relativeError(try b.download(out), ref), 1e-4, "\(b.name) rowSums squares=\(squares)")
         }
+        let y2 = fresh(rows * cols)
+        let dots: [Double] = (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(x[4 + r * cols + $1]) * Double(y2[r * cols + $1]) } }
+        let dout = try b.poisoned(rows)
+        try b.rowDots(try b.makeBuffer(Array(x[4...])), try b.makeBuffer(y2), rows: rows, cols: cols, out: dout)
+        XCTAssertLessThan(normwiseError(try b.download(dout), dots), 1e-5, "\(b.name) rowDots")
         let base = fresh(images)
         for accumulate in [false, true] {
             let ref: [Double] = (0..<images).map { n in

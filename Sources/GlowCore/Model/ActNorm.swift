@@ -82,17 +82,14 @@ extension ActNorm {
     /// Backward from the layer's output `y` (`channels × cols`) and `dy`:
     /// `dx = dy ⊙ exp(logs)`, `∂b = Σ dx`, `∂logs = Σ dy ⊙ y + logsGradConstant` (the
     /// flow's log-determinant term `N·H·W·∂loss/∂logdet`; 0 inside the coupling network).
-    /// `yForScale` may replace y where only `dy ⊙ y` matters (ReLU outputs, see
-    /// CouplingNetwork). Writes dx into `dx`.
+    /// Only `dy ⊙ y` uses y, so the coupling network passes the ReLU output instead (equal
+    /// wherever the masked `dy` is non-zero). Writes dx into `dx`.
     public func backward(output y: B.Buffer, dy: B.Buffer, cols: Int, logsGradConstant: Float, dx: B.Buffer) throws {
-        let n = channels * cols
         try backend.channelAffine(dy, xOffset: 0, rows: channels, cols: cols, bias: try zeroBias(), logs: logs.value,
                                   factor: 1, reverse: false, y: dx, yOffset: 0)
         try backend.rowSums(dx, xOffset: 0, rows: channels, cols: cols, squares: false, out: try bias.gradient())
-        let prod = try backend.allocate(n)
-        try backend.binary(.multiply, dy, aOffset: 0, y, bOffset: 0, y: prod, yOffset: 0, count: n)
         let gl = try logs.gradient()
-        try backend.rowSums(prod, xOffset: 0, rows: channels, cols: cols, squares: false, out: gl)
+        try backend.rowDots(dy, y, rows: channels, cols: cols, out: gl)
         if logsGradConstant != 0 {
             try backend.scale(gl, xOffset: 0, alpha: 1, beta: logsGradConstant, y: gl, yOffset: 0, count: channels)
         }

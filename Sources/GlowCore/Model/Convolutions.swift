@@ -171,10 +171,8 @@ extension Conv2dZeros {
 
     /// `∂logs = 3 Σ dy ⊙ y` per output channel.
     func outputScaleGradient(_ y: B.Buffer, dy: B.Buffer, rows: Int, cols: Int) throws {
-        let prod = try backend.allocate(rows * cols)
-        try backend.binary(.multiply, dy, aOffset: 0, y, bOffset: 0, y: prod, yOffset: 0, count: rows * cols)
         let gl = try logs.gradient()
-        try backend.rowSums(prod, xOffset: 0, rows: rows, cols: cols, squares: false, out: gl)
+        try backend.rowDots(dy, y, rows: rows, cols: cols, out: gl)
         try backend.scale(gl, xOffset: 0, alpha: Conv2dZeros.logScaleFactor, beta: 0, y: gl, yOffset: 0, count: rows)
     }
 }

@@ -38,10 +38,8 @@ public final class LinearZeros<B: Backend> {
         try backend.channelAffine(dy, xOffset: 0, rows: outputs, cols: n, bias: try backend.zeros(outputs), logs: logs.value,
                                   factor: Conv2dZeros<B>.logScaleFactor, reverse: false, y: d, yOffset: 0)
         try backend.rowSums(d, xOffset: 0, rows: outputs, cols: n, squares: false, out: try bias.gradient())
-        let prod = try backend.allocate(outputs * n)
-        try backend.binary(.multiply, dy, aOffset: 0, y, bOffset: 0, y: prod, yOffset: 0, count: outputs * n)
         let gl = try logs.gradient()
-        try backend.rowSums(prod, xOffset: 0, rows: outputs, cols: n, squares: false, out: gl)
+        try backend.rowDots(dy, y, rows: outputs, cols: n, out: gl)
         try backend.scale(gl, xOffset: 0, alpha: Conv2dZeros<B>.logScaleFactor, beta: 0, y: gl, yOffset: 0, count: outputs)
         try backend.gemm(transA: false, transB: true, m: outputs, n: inputs, k: n, alpha: 1, a: d, aOffset: 0, lda: n,
                          b: v, bOffset: 0, ldb: n, beta: 0, c: try weight.gradient(), cOffset: 0, ldc: inputs)
