@@ -12,12 +12,15 @@ public final class ActNorm<B: Backend> {
     public var initialized = false
     let backend: B
     let channels: Int
+    /// A zero bias of `channels`, for the backward pass's `dy ⊙ exp(logs)` (made once).
+    let zero: B.Buffer
     /// Σ logs, refreshed from the device whenever the parameters change.
     private(set) var logsSum: Double = 0
 
     /// An uninitialised ActNorm over `channels`, its tensors named `prefix.bias`, `prefix.logs`.
     public init(_ backend: B, channels: Int, prefix: String) throws {
         self.backend = backend; self.channels = channels
+        zero = try backend.zeros(channels)
         bias = try Parameter(backend, name: prefix + ".bias", shape: [channels], values: .init(repeating: 0, count: channels))
         logs = try Parameter(backend, name: prefix + ".logs", shape: [channels], values: .init(repeating: 0, count: channels))
     }
@@ -85,7 +88,7 @@ extension ActNorm {
     /// Only `dy ⊙ y` uses y, so the coupling network passes the ReLU output instead (equal
     /// wherever the masked `dy` is non-zero). Writes dx into `dx`.
     public func backward(output y: B.Buffer, dy: B.Buffer, cols: Int, logsGradConstant: Float, dx: B.Buffer) throws {
-        try backend.channelAffine(dy, xOffset: 0, rows: channels, cols: cols, bias: try zeroBias(), logs: logs.value,
+        try backend.channelAffine(dy, xOffset: 0, rows: channels, cols: cols, bias: zero, logs: logs.value,
                                   factor: 1, reverse: false, y: dx, yOffset: 0)
         try backend.rowSums(dx, xOffset: 0, rows: channels, cols: cols, squares: false, out: try bias.gradient())
         let gl = try logs.gradient()
@@ -103,6 +106,4 @@ extension ActNorm {
                      logsGradConstant: logdetGrad * Float(y.images * y.spatial), dx: dx.buffer)
         return dx
     }
-
-    func zeroBias() throws -> B.Buffer { try backend.zeros(channels) }
 }

@@ -85,6 +85,8 @@ public final class Conv2dZeros<B: Backend> {
     /// The official code's factor 3 on logs.
     public static var logScaleFactor: Float { 3 }
     let backend: B
+    /// A zero bias of the output width, for the backward pass's `dy ⊙ exp(3·logs)` (made once).
+    let zero: B.Buffer
 
     /// A zero-initialised layer named `prefix.weight`, `.bias`, `.logs`.
     public init(_ backend: B, in c: Int, out o: Int, prefix: String) throws {
@@ -92,6 +94,7 @@ public final class Conv2dZeros<B: Backend> {
         conv = try Conv3x3(backend, in: c, out: o, name: prefix + ".weight", values: .init(repeating: 0, count: o * c * 9))
         bias = try Parameter(backend, name: prefix + ".bias", shape: [o], values: .init(repeating: 0, count: o))
         logs = try Parameter(backend, name: prefix + ".logs", shape: [o], values: .init(repeating: 0, count: o))
+        zero = try backend.zeros(o)
     }
 
     /// The layer's tensors.
@@ -161,7 +164,7 @@ extension Conv2dZeros {
                          width: Int, columns: B.Buffer, dx: B.Buffer?, dxOffset: Int = 0) throws {
         let o = conv.outChannels, p = images * height * width
         let dc = try backend.allocate(o * p)
-        try backend.channelAffine(dy, xOffset: 0, rows: o, cols: p, bias: try backend.zeros(o), logs: logs.value,
+        try backend.channelAffine(dy, xOffset: 0, rows: o, cols: p, bias: zero, logs: logs.value,
                                   factor: Conv2dZeros.logScaleFactor, reverse: false, y: dc, yOffset: 0)
         try backend.rowSums(dc, xOffset: 0, rows: o, cols: p, squares: false, out: try bias.gradient())
         try outputScaleGradient(y, dy: dy, rows: o, cols: p)

@@ -10,6 +10,8 @@ public final class LinearZeros<B: Backend> {
     public let logs: Parameter<B>
     let backend: B
     let inputs: Int, outputs: Int
+    /// A zero bias of `outputs`, for the backward pass (made once).
+    let zero: B.Buffer
 
     /// A zero-initialised layer named `prefix.weight`, `.bias`, `.logs`.
     public init(_ backend: B, in i: Int, out o: Int, prefix: String) throws {
@@ -17,6 +19,7 @@ public final class LinearZeros<B: Backend> {
         weight = try Parameter(backend, name: prefix + ".weight", shape: [o, i], values: .init(repeating: 0, count: o * i))
         bias = try Parameter(backend, name: prefix + ".bias", shape: [o], values: .init(repeating: 0, count: o))
         logs = try Parameter(backend, name: prefix + ".logs", shape: [o], values: .init(repeating: 0, count: o))
+        zero = try backend.zeros(o)
     }
 
     /// The layer's tensors.
@@ -35,7 +38,7 @@ public final class LinearZeros<B: Backend> {
     /// Backward from input `v`, output `y` and `dy`: the parameter gradients, and `dv`.
     public func backward(input v: B.Buffer, output y: B.Buffer, dy: B.Buffer, columns n: Int) throws -> B.Buffer {
         let d = try backend.allocate(outputs * n)
-        try backend.channelAffine(dy, xOffset: 0, rows: outputs, cols: n, bias: try backend.zeros(outputs), logs: logs.value,
+        try backend.channelAffine(dy, xOffset: 0, rows: outputs, cols: n, bias: zero, logs: logs.value,
                                   factor: Conv2dZeros<B>.logScaleFactor, reverse: false, y: d, yOffset: 0)
         try backend.rowSums(d, xOffset: 0, rows: outputs, cols: n, squares: false, out: try bias.gradient())
         let gl = try logs.gradient()

@@ -152,7 +152,7 @@ public final class TopPrior<B: Backend> {
             let w = try convZeros.conv.weight.gradient()
             try backend.fill(w, offset: 0, count: convZeros.conv.weight.count, value: 0)
             let dc = try backend.allocate(o * p)
-            try backend.channelAffine(dh, xOffset: 0, rows: o, cols: p, bias: try backend.zeros(o), logs: convZeros.logs.value,
+            try backend.channelAffine(dh, xOffset: 0, rows: o, cols: p, bias: convZeros.zero, logs: convZeros.logs.value,
                                       factor: Conv2dZeros<B>.logScaleFactor, reverse: false, y: dc, yOffset: 0)
             try backend.rowSums(dc, xOffset: 0, rows: o, cols: p, squares: false, out: try convZeros.bias.gradient())
             // ∂logs needs the convolution's own output, without the class embedding.
