@@ -36,8 +36,9 @@ public struct GeneratedImages: Sendable, Equatable {
     }
 
     /// The images as an unlabelled `ImageSet` (same NCHW layout).
+    /// - Throws: `DataError` when there are no images' worth of shape (cannot happen for images a model made).
     public var imageSet: ImageSet {
-        ImageSet(count: count, channels: channels, height: height, width: width, pixels: pixels)
+        get throws { try ImageSet(count: count, channels: channels, height: height, width: width, pixels: pixels) }
     }
 
     /// Writes the images as one PNG grid (`ImageGrid`), `columns` per row (default ⌈√count⌉),
@@ -201,7 +202,7 @@ public final class GlowModel {
             throw GlowError("the images are \(images.channels)×\(images.height)×\(images.width) but the model takes "
                 + "\(c.channels)×\(c.height)×\(c.width)" + (c.pad > 0 ? " (including its padding of \(c.pad) on each side)" : ""))
         }
-        var x = Preprocess.toModel(pixels: set.pixels, nBits: c.nBits)
+        var x = try Preprocess.toModel(pixels: set.pixels, nBits: c.nBits)
         if noise {
             let u = Philox.array(count: x.count, distribution: .uniform(low: 0, high: 1 / Float(1 << c.nBits)), seed: seed, stream: 0)
             for i in x.indices { x[i] += u[i] }
@@ -261,7 +262,7 @@ public final class GlowModel {
             throw GlowError("\(x.count) values are not \(count) images of \(config.channels)×\(config.height)×\(config.width)")
         }
         return try GeneratedImages(count: count, channels: config.channels, height: config.height, width: config.width,
-                                   pixels: Preprocess.toPixels(x, nBits: config.nBits))
+                                   pixels: try Preprocess.toPixels(x, nBits: config.nBits))
     }
 
     func checkShapes(_ latents: Latents) throws {
@@ -305,7 +306,7 @@ public final class GlowModel {
         for i in [from, to] where !(0 ..< images.count).contains(i) {
             throw GlowError("image index \(i): the set holds \(images.count) images (0…\(images.count - 1))")
         }
-        let z = try encode(images.subset([from, to]))
+        let z = try encode(try images.subset([from, to]))
         return try decodePixels(interpolate(try z.selecting([0]), try z.selecting([1]), steps: steps))
     }
 
@@ -324,8 +325,8 @@ public final class GlowModel {
         let without = Array(labels.indices.filter { labels[$0] != label }.prefix(count))
         guard !with.isEmpty else { throw GlowError("label \(label): no image in the set has this label") }
         guard !without.isEmpty else { throw GlowError("label \(label): every image in the set has this label; nothing to contrast") }
-        let mw = try encode(images.subset(with)).mean()
-        let mo = try encode(images.subset(without)).mean()
+        let mw = try encode(try images.subset(with)).mean()
+        let mo = try encode(try images.subset(without)).mean()
         let d = try Latents(count: 1, shapes: mw.shapes,
                             levels: zip(mw.levels, mo.levels).map { zip($0, $1).map { $0 - $1 } })
         return (d, with.count, without.count)
@@ -350,7 +351,7 @@ public final class GlowModel {
         guard (0 ..< images.count).contains(index) else {
             throw GlowError("image index \(index): the set holds \(images.count) images (0…\(images.count - 1))")
         }
-        let z = try encode(images.subset([index]))
+        let z = try encode(try images.subset([index]))
         return try decodePixels(shift(z, along: direction, alphas: alphas))
     }
 }

@@ -60,7 +60,7 @@ struct BenchCommand: ParsableCommand {
         let model = try Glow(config: cfg, backend: backend, seed: 1)
         let n = cfg.batch
         let pixels = (0..<(n * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
-        let set = ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
+        let set = try ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
         let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: n, seed: 1, memory: mode)
         try trainer.initialize()
         for p in model.parameters { _ = try p.gradient() }

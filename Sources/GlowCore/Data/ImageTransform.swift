@@ -68,7 +68,7 @@ public enum ImageTransform {
         }
         }
         }
-        return ImageSet(count: set.count, channels: set.channels, height: size, width: size,
+        return try ImageSet(count: set.count, channels: set.channels, height: size, width: size,
                         pixels: out, labels: set.labels, classes: set.classes)
     }
 
@@ -98,7 +98,7 @@ public enum ImageTransform {
                 }
             }
         }
-        return ImageSet(count: set.count, channels: set.channels, height: oh, width: ow,
+        return try ImageSet(count: set.count, channels: set.channels, height: oh, width: ow,
                         pixels: out, labels: set.labels, classes: set.classes)
     }
 
