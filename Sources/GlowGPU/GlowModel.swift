@@ -181,8 +181,17 @@ public final class GlowModel {
         } else if config.classes > 0 {
             throw GlowError("this model is class-conditional (\(config.classes) classes): give a class label to sample")
         }
-        return try runner.sample(count: count, temperature: temperature, seed: seed,
-                                 labels: classLabel.map { [Int](repeating: $0, count: count) })
+        guard count >= 1 else { throw GlowError("sample count \(count): must be at least 1") }
+        guard temperature.isFinite, temperature >= 0 else { throw GlowError("temperature \(temperature): must be finite and ≥ 0") }
+        // The latents, the images and the pixels of `count` images are held at once.
+        try MemoryLimit.check(elements: [count, config.dimension, 12], bytesEach: 1, what: "sampling \(count) images")
+        let x = try runner.sample(count: count, temperature: temperature, seed: seed,
+                                  labels: classLabel.map { [Int](repeating: $0, count: count) })
+        if let bad = x.firstIndex(where: { !$0.isFinite }) {
+            throw GlowError("sampling at temperature \(temperature) gave a non-finite value (image \(bad / config.dimension)): "
+                + "the temperature is too large for this model")
+        }
+        return x
     }
 
     // MARK: Encoding and decoding
@@ -241,12 +250,20 @@ public final class GlowModel {
     public func decode(_ latents: Latents) throws -> [Float] {
         try checkShapes(latents)
         guard latents.count >= 1 else { throw GlowError("decode: no images") }
+        for (i, level) in latents.levels.enumerated() {
+            if let bad = level.firstIndex(where: { !$0.isFinite }) {
+                throw GlowError("decode: latent z.\(i) of image \(bad / max(1, latents.shapes[i].count)) holds a non-finite value")
+            }
+        }
         var out: [Float] = []
         out.reserveCapacity(latents.count * config.dimension)
         for start in stride(from: 0, to: latents.count, by: max(1, batchSize)) {
             let n = min(max(1, batchSize), latents.count - start)
             let levels = zip(latents.levels, latents.shapes).map { l, s in Array(l[start * s.count ..< (start + n) * s.count]) }
             out += try runner.decode(levels, count: n)
+        }
+        if let bad = out.firstIndex(where: { !$0.isFinite }) {
+            throw GlowError("decode: image \(bad / config.dimension) came out non-finite: its latents are too large for the model's inverse")
         }
         return out
     }
@@ -283,6 +300,7 @@ public final class GlowModel {
     /// - Throws: `GlowError` when `steps < 2` or `a`, `b` are not single images of one shape.
     public func interpolate(_ a: Latents, _ b: Latents, steps: Int) throws -> Latents {
         guard steps >= 2 else { throw GlowError("interpolation steps \(steps): must be at least 2") }
+        try MemoryLimit.check(elements: [steps, config.dimension, 12], bytesEach: 1, what: "interpolation in \(steps) steps")
         guard a.count == 1, b.count == 1, a.shapes == b.shapes else {
             throw GlowError("interpolation needs the latents of one image at each end")
         }
@@ -339,6 +357,7 @@ public final class GlowModel {
             throw GlowError("manipulation needs the latents of one image and a one-image direction of the same shape")
         }
         guard !alphas.isEmpty else { throw GlowError("manipulation needs at least one alpha") }
+        guard alphas.allSatisfy(\.isFinite) else { throw GlowError("manipulation alphas must be finite") }
         let levels = z.levels.indices.map { i in
             alphas.flatMap { a in zip(z.levels[i], direction.levels[i]).map { $0 + a * $1 } }
         }

@@ -89,8 +89,10 @@ struct TrainCommand: ParsableCommand {
         check("--hidden", hidden, named?.hidden, saved.hidden)
         check("--coupling", coupling, nil, saved.coupling.rawValue)
         check("--permutation", permutation, nil, saved.permutation.rawValue)
-        check("--lu", lu, nil, saved.lu) { $0 ? "(on)" : "(off)" }
-        check("--learn-top", learnTop, nil, saved.learnTop) { $0 ? "(on)" : "(off)" }
+        if let lu, lu != saved.lu { out.append("--\(lu ? "" : "no-")lu (the checkpoint has lu = \(saved.lu))") }
+        if let learnTop, learnTop != saved.learnTop {
+            out.append("--\(learnTop ? "" : "no-")learn-top (the checkpoint has learn_top = \(saved.learnTop))")
+        }
         check("--n-bits", nBits, nil, saved.nBits)
         check("--pad", pad, nil, saved.pad)
         if conditional && saved.classes == 0 { out.append("--conditional (the checkpoint is unconditional)") }
