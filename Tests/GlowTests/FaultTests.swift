@@ -358,4 +358,54 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(r.status, 1, r.stdout)
         XCTAssertTrue(r.stderr.contains("the test split of --dataset mnist cannot be used") && r.stderr.contains("t10k-images"), r.stderr)
     }
+    // MARK: Options
+
+    /// Sizes from options that overflow or cannot fit in memory: a named error and exit 1 on
+    /// every command, never a trap or an abort.
+    func testOversizedOptionsAreNamedErrors() throws {
+        let out = dir("small")
+        try runOK(trainArgs(out, steps: 1))
+        let ckpt = ["--checkpoint", out + "/checkpoint.safetensors", "--device", "cpu"]
+        let folder = ["--dataset", "folder", "--data", dir("pngs")]
+        let big = "9223372036854775807"
+        let train = { (extra: [String]) in self.trainArgs(self.dir("bad"), steps: 2, extra) }
+        let cases: [([String], String)] = [
+            (train(["--epochs", big]) .filter { $0 != "--steps" && $0 != "2" }, "is past the largest step count"),
+            (train(["--steps", big]), "is past the largest image count"),
+            (train(["--pad", "1000000"]), "(--pad 1000000): needs"),
+            (train(["--image-size", "1000000"]), "(--image-size 1000000): needs"),
+            (train(["--batch", "1000000000"]), "--batch 1000000000: a training step of 1000000000 images"),
+            (train(["--K", "10000000"]), "config K/L/hidden: the parameters of K=10000000"),
+            (train(["--hidden", "10000000"]), "config K/L/hidden: the parameters of K=2 L=2 hidden=10000000"),
+            (train(["--L", "9"]), "config L: 9, at most 8 levels"),
+            (train(["--minutes", "nan"]), "--minutes nan: must be a positive number"),
+            (train(["--eval-images", "0"]), "--eval-images 0: must be at least 1"),
+            (["sample", "--count", "1000000000", "--out", dir("s.png")] + ckpt, "sampling 1000000000 images: needs"),
+            (["sample", "--count", big, "--out", dir("s.png")] + ckpt, "past the largest integer"),
+            (["sample", "--columns", "1000000000", "--out", dir("s.png")] + ckpt, "too large to write"),
+            (["sample", "--temperature", "1e30", "--out", dir("s.png")] + ckpt, "gave a non-finite value"),
+            (["interpolate", "--from", "0", "--to", "1", "--steps", "1000000000", "--out", dir("i.png")] + folder + ckpt,
+             "interpolation in 1000000000 steps: needs"),
+            (["encode", "--offset", "3", "--count", big, "--out", dir("z.safetensors")] + folder + ckpt, "runs past the dataset's 32 images"),
+            (["encode", "--image-size", "1000000", "--out", dir("z.safetensors")] + folder + ckpt, "resize to 1000000×1000000"),
+            (["eval", "--image-size", "1000000"] + folder + ckpt, "resize to 1000000×1000000"),
+            (["bench", "--config", "tiny", "--batch", "1000000000", "--device", "cpu"], "--batch 1000000000"),
+            (["bench", "--config", "tiny", "--K", "10000000", "--device", "cpu"], "config K/L/hidden"),
+            (["bench", "--config", "tiny", "--steps", big, "--device", "cpu"], "past the largest integer"),
+        ]
+        for (args, message) in cases {
+            let r = try run(args)
+            XCTAssertEqual(r.status, 1, "\(args): \(r.stdout)\n\(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+        // eval: a huge --batch is fine; an empty set fails with valid JSON on stdout.
+        let ok = try runOK(["eval", "--batch", big, "--json"] + folder + ckpt)
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any])
+        let empty = dir("empty")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let r = try run(["eval", "--dataset", "folder", "--data", empty, "--json"] + ckpt)
+        XCTAssertEqual(r.status, 1)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        XCTAssertTrue((obj?["error"] as? String)?.contains("holds no .png files") == true, r.stdout)
+    }
 }
