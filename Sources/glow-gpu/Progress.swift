@@ -44,7 +44,8 @@ final class Progress {
     }
 
     static func duration(_ s: Double) -> String {
-        guard s.isFinite else { return "--" }
+        // Past a million hours (a huge --steps or --minutes) Int(s) could overflow: no estimate.
+        guard s.isFinite, abs(s) < 3.6e9 else { return "--" }
         let t = Int(s.rounded())
         if t >= 3600 { return "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" }
         if t >= 60 { return "\(t / 60)m\(String(format: "%02d", t % 60))s" }

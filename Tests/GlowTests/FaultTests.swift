@@ -127,32 +127,33 @@ final class FaultTests: XCTestCase {
     // MARK: kill -9
 
     func testKillNineAtRandomMomentsThenResumeIsBitwiseEqual() throws {
-        let steps = 40
-        let reference = dir("reference"), killed = dir("killed")
-        try runOK(trainArgs(reference, steps: steps))
+        // The killed runs aim at 10⁵ steps, so none finishes before its kill on a fast machine;
+        // the learning-rate schedule does not depend on the total, so the final run may stop anywhere.
+        let killed = dir("killed")
         var rng = SplitMix64(seed: 2024)
-        var kills = 0, starts = 0
-        while kills < 12 && starts < 40 {
-            starts += 1
+        var kills = 0, loaded = 0
+        while kills < 12 {
             let resumable = (try? RunFiles(directory: killed).latest()) != nil
-            let child = try start(trainArgs(killed, steps: steps, [resumable ? "--resume" : "--overwrite"]))
-            usleep(200_000 + UInt32(rng.below(1_000_000)))
-            if child.process.isRunning {
-                kill(child.process.processIdentifier, SIGKILL)
-                kills += 1
-            }
+            let child = try start(trainArgs(killed, steps: 100_000, [resumable ? "--resume" : "--overwrite"]))
+            usleep(200_000 + UInt32(rng.below(1_500_000)))
+            XCTAssertTrue(child.process.isRunning)
+            kill(child.process.processIdentifier, SIGKILL)
+            kills += 1
             let r = child.wait()
-            if r.status == 0 { break }   // finished before the kill
             XCTAssertEqual(r.status, SIGKILL, "\(r.stdout)\n\(r.stderr)")
             // Whatever the moment, what is on disk loads (unless no save had happened yet).
             let fm = FileManager.default
             if fm.fileExists(atPath: killed + "/checkpoint.safetensors") || fm.fileExists(atPath: killed + "/checkpoint.prev.safetensors") {
                 try assertLoads(killed)
+                loaded += 1
             }
         }
-        XCTAssertGreaterThanOrEqual(kills, 10)
+        XCTAssertGreaterThan(loaded, 0, "no kill came after the first save")
+        let steps = (try RunFiles(directory: killed).latest().step) + 5
         let last = try runOK(trainArgs(killed, steps: steps, ["--resume"]))
         XCTAssertTrue(temporaries(killed).isEmpty, "stale temporaries left: \(temporaries(killed)); \(last.stdout)")
+        let reference = dir("reference")
+        try runOK(trainArgs(reference, steps: steps))
         try assertSameRun(killed, reference)
         XCTAssertEqual(try metricSteps(killed), Array(1 ... steps), "metrics.jsonl holds each step once")
     }
