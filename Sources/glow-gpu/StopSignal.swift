@@ -18,6 +18,8 @@ enum StopSignal {
                     _exit(128 + sig)
                 }
                 StopSignal.received = sig
+                let note: StaticString = "\nstop requested: finishing this step, then saving (a second signal stops at once without saving)\n"
+                _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
             }
             sigemptyset(&action.sa_mask)
             action.sa_flags = 0

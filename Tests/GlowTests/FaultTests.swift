@@ -207,15 +207,22 @@ final class FaultTests: XCTestCase {
 
     func testSecondSignalStopsAtOnce() throws {
         let out = dir("twice")
-        // A wider network, so that a step lasts long enough for two signals to land in it.
-        let child = try start(trainArgs(out, steps: 100_000, ["--save-every", "0", "--hidden", "512", "--batch", "32"]))
-        try waitForMetrics(out, lines: 2, child)
+        // Steps of a few seconds (a wide network, a large batch), so that the second signal,
+        // sent once the first is acknowledged, lands in the same step.
+        let child = try start(trainArgs(out, steps: 100_000, ["--save-every", "0", "--hidden", "512", "--batch", "256"]))
+        try waitForMetrics(out, lines: 1, child)
         kill(child.process.processIdentifier, SIGINT)
-        usleep(5_000)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !((try? String(contentsOf: child.err, encoding: .utf8)) ?? "").contains("stop requested") {
+            usleep(10_000)
+        }
         kill(child.process.processIdentifier, SIGINT)
         let r = child.wait()
         XCTAssertEqual(r.status, 130, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("stop requested: finishing this step, then saving"), r.stderr)
         XCTAssertTrue(r.stderr.contains("second signal: stopping at once without saving"), r.stdout + r.stderr)
+        XCTAssertFalse(r.stdout.contains("stopped by SIGINT"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"), "nothing is saved")
     }
 
     // MARK: Full disk
