@@ -29,8 +29,9 @@ final class Progress {
             let filled = total > 0 ? min(width, width * done / total) : 0
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
             let line = "\(label) \(done)/\(total) \(bar) \(detail)  ETA \(Progress.duration(eta))"
-            FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
-            if done >= total { FileHandle.standardOutput.write(Data("\n".utf8)) }
+            // stdio, not FileHandle.write (which traps when the write fails, e.g. a closed terminal).
+            fputs("\r\u{1B}[K" + line + (done >= total ? "\n" : ""), stdout)
+            fflush(stdout)
         } else if force || now.timeIntervalSince(lastPlain) >= 5 || done >= total {
             lastPlain = now
             print("\(label) \(done)/\(total) \(detail)  elapsed \(Progress.duration(elapsed))  ETA \(Progress.duration(eta))")
@@ -40,7 +41,7 @@ final class Progress {
 
     /// Ends a bar line so normal printing can continue.
     func interrupt() {
-        if isTerminal { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        if isTerminal { fputs("\n", stdout); fflush(stdout) }
     }
 
     static func duration(_ s: Double) -> String {
