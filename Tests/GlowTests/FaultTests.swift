@@ -354,18 +354,25 @@ final class FaultTests: XCTestCase {
     }
 
     func testCorruptTestSplitIsReported() throws {
-        let data = dir("mnist")
+        // A small CIFAR-10 folder: five train batches of two images, and a test batch cut
+        // in the middle of its first record.
+        let data = dir("cifar")
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
-            try FileManager.default.createSymbolicLink(atPath: data + "/" + name, withDestinationPath: repo.path + "/data/mnist/" + name)
+        for b in 1 ... 5 {
+            let record = [UInt8(b)] + [UInt8](repeating: UInt8(40 * b), count: 3072)
+            try Data(record + record).write(to: URL(fileURLWithPath: data + "/data_batch_\(b).bin"))
         }
-        try Data([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]).write(to: URL(fileURLWithPath: data + "/t10k-images-idx3-ubyte.gz"))
-        let r = try run(["train", "--config", "tiny", "--dataset", "mnist", "--data", data, "--image-size", "8", "--device", "cpu",
-                         "--steps", "1", "--out", dir("corrupt-test")])
+        try Data([UInt8](repeating: 1, count: 100)).write(to: URL(fileURLWithPath: data + "/test_batch.bin"))
+        let args = ["train", "--config", "tiny", "--dataset", "cifar10", "--data", data, "--image-size", "8", "--device", "cpu",
+                    "--steps", "1", "--out", dir("corrupt-test")]
+        let r = try run(args)
         XCTAssertEqual(r.status, 1, r.stdout)
-        XCTAssertTrue(r.stderr.contains("the test split of --dataset mnist cannot be used") && r.stderr.contains("t10k-images"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("the test split of --dataset cifar10 cannot be used") && r.stderr.contains("test_batch.bin")
+                      && r.stderr.contains("--no-test"), r.stderr)
+        // Without the test split the same data trains.
+        try runOK(args + ["--no-test"])
     }
+
     // MARK: Options
 
     /// Sizes from options that overflow or cannot fit in memory: a named error and exit 1 on
