@@ -287,11 +287,16 @@ struct TrainCommand: ParsableCommand {
             if signal == nil, let testSet, (evalEvery > 0 && s % evalEvery == 0) || last {
                 let subset = last ? testSet : try testSet.subset(Array(0..<min(evalImages, testSet.count)))
                 try trainer.optimizer.swapEMA()
-                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64))
+                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64), allowNonFinite: true)
                 try trainer.optimizer.swapEMA()
-                record.testBPD = bpd
                 progress.interrupt()
-                print(String(format: "step %d: test bpd %.4f on %d images (train bpd %.4f)", s, bpd, subset.count, lastBPD))
+                if bpd.isFinite {
+                    record.testBPD = bpd
+                    print(String(format: "step %d: test bpd %.4f on %d images (train bpd %.4f)", s, bpd, subset.count, lastBPD))
+                } else {
+                    // Recorded as missing (null), not as NaN; training goes on (its own loss is checked per step).
+                    print("step \(s): warning: the test bpd on \(subset.count) images is not finite (\(bpd)); not recorded")
+                }
             }
             metrics.append(record)
             try record.append(to: metricsPath, truncateFirst: freshMetrics)

@@ -214,7 +214,10 @@ public final class Trainer<B: Backend> {
 /// Mean bits per dimension over an image set, with dequantisation noise from a fixed seed.
 public enum Evaluation {
     /// Mean bpd of `set` under `model`, in batches of `batch`; noise from `seed`.
+    /// - Throws: `GlowError` for an empty set, and for a non-finite mean unless `allowNonFinite`
+    ///   (training records such a test bpd as missing instead of stopping).
     public static func meanBPD<B: Backend>(_ model: Glow<B>, _ set: ImageSet, batch: Int, seed: UInt64 = 1234,
+                                           allowNonFinite: Bool = false,
                                            progress: ((Int, Int) -> Void)? = nil) throws -> Double {
         guard set.count >= 1 else { throw GlowError("evaluation: the image set is empty") }
         guard batch >= 1 else { throw GlowError("evaluation: batch \(batch) must be at least 1") }
@@ -230,7 +233,7 @@ public enum Evaluation {
             progress?(start, set.count)
         }
         let mean = total / Double(set.count)
-        guard mean.isFinite else {
+        guard mean.isFinite || allowNonFinite else {
             throw GlowError("evaluation: the mean bpd over \(set.count) images is not finite (\(mean)); the model or the images are degenerate")
         }
         return mean
