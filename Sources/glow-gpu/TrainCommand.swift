@@ -153,13 +153,13 @@ struct TrainCommand: ParsableCommand {
 
         let kindOfData = try DatasetLoader.Kind.named(dataset)
         let rawTrain = try DatasetLoader.load(kindOfData, directory: data, split: "train", channels: cfg.channels)
-        try checkPreparedSize(rawTrain)
+        try checkPreparedSize(rawTrain, pad: padding)
         let trainSet = try DatasetLoader.prepare(rawTrain, imageSize: imageSize, pad: padding)
         var test: ImageSet?
         if !noTest {
             do {
                 let rawTest = try DatasetLoader.load(kindOfData, directory: data, split: "test", channels: cfg.channels)
-                try checkPreparedSize(rawTest)
+                try checkPreparedSize(rawTest, pad: padding)
                 test = try DatasetLoader.prepare(rawTest, imageSize: imageSize, pad: padding)
             } catch {
                 throw GlowError("the test split of --dataset \(dataset) cannot be used: \(error); fix it, or pass --no-test "
@@ -199,9 +199,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// Refuses a resampling or padding whose result would not fit in memory.
-    func checkPreparedSize(_ set: ImageSet) throws {
+    func checkPreparedSize(_ set: ImageSet, pad p: Int) throws {
         let side = (imageSize.map { ($0, $0) } ?? (set.height, set.width))
-        let p = pad ?? 0
         guard let h = MemoryLimit.product([2, p]).flatMap({ side.0.addingReportingOverflow($0).overflow ? nil : side.0 + $0 }),
               let w = MemoryLimit.product([2, p]).flatMap({ side.1.addingReportingOverflow($0).overflow ? nil : side.1 + $0 }) else {
             throw GlowError("--pad \(p): the padded image size is past the largest integer")
