@@ -3,7 +3,9 @@
 # them) and runs each for SECONDS (default 20) from its seed corpus Fuzz/corpus/<target>.
 # Fails when a target crashes; the crashing input is kept in .build-fuzz/crashes/<target>/.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      targets: safetensors checkpoint idx cifar10 png gzip latents
-# Environment: FUZZ_BUILD_ONLY=1 only builds; FUZZ_RSS_MB (default 2048) is each run's memory limit.
+# Environment: FUZZ_BUILD_ONLY=1 only builds; FUZZ_RSS_MB (default 2048) is each run's memory limit;
+# FUZZ_JOBS (default: the number of cores) runs that many targets at once; FUZZ_BUILD_DIR
+# (default .build-fuzz, git-ignored) holds the instrumented builds, logs, work corpora and crashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
@@ -11,7 +13,7 @@ shift || true
 all=(safetensors checkpoint idx cifar10 png gzip latents)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
-build=.build-fuzz
+build="${FUZZ_BUILD_DIR:-.build-fuzz}"
 mkdir -p "$build"
 san=(-sanitize=fuzzer,address -parse-as-library -O -g)
 inc=(-I Sources/CZlib -I Sources/CLibPNG -I Sources/COpenBLAS -I "$build")
@@ -51,21 +53,34 @@ for t in "${targets[@]}"; do
 done
 [ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
+# One run: new inputs go to the work corpus (git-ignored); the committed seeds are read only.
+run_one() {
+    local t="$1" work="$build/corpus/$1" crashes="$build/crashes/$1"
+    mkdir -p "$work" "$crashes"
+    ASAN_OPTIONS=detect_leaks=0 "$build/fuzz-$t" "$work" "Fuzz/corpus/$t" -max_total_time="$seconds" \
+        -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -malloc_limit_mb="${FUZZ_RSS_MB:-2048}" -timeout=20 \
+        -artifact_prefix="$crashes/" -print_final_stats=1 >"$build/$t.log" 2>&1
+}
+
+# The targets run side by side, FUZZ_JOBS at a time (default: one per core).
+jobs="${FUZZ_JOBS:-$(nproc)}"
+echo "fuzz: running ${targets[*]} for ${seconds}s each, $jobs at a time"
+declare -A pids=()
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    run_one "$t" &
+    pids[$t]=$!
+done
 failed=()
 for t in "${targets[@]}"; do
-    work="$build/corpus/$t"; crashes="$build/crashes/$t"
-    mkdir -p "$work" "$crashes"
-    echo "fuzz: running $t for ${seconds}s"
-    # New inputs go to the work corpus (git-ignored); the committed seeds are read only.
-    if ! ASAN_OPTIONS=detect_leaks=0 "$build/fuzz-$t" "$work" "Fuzz/corpus/$t" -max_total_time="$seconds" \
-        -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -malloc_limit_mb="${FUZZ_RSS_MB:-2048}" -timeout=20 \
-        -artifact_prefix="$crashes/" -print_final_stats=1 >"$build/$t.log" 2>&1; then
-        echo "fuzz: $t FAILED; input kept in $crashes/:" >&2
-        ls "$crashes" >&2
-        grep -m 20 -E 'ERROR|Fatal|SUMMARY|==[0-9]+==' "$build/$t.log" >&2 || true
-        failed+=("$t")
+    if wait "${pids[$t]}"; then status=ok; else status=CRASH; failed+=("$t"); fi
+    printf 'fuzz: %-12s %-5s %s\n' "$t" "$status" \
+        "$(grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$build/$t.log" | awk '{printf "%s %s  ", $1, $2}')"
+    if [ "$status" = CRASH ]; then
+        echo "fuzz: $t crashed; input kept in $build/crashes/$t/:" >&2
+        ls "$build/crashes/$t" >&2
+        grep -a -m 20 -E 'ERROR|Fatal|SUMMARY|Test unit written' "$build/$t.log" >&2 || true
     fi
-    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$build/$t.log" | tr '\n' ' '; echo
 done
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz: crashes in ${failed[*]} (logs in $build/<target>.log)" >&2

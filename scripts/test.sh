@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
 swift test
+# Every file parser under libFuzzer (Fuzz/, docs/reliability.md) for 20 s each, side by side.
+bash scripts/fuzz.sh 20

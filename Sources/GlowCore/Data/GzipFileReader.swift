@@ -18,6 +18,8 @@ final class GzipFileReader {
     let declaredSize: Int?
     /// Bytes delivered so far.
     private(set) var delivered = 0
+    /// The memory available when the file was opened; no read may take more.
+    let memoryBudget = ReadLimits.memoryBudget()
     private let file: gzFile
     /// Size of each `gzread` call.
     private static let chunkSize = 1 << 18
@@ -50,7 +52,9 @@ final class GzipFileReader {
             throw DataError(path: path, problem: "cannot open for reading (\(String(cString: strerror(errno))))")
         }
         self.file = file
-        _ = gzbuffer(file, 1 << 20)
+        // zlib's buffers (input, and twice that for output) sized to the file: a small file
+        // needs no megabytes.
+        _ = gzbuffer(file, UInt32(min(1 << 20, max(fileSize, 1 << 13))))
     }
 
     deinit { gzclose(file) }
@@ -60,13 +64,13 @@ final class GzipFileReader {
     ///   pass the memory available.
     func read(upTo count: Int) throws -> [UInt8] {
         guard count > 0 else { return [] }
-        let budget = ReadLimits.memoryBudget()
+        let budget = memoryBudget
         // Reserve only what the file can hold (exact for a plain file; for gzip at most
         // 64 MB up front, since its bound is 1032 × its length), never what a header claims.
         let room = max(maxContentSize - delivered, 0)
         var out = [UInt8]()
         out.reserveCapacity(min(count, isGzip ? min(room, 1 << 26) : room))
-        var chunk = [UInt8](repeating: 0, count: min(Self.chunkSize, count))   // 256 kB at most
+        var chunk = [UInt8](repeating: 0, count: min(Self.chunkSize, count, max(room, 1)))
         while out.count < count {
             let ask = min(chunk.count, count - out.count)
             let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(ask)) }
@@ -104,7 +108,7 @@ final class GzipFileReader {
     /// The whole (decompressed) content of `path`, at most `limit` bytes (default: the memory available).
     static func read(path: String, limit: Int? = nil) throws -> [UInt8] {
         let reader = try GzipFileReader(path: path)
-        let budget = ReadLimits.memoryBudget()
+        let budget = reader.memoryBudget
         if let limit, limit <= budget { return try reader.readToEnd(limit: limit, what: "for this kind of file") }
         return try reader.readToEnd(limit: budget, what: "the memory available")
     }

@@ -93,7 +93,7 @@ public enum IDXReader {
             throw DataError(path: path, problem: "the header announces \(announced) (\(ReadLimits.describe(expected))), more than "
                 + "this \(ReadLimits.describe(reader.fileSize)) gzip file can inflate to (\(ReadLimits.describe(reader.maxContentSize)))")
         }
-        let budget = ReadLimits.memoryBudget()
+        let budget = reader.memoryBudget
         guard size <= budget else {
             throw DataError(path: path, problem: "the header announces \(announced) (\(ReadLimits.describe(expected))), more than "
                 + "the \(ReadLimits.describe(budget)) of memory available")

@@ -37,8 +37,8 @@ public enum ReadLimits {
     /// `n` bytes in a short human form (`47.0 MB`, `8.00 GB`).
     static func describe(_ n: Int) -> String {
         if n < 10_000 { return "\(n) bytes" }
-        if n < 10_000_000 { return String(format: "%.1f kB", Double(n) / 1e3) }
-        if n < 10_000_000_000 { return String(format: "%.1f MB", Double(n) / 1e6) }
+        if n < 1_000_000 { return String(format: "%.1f kB", Double(n) / 1e3) }
+        if n < 1_000_000_000 { return String(format: "%.1f MB", Double(n) / 1e6) }
         return String(format: "%.2f GB", Double(n) / 1e9)
     }
 }
