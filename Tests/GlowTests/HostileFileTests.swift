@@ -127,4 +127,33 @@ final class HostileFileTests: XCTestCase {
             assertGlowError(value, contains: [p, "needs more weights than the"]) { _ = try Checkpoint.load(p, backend: b) }
         }
     }
+
+    /// A sparse file of `size` bytes starting with `prefix` (no disk space used).
+    private func sparse(_ name: String, size: UInt64, prefix: [UInt8] = []) throws -> String {
+        let p = path(name)
+        try S.write(prefix, to: p)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: p))
+        try h.truncate(atOffset: size)
+        try h.close()
+        return p
+    }
+
+    func testFilesLargerThanMemoryAreRefusedBeforeReading() throws {
+        let tb: UInt64 = 1 << 40
+        let st = try sparse("big.safetensors", size: tb)
+        XCTAssertThrowsError(try SafeTensorsFile.read(path: st)) { e in
+            XCTAssertTrue("\(e)".contains("file is 1099.51 GB, more than the"), "\(e)")
+            XCTAssertTrue("\(e)".contains("of memory available"), "\(e)")
+        }
+        let b = CPUBackend(threads: 1)
+        assertGlowError("checkpoint", contains: [st, "of memory available"]) { _ = try Checkpoint.load(st, backend: b) }
+        // The header's 3.4 TB fit in the (sparse) file, but not in memory.
+        let idx = try sparse("big-images-idx3-ubyte", size: 4 * tb,
+                             prefix: S.be32(0x803) + S.be32(0xFFFF_FFFF) + S.be32(28) + S.be32(28))
+        S.assertDataError([idx, "announces 4294967295 images of 28×28", "of memory available"]) { try IDXReader.images(path: idx) }
+        let cifar = try sparse("test_batch.bin", size: tb)
+        S.assertDataError([cifar, "is 1099.51 GB, more than the 307.3 MB limit (100000 records of 3073 bytes)"]) {
+            try CIFAR10Reader.load(directory: dir, split: "test")
+        }
+    }
 }

@@ -96,6 +96,10 @@ final class GzipFileReader {
             throw DataError(path: path, problem: "gzip stream declares \(ReadLimits.describe(declared)) of data, "
                 + "more than the \(ReadLimits.describe(limit)) limit (\(what))")
         }
+        if !isGzip && fileSize - delivered > limit {
+            throw DataError(path: path, problem: "is \(ReadLimits.describe(fileSize)), more than the "
+                + "\(ReadLimits.describe(limit)) limit (\(what))")
+        }
         let (bound, overflow) = limit.addingReportingOverflow(1)
         let out = try read(upTo: overflow ? Int.max : bound)
         guard out.count <= limit else {
