@@ -11,9 +11,10 @@ public enum CIFAR10Reader {
     public static let recordSize = 1 + 3 * 32 * 32
     /// Number of classes; labels lie in `0..<classes`.
     public static let classes = 10
-    /// The most records one batch file may hold: ten times the 10 000 of the real files, so
-    /// that a corrupt or hostile file (e.g. a gzip bomb) is refused before it fills memory.
-    public static let maxRecordsPerFile = 100_000
+    /// The most records one batch file may hold: the whole 50 000-image training set (real
+    /// batch files hold 10 000), so that a corrupt or hostile file (e.g. a gzip bomb) is
+    /// refused before it fills memory.
+    public static let maxRecordsPerFile = 50_000
 
     /// The batch file names of a split: `data_batch_1.bin` … `data_batch_5.bin` for
     /// `"train"`, `test_batch.bin` for `"test"`; `nil` for any other split.
