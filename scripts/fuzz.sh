@@ -38,12 +38,12 @@ if stale "$build/libGlowCPU.a" Sources/GlowCPU "$build/libGlowCore.a"; then
 fi
 for t in "${targets[@]}"; do
     [ -f "Fuzz/$t.swift" ] || { echo "fuzz: no target '$t' (have: ${all[*]})" >&2; exit 2; }
-    extra=(); libs=(-L "$build" -lGlowCore)
+    extra=(); extra_deps=(); libs=(-L "$build" -lGlowCore)
     case "$t" in
         latents) extra=(Sources/GlowGPU/Latents.swift) ;;
-        checkpoint) libs=(-L "$build" -lGlowCPU -lGlowCore -lopenblas) ;;
+        checkpoint) libs=(-L "$build" -lGlowCPU -lGlowCore -lopenblas); extra_deps=("$build/libGlowCPU.a") ;;
     esac
-    if stale "$build/fuzz-$t" "Fuzz/$t.swift" Fuzz/FuzzSupport.swift "$build/libGlowCore.a" "${extra[@]}"; then
+    if stale "$build/fuzz-$t" "Fuzz/$t.swift" Fuzz/FuzzSupport.swift "$build/libGlowCore.a" "${extra[@]}" "${extra_deps[@]}"; then
         echo "fuzz: building fuzz-$t"
         swiftc "${san[@]}" -module-name "fuzz_$t" "${inc[@]}" Fuzz/FuzzSupport.swift "Fuzz/$t.swift" "${extra[@]}" \
             "${libs[@]}" -lz -lpng16 -o "$build/fuzz-$t" 2>&1 | grep -v 'Cannot export local symbol' || true
