@@ -10,3 +10,5 @@ swift test
 # every OpenCL operation taking its GPU path. About half a minute.
 GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
     --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity'
+# Every file parser under libFuzzer (Fuzz/, docs/reliability.md) for 20 s each, side by side.
+bash scripts/fuzz.sh 20
