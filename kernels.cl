@@ -4,6 +4,13 @@
 // no __local memory or barriers; loop-free bodies for elementwise work so PoCL vectorises
 // across work-items; explicit float16 register tiles with fma for GEMM.
 // Activations are channel-major (CNHW): see Sources/GlowCore/Backend.swift.
+//
+// Vector literals of several components are written VEC(float4)(a, b, c, d): the CUDA
+// backend compiles this file as C++ (Sources/Kernels/cuda_compat.h), where
+// `(float4)(a, b, c, d)` would cast the comma expression, i.e. broadcast d.
+#ifndef VEC
+#define VEC(T) (T)
+#endif
 
 
 // ---------------------------------------------------------------------------------------
@@ -396,8 +403,8 @@ uint4 philox4x32_10(uint4 c, uint2 k)
     for (int i = 0; i < 10; ++i) {
         const uint lo0 = 0xD2511F53u * c.x, hi0 = mul_hi(0xD2511F53u, c.x);
         const uint lo1 = 0xCD9E8D57u * c.z, hi1 = mul_hi(0xCD9E8D57u, c.z);
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-        k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+        c = VEC(uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        k += VEC(uint2)(0x9E3779B9u, 0xBB67AE85u);
     }
     return c;
 }
@@ -410,15 +417,15 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
     const int b = get_global_id(0);
     const int i = 4 * b;
     if (i >= total) return;
-    const uint4 r = philox4x32_10((uint4)((uint)b, 0u, stream_lo, stream_hi), (uint2)(seed_lo, seed_hi));
+    const uint4 r = philox4x32_10(VEC(uint4)((uint)b, 0u, stream_lo, stream_hi), VEC(uint2)(seed_lo, seed_hi));
     float4 v;
     if (normal) {
         const float r0 = sqrt(-2.0f * log(philox_unit(r.x))), t0 = 6.2831853071795864769f * philox_unit(r.y);
         const float r1 = sqrt(-2.0f * log(philox_unit(r.z))), t1 = 6.2831853071795864769f * philox_unit(r.w);
-        v = (float4)(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
+        v = VEC(float4)(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
     } else {
         const float w = high - low;
-        v = (float4)(low + w * philox_unit(r.x), low + w * philox_unit(r.y),
+        v = VEC(float4)(low + w * philox_unit(r.x), low + w * philox_unit(r.y),
                      low + w * philox_unit(r.z), low + w * philox_unit(r.w));
     }
     y += yoff + i;
