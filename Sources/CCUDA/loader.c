@@ -272,7 +272,7 @@ int glow_cuda_load_cublas(char *message, size_t size) {
             cublasLib.status = 0;
             R(cublasLib, cublasAPI, cublasCreate, "cublasCreate", 1);
             R(cublasLib, cublasAPI, cublasDestroy, "cublasDestroy", 1);
-            R(cublasLib, cublasAPI, cublasGetVersion, "cublasGetVersion", 1);
+            R(cublasLib, cublasAPI, cublasGetProperty, "cublasGetProperty", 0);
             R(cublasLib, cublasAPI, cublasSetStream, "cublasSetStream", 1);
             R(cublasLib, cublasAPI, cublasSetMathMode, "cublasSetMathMode", 0);
             R(cublasLib, cublasAPI, cublasSgemm, "cublasSgemm", 1);

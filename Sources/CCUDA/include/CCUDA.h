@@ -96,7 +96,7 @@ enum {
 typedef struct GlowCUBLASAPI {
     cublasStatus_t (*cublasCreate)(cublasHandle_t *handle);                      // _v2
     cublasStatus_t (*cublasDestroy)(cublasHandle_t handle);                      // _v2
-    cublasStatus_t (*cublasGetVersion)(cublasHandle_t handle, int *version);     // _v2
+    cublasStatus_t (*cublasGetProperty)(int type, int *value);   // type: 0 major, 1 minor, 2 patch
     cublasStatus_t (*cublasSetStream)(cublasHandle_t handle, CUstream stream);   // _v2
     cublasStatus_t (*cublasSetMathMode)(cublasHandle_t handle, int mode);
     cublasStatus_t (*cublasSgemm)(cublasHandle_t handle, int transa, int transb, int m, int n, int k,
