@@ -35,11 +35,13 @@ public enum CUDAKernelCompiler {
         public let stackFrame: Int
     }
 
+    /// The text of cuda_compat.h.
+    public static var compatHeader: String { String(cString: glow_cuda_compat_source_ptr()) }
+
     /// cuda_compat.h then kernels.cl, with `#line` markers so messages name the right file.
     public static var source: String {
-        let compat = String(cString: glow_cuda_compat_source_ptr())
         let kernels = String(cString: glow_kernels_source_ptr())
-        return "#line 1 \"cuda_compat.h\"\n\(compat)\n#line 1 \"kernels.cl\"\n\(kernels)"
+        return "#line 1 \"cuda_compat.h\"\n\(compatHeader)\n#line 1 \"kernels.cl\"\n\(kernels)"
     }
 
     /// The architectures this NVRTC can target, e.g. `[75, 80, 86, 89, 90, 100, 120]`.
@@ -73,8 +75,9 @@ public enum CUDAKernelCompiler {
         return o
     }
 
-    /// Compiles kernels.cl for `target`; an NVRTC failure throws with the log.
-    public static func compile(target: String, tuning: KernelTuning, verbose: Bool = false) throws -> Image {
+    /// Compiles kernels.cl (or `source`) for `target`; an NVRTC failure throws with the log.
+    public static func compile(target: String, tuning: KernelTuning, verbose: Bool = false,
+                               source: String = CUDAKernelCompiler.source) throws -> Image {
         let api = try CUDALibraries.nvrtc()
         let opts = options(target: target, tuning: tuning, verbose: verbose)
         var program: nvrtcProgram?
