@@ -26,6 +26,22 @@ public final class CUDABuffer {
     func address(_ offset: Int) -> CUdeviceptr { pointer + CUdeviceptr(offset * 4) }
 }
 
+/// A retained primary context, released when the backend and every buffer from it are
+/// gone (buffers free their memory in it, so it must outlive them).
+final class CUDAContextLease {
+    let api: GlowCUDADriverAPI
+    let device: CUdevice
+    let context: CUcontext
+    init(api: GlowCUDADriverAPI, device: CUdevice, name: String) throws {
+        self.api = api; self.device = device
+        var ctx: CUcontext?
+        try CUDAError.check(api.cuDevicePrimaryCtxRetain!(&ctx, device), "cuDevicePrimaryCtxRetain(\(name))")
+        guard let ctx else { throw CUDAError.unavailable("cuDevicePrimaryCtxRetain(\(name)) returned no context") }
+        context = ctx
+    }
+    deinit { _ = api.cuDevicePrimaryCtxRelease!(device) }
+}
+
 /// The CUDA backend: the driver API's primary context on one device, one stream for all
 /// work, kernels.cl compiled by NVRTC (through cuda_compat.h) at start-up or read from the
 /// disk cache, GEMM by cuBLAS. Every other operation is `KernelBackend`'s, launched with
@@ -54,8 +70,8 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
 
     let api: GlowCUDADriverAPI
     let blas: GlowCUBLASAPI
-    let cuDevice: CUdevice
-    let context: CUcontext
+    let lease: CUDAContextLease
+    var context: CUcontext { lease.context }
     let stream: CUstream
     let module: CUmodule
     let handle: cublasHandle_t
@@ -87,13 +103,11 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         self.tuning = tuning ?? CUDABackend.defaultTuning(for: device)
         var dev: CUdevice = 0
         try CUDAError.check(api.cuDeviceGet!(&dev, Int32(device.index)), "cuDeviceGet(\(device.index))")
-        cuDevice = dev
-        var ctx: CUcontext?
-        try CUDAError.check(api.cuDevicePrimaryCtxRetain!(&ctx, dev), "cuDevicePrimaryCtxRetain(\(device.name))")
-        guard let ctx else { throw CUDAError.unavailable("cuDevicePrimaryCtxRetain returned no context") }
-        context = ctx
-        // Whatever fails from here on releases what was made before it.
-        var cleanups: [() -> Void] = [{ _ = api.cuDevicePrimaryCtxRelease!(dev) }]
+        let lease = try CUDAContextLease(api: api, device: dev, name: device.name)
+        self.lease = lease
+        let ctx = lease.context
+        // Whatever fails from here on releases what was made before it (the lease goes by itself).
+        var cleanups: [() -> Void] = []
         func fail(_ e: Error) -> Error { cleanups.reversed().forEach { $0() }; return e }
         do {
             try CUDAError.check(api.cuCtxSetCurrent!(ctx), "cuCtxSetCurrent")
@@ -115,7 +129,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
             throw fail(error)
         }
         pool = BufferPool<CUdeviceptr>(release: { p in
-            _ = api.cuCtxSetCurrent!(ctx)   // buffers may be released on another thread
+            _ = api.cuCtxSetCurrent!(lease.context)   // buffers may be released on another thread
             _ = api.cuMemFree!(p)
         })
         for kernel in Kernel.allCases {
@@ -153,7 +167,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         _ = blas.cublasDestroy!(handle)
         _ = api.cuModuleUnload!(module)
         _ = api.cuStreamDestroy!(stream)
-        _ = api.cuDevicePrimaryCtxRelease!(cuDevice)
+        // The context itself is released by `lease` once the last buffer is gone.
     }
 
     public var name: String { "cuda (\(device.name), \(device.architecture), \(precision.rawValue))" }
