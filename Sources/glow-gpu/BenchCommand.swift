@@ -23,7 +23,9 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         // GlowError and DataError print as "Error: <message>".
         let backend = try DeviceSelector.open(device, precision: precision)
-        if kernels { try benchKernels(backend) } else { try bench(backend) }
+        // The timed GEMMs and convolution have the coupling networks' shapes: TF32 applies
+        // to them under --precision tf32, as in training.
+        if kernels { try backend.allowingReducedPrecision { try benchKernels(backend) } } else { try bench(backend) }
     }
 
     static func sgemmGFLOPs(_ n: Int = 2048) -> Double {
