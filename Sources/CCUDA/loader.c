@@ -111,8 +111,9 @@ typedef struct {
     char message[1024];
 } Library;
 
-// Opens the first of `names` found; `companion` (same index, may be NULL) is opened first
-// from the same folder with RTLD_GLOBAL, for a dependency without an RPATH (cuBLASLt).
+// Opens the first of `names` found; `companions[n]` (a glob pattern, may be NULL) is opened
+// first from the same folder with RTLD_GLOBAL, for a library the first one needs but may not
+// find without an RPATH (cuBLASLt for cuBLAS, the builtins NVRTC loads at compile time).
 static void *open_first(const char *const *names, const char *const *companions, int count,
                         char *found, size_t foundSize, char *lastError, size_t errSize) {
     DirList dirs = {{0}, 0};
@@ -127,8 +128,10 @@ static void *open_first(const char *const *names, const char *const *companions,
                 if (access(path, R_OK) != 0) continue;
                 if (companions && companions[n]) {
                     char cp[PATH_MAX];
+                    glob_t g;
                     snprintf(cp, sizeof cp, "%s/%s", dirs.items[d], companions[n]);
-                    if (access(cp, R_OK) == 0) dlopen(cp, RTLD_NOW | RTLD_GLOBAL);
+                    if (glob(cp, 0, NULL, &g) == 0 && g.gl_pathc > 0) dlopen(g.gl_pathv[0], RTLD_NOW | RTLD_GLOBAL);
+                    globfree(&g);
                 }
             }
             h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -236,7 +239,8 @@ int glow_cuda_load_nvrtc(char *message, size_t size) {
     if (nvrtcLib.status == 1) {
         const char *names[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"};
         char err[512] = "";
-        nvrtcLib.handle = open_first(names, NULL, 3, nvrtcLib.path, sizeof nvrtcLib.path, err, sizeof err);
+        const char *companions[] = {"libnvrtc-builtins.so.13*", "libnvrtc-builtins.so.12*", "libnvrtc-builtins.so*"};
+        nvrtcLib.handle = open_first(names, companions, 3, nvrtcLib.path, sizeof nvrtcLib.path, err, sizeof err);
         if (!nvrtcLib.handle) missing(&nvrtcLib, "NVRTC (libnvrtc.so.13 or .12)", err);
         else {
             nvrtcLib.status = 0;

@@ -23,6 +23,8 @@
 #define __read_only
 #define __write_only
 #define restrict __restrict__
+// __attribute__((reqd_work_group_size(X, Y, Z))) becomes CUDA's launch bound on X·Y·Z threads.
+#define reqd_work_group_size(x, y, z) launch_bounds((x) * (y) * (z))
 
 typedef unsigned char uchar;
 typedef unsigned short ushort;

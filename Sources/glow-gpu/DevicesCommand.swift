@@ -47,7 +47,11 @@ struct DevicesCommand: ParsableCommand {
     func listCUDA() {
         let devices: [CUDADeviceInfo]
         do { devices = try CUDADeviceInfo.usable() } catch {
-            print("cuda       unavailable: \((error as? CUDAError)?.source == .unavailable ? (error as! CUDAError).call : "\(error)")")
+            // The reason, then what was found of the compiler and BLAS (e.g. NVRTC without a driver).
+            let reason = (error as? CUDAError)?.source == .unavailable ? (error as! CUDAError).call : "\(error)"
+            let nvrtc = (try? CUDALibraries.nvrtcVersion()).map { "NVRTC \($0) (\(CUDALibraries.paths.nvrtc))" } ?? "no NVRTC"
+            let cublas = (try? CUDALibraries.cublasVersion()).map { "cuBLAS \($0) (\(CUDALibraries.paths.cublas))" } ?? "no cuBLAS"
+            print("cuda       unavailable: \(reason) [found: \(nvrtc), \(cublas)]")
             return
         }
         let paths = CUDALibraries.paths

@@ -85,6 +85,28 @@ final class CUDATests: XCTestCase {
         XCTAssertEqual(problems(good.log), [])
     }
 
+    /// What the GPU variant of kernels.cl is made of (a fixed work-group size, `__local`
+    /// tiles, barriers) compiles without warnings, with the work-group size as a launch bound.
+    func testLocalMemoryKernelCompiles() throws {
+        try requireNVRTC()
+        let kernel = """
+            __kernel __attribute__((reqd_work_group_size(16, 16, 1)))
+            void transpose(__global const float* x, __global float* y, int n) {
+                __local float tile[16][17];
+                const int i = get_local_id(0), j = get_local_id(1);
+                tile[j][i] = x[get_global_id(1) * n + get_global_id(0)];
+                barrier(CLK_LOCAL_MEM_FENCE);
+                y[(get_group_id(0) * 16 + j) * n + get_group_id(1) * 16 + i] = tile[i][j];
+            }
+            """
+        let ptx = try CUDAKernelCompiler.compile(target: "compute_90", tuning: tuning, source: CUDAKernelCompiler.compatHeader + kernel)
+        XCTAssertEqual(problems(ptx.log), [])
+        let text = String(decoding: ptx.data.prefix(while: { $0 != 0 }), as: UTF8.self)
+        XCTAssertTrue(text.contains(".maxntid 256, 1, 1"), "launch bound from reqd_work_group_size")
+        XCTAssertTrue(text.contains("bar.sync") || text.contains("barrier.sync"), "barrier → __syncthreads")
+        XCTAssertTrue(text.contains(".shared"), "__local → __shared__")
+    }
+
     func testTargetChoice() throws {
         try requireNVRTC()
         let archs = try CUDAKernelCompiler.supportedArchitectures()
@@ -161,13 +183,46 @@ extension CLITests {
         let devices = try run(["devices"])
         XCTAssertEqual(devices.status, 0, devices.stderr)
         let lines = devices.stdout.split(separator: "\n").filter { $0.hasPrefix("cuda") }
-        XCTAssertEqual(lines, ["cuda       unavailable: \(reason)"[...]], devices.stdout)
+        XCTAssertEqual(lines.count, 1, devices.stdout)
+        XCTAssertTrue(lines.first?.hasPrefix("cuda       unavailable: \(reason) [found: ") ?? false, devices.stdout)
         let bench = try run(["bench", "--device", "cuda", "--config", "tiny"])
         XCTAssertNotEqual(bench.status, 0)
         XCTAssertTrue(bench.stderr.contains("--device cuda: CUDA is not available: \(reason)"), bench.stderr)
         let tf32 = try run(["bench", "--device", "cpu", "--precision", "tf32", "--config", "tiny"])
         XCTAssertNotEqual(tf32.status, 0)
         XCTAssertTrue(tf32.stderr.contains("--precision tf32") && tf32.stderr.contains("FP32 only"), tf32.stderr)
+    }
+}
+
+extension CUDATests {
+    /// GLOW_CUDA_PATH is searched first: `devices`, run from another folder, reports the NVRTC
+    /// of the folder it names.
+    func testGlowCUDAPathIsSearched() throws {
+        try requireNVRTC()
+        guard let bin = CLITests.binary else { throw XCTSkip("the glow-gpu binary was not found next to the tests") }
+        let nvrtc = URL(fileURLWithPath: CUDALibraries.paths.nvrtc)
+        // A copy of NVRTC's folder, so that only GLOW_CUDA_PATH can lead to it.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glow-cuda-path-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for f in try FileManager.default.contentsOfDirectory(atPath: nvrtc.deletingLastPathComponent().path) {
+            try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent(f),
+                                                       withDestinationURL: nvrtc.deletingLastPathComponent().appendingPathComponent(f))
+        }
+        let p = Process()
+        p.executableURL = bin
+        p.arguments = ["devices"]
+        p.currentDirectoryURL = dir
+        p.environment = ProcessInfo.processInfo.environment.merging(["GLOW_CUDA_PATH": "/nonexistent:" + dir.path]) { $1 }
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        if CUDADeviceInfo.unavailableReason() != nil {
+            XCTAssertTrue(text.contains("(\(dir.path)/\(nvrtc.lastPathComponent))"), text)
+        }
     }
 }
 
