@@ -9,14 +9,6 @@ import GlowCPU
 /// and the model's TF32 marking. `GLOW_REQUIRE_NVRTC=1` (CI) makes a missing NVRTC a
 /// failure instead of a skip.
 final class CUDATests: XCTestCase {
-    func requireNVRTC() throws {
-        do { _ = try CUDALibraries.nvrtc() } catch {
-            if ProcessInfo.processInfo.environment["GLOW_REQUIRE_NVRTC"] == "1" {
-                XCTFail("GLOW_REQUIRE_NVRTC=1 but \(error)")
-            }
-            throw XCTSkip("NVRTC not found (bash scripts/setup-cuda-tools.sh installs it): \(error)")
-        }
-    }
 
     /// The GPU variant, as the CUDA backend compiles it.
     var tuning: KernelTuning { KernelTuning(variant: .gpu) }
@@ -223,6 +215,16 @@ extension CUDATests {
         if CUDADeviceInfo.unavailableReason() != nil {
             XCTAssertTrue(text.contains("(\(dir.path)/\(nvrtc.lastPathComponent))"), text)
         }
+    }
+}
+
+/// Skips when NVRTC cannot be loaded, or fails under `GLOW_REQUIRE_NVRTC=1`.
+func requireNVRTC(file: StaticString = #filePath, line: UInt = #line) throws {
+    do { _ = try CUDALibraries.nvrtc() } catch {
+        if ProcessInfo.processInfo.environment["GLOW_REQUIRE_NVRTC"] == "1" {
+            XCTFail("GLOW_REQUIRE_NVRTC=1 but \(error)", file: file, line: line)
+        }
+        throw XCTSkip("NVRTC not found (bash scripts/setup-cuda-tools.sh installs it): \(error)")
     }
 }
 
