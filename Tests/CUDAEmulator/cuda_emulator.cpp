@@ -54,6 +54,17 @@ inline float fma(float a, float b, float c) { return fmaf(a, b, c); }
 #include "cuda_compat.h"
 #include "../../kernels.cl"
 
+// The emulator's own check of its barriers (CUDAEmulatorTests): a tiled transpose whose
+// result is right only if no thread reads the tile before every thread has written it.
+__kernel __attribute__((reqd_work_group_size(16, 16, 1)))
+void emulator_transpose(__global const float *x, __global float *y, int n) {
+    __local float tile[16][17];
+    const int i = get_local_id(0), j = get_local_id(1);
+    tile[j][i] = x[(get_group_id(1) * 16 + j) * n + get_group_id(0) * 16 + i];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    y[(get_group_id(0) * 16 + j) * n + get_group_id(1) * 16 + i] = tile[i][j];
+}
+
 // --- Kernels by name ------------------------------------------------------------------
 typedef void (*EmuEntry)(void **);
 template <class... A, size_t... I>
@@ -63,7 +74,7 @@ static void emu_invoke(void (*f)(A...), void **p, std::index_sequence<I...>) {
 template <class... A> static void emu_call(void (*f)(A...), void **p) { emu_invoke(f, p, std::index_sequence_for<A...>{}); }
 struct EmuFunction { const char *name; EmuEntry entry; int usesBarriers; };
 #define X(k) {#k, [](void **p) { emu_call(k, p); }, -1},
-static EmuFunction emu_functions[] = {GLOW_EMU_KERNELS};
+static EmuFunction emu_functions[] = {GLOW_EMU_KERNELS X(emulator_transpose)};
 #undef X
 
 // --- Fibers for one block --------------------------------------------------------------

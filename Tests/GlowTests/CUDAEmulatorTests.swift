@@ -83,6 +83,36 @@ final class CUDAEmulatorTests: XCTestCase {
         return n.count >= 4 ? (n[0], n[2], n[3]) : (0, 0, 0)
     }
 
+    /// The emulator's barriers: its 16×16-tiled transpose through `__local` memory, launched
+    /// in-process through the emulator's own cuLaunchKernel, is exact (it would read
+    /// unwritten tile entries if a thread passed the barrier early).
+    func testEmulatorBarriers() throws {
+        let dir = try Self.buildEmulator()
+        guard let h = dlopen(dir.appendingPathComponent("libglowcudaemu.so").path, RTLD_NOW | RTLD_LOCAL) else {
+            return XCTFail(String(cString: dlerror()))
+        }
+        defer { dlclose(h) }
+        typealias GetFunction = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UnsafePointer<CChar>) -> Int32
+        typealias Launch = @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
+                                           UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
+        let getFunction = unsafeBitCast(dlsym(h, "cuModuleGetFunction"), to: GetFunction.self)
+        let launch = unsafeBitCast(dlsym(h, "cuLaunchKernel"), to: Launch.self)
+        var f: OpaquePointer?
+        XCTAssertEqual(getFunction(&f, nil, "emulator_transpose"), 0)
+        let n = 48
+        var x = (0..<(n * n)).map { Float($0) }, y = [Float](repeating: -1, count: n * n)
+        x.withUnsafeMutableBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                var slots: [UInt64] = [UInt64(UInt(bitPattern: xp.baseAddress)), UInt64(UInt(bitPattern: yp.baseAddress)), UInt64(n)]
+                slots.withUnsafeMutableBufferPointer { s in
+                    var params = (0..<3).map { UnsafeMutableRawPointer(s.baseAddress! + $0) as UnsafeMutableRawPointer? }
+                    XCTAssertEqual(launch(f, 3, 3, 1, 16, 16, 1, 0, nil, &params, nil), 0)
+                }
+            }
+        }
+        XCTAssertEqual(y, (0..<(n * n)).map { Float(($0 % n) * n + $0 / n) }, "transpose through __local tiles")
+    }
+
     func testDevicesListsTheEmulatedDevice() throws {
         let r = try glow(["devices", "--check"])
         XCTAssertTrue(r.stdout.contains("cuda:0     glow-gpu CUDA emulator (CPU)"), r.stdout)
