@@ -7,3 +7,8 @@ bash scripts/setup.sh
 bash scripts/setup-cuda-tools.sh
 swift build --build-tests
 swift test
+# The GPU kernel variant (local-memory tiles, barriers, implicit-GEMM convolutions, tree
+# reductions) on PoCL: the parity suite and the model-level CPU/OpenCL parity again, with
+# every OpenCL operation taking its GPU path. About half a minute.
+GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
+    --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity'
