@@ -19,6 +19,11 @@
 #ifndef VEC
 #define VEC(T) (T)
 #endif
+// A pointer parameter into __local memory is written LOCAL_PTR float* p: in CUDA C++ a
+// pointer to shared memory is a plain pointer, and __shared__ may not qualify a parameter.
+#ifndef LOCAL_PTR
+#define LOCAL_PTR __local
+#endif
 
 
 // ---------------------------------------------------------------------------------------
@@ -497,7 +502,7 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
 #endif
 
 // acc[i·NWI + j] += Σ_kk As[kk, tm + i·MDIMC] · Bs[kk, tn + j·NDIMC]: one staged slice.
-void tile_fma(__local const float* As, __local const float* Bs, float* acc, int tm, int tn)
+void tile_fma(LOCAL_PTR const float* As, LOCAL_PTR const float* Bs, float* acc, int tm, int tn)
 {
 #pragma unroll
     for (int kk = 0; kk < KWG; ++kk) {
@@ -650,7 +655,7 @@ __kernel void conv3x3_backward_weights(__global const float* x, int xoff, __glob
 // into chunks (G groups per row) whose partial sums a second launch of row_sums_wg adds.
 
 // The sum of every work-item's `v`, for work-item 0 (all work-items must call it).
-float group_sum(__local float* sh, float v)
+float group_sum(LOCAL_PTR float* sh, float v)
 {
     const int lid = get_local_id(0);
     sh[lid] = v;

@@ -4,6 +4,9 @@
 // uses: address-space qualifiers, work-item functions, barriers, the vector types with
 // their arithmetic, .x/.y/.z/.w and .lo/.hi, vload/vstore and a few built-ins.
 //
+// Pointers into local memory: `__local` becomes `__shared__`, which may not qualify a
+// parameter, so kernels.cl writes such parameters `LOCAL_PTR float* p` (empty here).
+//
 // Vector literals: OpenCL's `(float4)(a, b, c, d)` is, in C++, a cast of the comma
 // expression `(a, b, c, d)`, i.e. a broadcast of `d`. kernels.cl writes multi-component
 // literals as `VEC(float4)(a, b, c, d)`; VEC is `(T)` in OpenCL and `T` here, so C++ calls
@@ -20,6 +23,8 @@
 #define __private
 #define __constant const
 #define __local __shared__
+// kernels.cl's pointer parameters into __local memory: plain pointers in CUDA.
+#define LOCAL_PTR
 #define __read_only
 #define __write_only
 #define restrict __restrict__

@@ -150,7 +150,7 @@ CUresult cuDeviceGetCount(int *n) { *n = 1; return 0; }
 CUresult cuDeviceGet(int *d, int i) { if (i != 0) return 101; *d = 0; return 0; }
 CUresult cuDeviceGetName(char *name, int len, int) { snprintf(name, len, "glow-gpu CUDA emulator (CPU)"); return 0; }
 CUresult cuDeviceGetAttribute(int *v, int a, int) {
-    *v = a == 75 ? 9 : a == 76 ? 0 : a == 16 ? 1 : 0;
+    *v = a == 75 ? 9 : a == 76 ? 0 : a == 16 ? 1 : a == 1 ? 1024 : a == 8 ? 48 * 1024 : 0;
     return 0;
 }
 CUresult cuDeviceTotalMem_v2(size_t *b, int) { *b = (size_t)1 << 30; return 0; }

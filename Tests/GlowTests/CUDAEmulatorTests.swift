@@ -28,7 +28,7 @@ final class CUDAEmulatorTests: XCTestCase {
             // the emulator runs the variant whose launch geometry the backend uses.
             let device = CUDADeviceInfo(index: 0, name: "glow-gpu CUDA emulator (CPU)", major: 9, minor: 0,
                                         memory: 1 << 30, multiprocessors: 1)
-            let defines = CUDABackend.defaultTuning(for: device).defines
+            let defines = try CUDABackend.defaultTuning(for: device).defines
             let p = Process()
             p.executableURL = URL(fileURLWithPath: clang)
             p.arguments = defines + ["-std=c++17", "-O1", "-shared", "-fPIC", "-w", "-I", root.appendingPathComponent("Sources/Kernels").path,

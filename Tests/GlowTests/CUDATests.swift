@@ -21,13 +21,21 @@ final class CUDATests: XCTestCase {
         }
     }
 
-    /// Kernels the CUDA backend launches (GEMM goes to cuBLAS, so not the GEMM kernels).
-    static let launchedByCUDA = Kernel.allCases.filter { $0 != .packPanels && $0 != .gemmPacked }
+    /// The GPU variant's kernels: all but the CPU variant's packed GEMM.
+    static let gpuVariant = Kernel.allCases.filter { $0 != .packPanels && $0 != .gemmPacked }
+
+    /// The tuning the CUDA backend would use on an NVIDIA GPU named `name`.
+    func tuning(forGPU name: String) throws -> KernelTuning {
+        try CUDABackend.defaultTuning(for: CUDADeviceInfo(index: 0, name: name, major: 9, minor: 0, memory: 1 << 30,
+                                                          multiprocessors: 132))
+    }
 
     func testKernelsCompileWithoutWarningsForSM80AndSM90() throws {
         try requireNVRTC()
         print("NVRTC \(try CUDALibraries.nvrtcVersion()) from \(CUDALibraries.paths.nvrtc)")
-        for arch in ["sm_80", "sm_90"] {
+        // sm_80 with the A100 entry of the tuning table, sm_90 with the H200 (NVIDIA default) one.
+        for (arch, gpu) in [("sm_80", "NVIDIA A100-SXM4-80GB"), ("sm_90", "NVIDIA H200")] {
+            let tuning = try tuning(forGPU: gpu)
             let image = try CUDAKernelCompiler.compile(target: arch, tuning: tuning, verbose: true)
             XCTAssertEqual(problems(image.log), [], "\(arch): NVRTC reported warnings or errors")
             XCTAssertTrue(image.isCUBIN)
@@ -35,15 +43,13 @@ final class CUDATests: XCTestCase {
             let report = CUDAKernelCompiler.resources(inLog: image.log)
             // Every kernel of the Swift table is in the module (ptxas compiled each entry).
             XCTAssertEqual(Set(report.map(\.name)), Set(Kernel.allCases.map(\.name)), "\(arch): kernels compiled")
-            if arch == "sm_90" {
-                print("ptxas for sm_90 (\(tuning.defines.joined(separator: " "))): registers, spill stores/loads (bytes)")
-                for r in report.sorted(by: { $0.name < $1.name }) {
-                    print("  \(r.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(r.registers) registers, "
-                        + "spills \(r.spillStores)/\(r.spillLoads)\(CUDATests.launchedByCUDA.contains { $0.name == r.name } ? "" : " (not launched by CUDA: GEMM is cuBLAS)")")
-                }
-                for r in report where CUDATests.launchedByCUDA.contains(where: { $0.name == r.name }) {
-                    XCTAssertEqual(r.spillStores + r.spillLoads, 0, "\(r.name) spills on sm_90 in the GPU variant")
-                }
+            print("ptxas for \(arch) (\(tuning.defines.joined(separator: " "))): registers, spill stores/loads (bytes)")
+            for r in report.sorted(by: { $0.name < $1.name }) {
+                print("  \(r.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(r.registers) registers, "
+                    + "spills \(r.spillStores)/\(r.spillLoads)\(CUDATests.gpuVariant.contains { $0.name == r.name } ? "" : " (CPU variant)")")
+            }
+            for r in report where CUDATests.gpuVariant.contains(where: { $0.name == r.name }) {
+                XCTAssertEqual(r.spillStores + r.spillLoads, 0, "\(r.name) spills on \(arch) in the GPU variant")
             }
         }
     }

@@ -79,15 +79,11 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
     /// Released device buffers, reused by size (see `BufferPool`).
     let pool: BufferPool<CUdeviceptr>
 
-    /// The kernel constants for CUDA devices: the GPU variant; `GLOW_CUDA_TUNING="NAME=V,…"`
-    /// overrides values for tuning runs.
-    public static func defaultTuning(for device: CUDADeviceInfo) -> KernelTuning {
-        var values: [String: Int] = [:]
-        for item in (ProcessInfo.processInfo.environment["GLOW_CUDA_TUNING"] ?? "").split(separator: ",") {
-            let kv = item.split(separator: "=")
-            if kv.count == 2, let v = Int(kv[1]) { values[String(kv[0])] = v }
-        }
-        return KernelTuning(variant: .gpu, values: values)
+    /// The kernel variant and constants for `device`: the tuning table's entry for an NVIDIA
+    /// GPU of that name (the GPU variant), after `GLOW_CL_VARIANT` and `GLOW_CL_TUNING`, as
+    /// for OpenCL devices.
+    public static func defaultTuning(for device: CUDADeviceInfo) throws -> KernelTuning {
+        try KernelTuningTable.tuning(for: device.kernelDevice, environment: ProcessInfo.processInfo.environment)
     }
 
     /// Opens `device`: retains its primary context, creates the stream and the cuBLAS
@@ -100,7 +96,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         let api = try CUDALibraries.driver()
         let blas = try CUDALibraries.cublas()
         self.api = api; self.blas = blas; self.device = device; self.precision = precision
-        self.tuning = tuning ?? CUDABackend.defaultTuning(for: device)
+        self.tuning = try tuning ?? CUDABackend.defaultTuning(for: device)
         var dev: CUdevice = 0
         try CUDAError.check(api.cuDeviceGet!(&dev, Int32(device.index)), "cuDeviceGet(\(device.index))")
         let lease = try CUDAContextLease(api: api, device: dev, name: device.name)
@@ -260,6 +256,35 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         counters.hostSyncs += 1
         makeCurrent()
         try CUDAError.check(api.cuStreamSynchronize!(stream), "cuStreamSynchronize")
+    }
+
+    // MARK: 3×3 convolutions
+
+    // im2col + cuBLAS (Backend's lowering), not kernels.cl's implicit-GEMM kernels: cuBLAS
+    // reaches the tensor cores, and TF32 under `--precision tf32`.
+
+    public func conv3x3ScratchCount(inChannels: Int, outChannels: Int, images: Int, height: Int, width: Int) -> Int {
+        loweredConv3x3ScratchCount(inChannels: inChannels, outChannels: outChannels, images: images, height: height, width: width)
+    }
+
+    public func conv3x3Forward(_ x: CUDABuffer, xOffset: Int, weight: CUDABuffer, inChannels: Int, outChannels: Int,
+                               images: Int, height: Int, width: Int, y: CUDABuffer, yOffset: Int, columns: CUDABuffer?) throws {
+        try loweredConv3x3Forward(x, xOffset: xOffset, weight: weight, inChannels: inChannels, outChannels: outChannels,
+                                  images: images, height: height, width: width, y: y, yOffset: yOffset, columns: columns)
+    }
+
+    public func conv3x3BackwardData(_ dy: CUDABuffer, dyOffset: Int, weight: CUDABuffer, inChannels: Int, outChannels: Int,
+                                    images: Int, height: Int, width: Int, dx: CUDABuffer, dxOffset: Int, columns: CUDABuffer?) throws {
+        try loweredConv3x3BackwardData(dy, dyOffset: dyOffset, weight: weight, inChannels: inChannels, outChannels: outChannels,
+                                       images: images, height: height, width: width, dx: dx, dxOffset: dxOffset, columns: columns)
+    }
+
+    public func conv3x3BackwardWeights(_ x: CUDABuffer, xOffset: Int, dy: CUDABuffer, dyOffset: Int, inChannels: Int,
+                                       outChannels: Int, images: Int, height: Int, width: Int, dw: CUDABuffer,
+                                       columns: CUDABuffer?) throws {
+        try loweredConv3x3BackwardWeights(x, xOffset: xOffset, dy: dy, dyOffset: dyOffset, inChannels: inChannels,
+                                          outChannels: outChannels, images: images, height: height, width: width,
+                                          dw: dw, columns: columns)
     }
 
     // MARK: GEMM

@@ -1,4 +1,5 @@
 import CCUDA
+import GlowCore
 
 /// One CUDA device as the driver reports it.
 public struct CUDADeviceInfo: Sendable {
@@ -14,6 +15,16 @@ public struct CUDADeviceInfo: Sendable {
     public let memory: UInt64
     /// Streaming multiprocessors.
     public let multiprocessors: Int
+    /// The most threads a block may have.
+    public var maxThreadsPerBlock: Int = 1024
+    /// Static shared memory a block may declare, in bytes.
+    public var sharedMemoryPerBlock: Int = 48 << 10
+
+    /// The device as the kernel tuning table sees it.
+    public var kernelDevice: KernelDevice {
+        KernelDevice(type: "GPU", vendor: "NVIDIA Corporation", name: name, computeUnits: multiprocessors,
+                     maxWorkGroupSize: maxThreadsPerBlock, localMemory: sharedMemoryPerBlock)
+    }
 
     /// `sm_90` and the like.
     public var architecture: String { "sm_\(major)\(minor)" }
@@ -37,12 +48,15 @@ public struct CUDADeviceInfo: Sendable {
             }
             var bytes = 0
             try CUDAError.check(api.cuDeviceTotalMem!(&bytes, dev), "cuDeviceTotalMem(\(i))")
-            return CUDADeviceInfo(
+            var info = CUDADeviceInfo(
                 index: i, name: name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) },
                 major: try attribute(Int32(GLOW_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)),
                 minor: try attribute(Int32(GLOW_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)),
                 memory: UInt64(bytes),
                 multiprocessors: try attribute(Int32(GLOW_CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)))
+            info.maxThreadsPerBlock = try attribute(Int32(GLOW_CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK))
+            info.sharedMemoryPerBlock = try attribute(Int32(GLOW_CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK))
+            return info
         }
     }
 
