@@ -70,6 +70,13 @@ struct DevicesCommand: ParsableCommand {
             print("           compute capability \(d.major).\(d.minor) (\(d.architecture)), \(d.multiprocessors) multiprocessors, "
                 + "\(d.memory >> 20) MiB memory")
             print("           \(versions)")
+            do {
+                let t = try CUDABackend.defaultTuning(for: d)
+                print("           kernels: \(t.variant) variant, " + t.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    .joined(separator: " ") + "; GEMM and 3×3 convolutions by cuBLAS")
+            } catch {
+                print("           kernels: \(error)")
+            }
             if check {
                 do {
                     let b = try CUDABackend(device: d)
