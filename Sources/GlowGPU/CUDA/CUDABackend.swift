@@ -149,7 +149,13 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
             }
         }
         if st != 0 {
-            let e = CUDAError.driver(st, "cuModuleLoadDataEx(kernels.cl as \(image.isCUBIN ? "CUBIN" : "PTX"), \(image.options.joined(separator: " ")))")
+            var call = "cuModuleLoadDataEx(kernels.cl as \(image.isCUBIN ? "CUBIN" : "PTX"), \(image.options.joined(separator: " ")))"
+            // An image the driver is too old for: name both versions and the way out.
+            if [200, 209, 218, 222].contains(st) {
+                call += ": NVRTC \((try? CUDALibraries.nvrtcVersion()) ?? "?") (\(CUDALibraries.paths.nvrtc)) may be newer than the "
+                    + "driver's CUDA \((try? CUDALibraries.driverVersion()) ?? "?"); point GLOW_CUDA_PATH at an NVRTC no newer than the driver"
+            }
+            let e = CUDAError.driver(st, call)
             throw CUDAError(source: .driver, code: e.code, name: e.name, call: e.call,
                             log: log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         }
