@@ -60,11 +60,17 @@ struct BenchCommand: ParsableCommand {
         if let batch { cfg.batch = batch }
         guard let mode = MemoryMode(rawValue: memory) else { throw GlowError("--memory \(memory): expected store or reversible") }
         guard steps >= 1 else { throw GlowError("--steps \(steps): must be at least 1") }
+        try cfg.validate()
+        // The synthetic batch is made on the host before the trainer checks its own memory.
+        try MemoryLimit.check(elements: [cfg.batch, cfg.dimension, 16], bytesEach: 1, what: "--batch \(cfg.batch)")
+        guard !steps.multipliedReportingOverflow(by: cfg.batch).overflow else {
+            throw GlowError("--steps \(steps) × --batch \(cfg.batch) images is past the largest integer")
+        }
         let sgemm = BenchCommand.sgemmGFLOPs()
         let model = try Glow(config: cfg, backend: backend, seed: 1)
         let n = cfg.batch
         let pixels = (0..<(n * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
-        let set = ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
+        let set = try ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
         let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: n, seed: 1, memory: mode)
         try trainer.initialize()
         for p in model.parameters { _ = try p.gradient() }

@@ -160,7 +160,7 @@ final class CUDATests: XCTestCase {
         cfg.batch = 2
         let model = try Glow(config: cfg, backend: spy, seed: 1)
         let pixels = (0..<(cfg.batch * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 37) }
-        let set = ImageSet(count: cfg.batch, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
+        let set = try ImageSet(count: cfg.batch, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
         let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: cfg.batch, seed: 1, memory: .store)
         try trainer.initialize()
         spy.marked = 0; spy.unmarked = 0

@@ -64,7 +64,7 @@ public enum CIFAR10Reader {
                 pixels.append(contentsOf: bytes[base + 1 ..< base + recordSize])
             }
         }
-        return ImageSet(count: labels.count, channels: 3, height: side, width: side,
+        return try ImageSet(count: labels.count, channels: 3, height: side, width: side,
                         pixels: pixels, labels: labels, classes: classes)
     }
 }

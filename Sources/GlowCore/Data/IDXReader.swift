@@ -101,7 +101,7 @@ public enum IDXReader {
         guard labels.count == images.count else {
             throw DataError(path: labelsPath, problem: "labels file has \(labels.count) labels but images file has \(images.count) images")
         }
-        return ImageSet(count: images.count, channels: 1, height: images.height, width: images.width,
+        return try ImageSet(count: images.count, channels: 1, height: images.height, width: images.width,
                         pixels: images.pixels, labels: labels, classes: classes)
     }
 

@@ -31,13 +31,29 @@ public enum PNGImage {
         image.width = UInt32(width)
         image.height = UInt32(height)
         image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
-        let ok = pixels.withUnsafeBytes { buffer in
-            png_image_write_to_file(&image, path, 0, buffer.baseAddress, Int32(width * channels), nil)
+        // Encoded in memory and written with AtomicFile, so a failed write (a full disk) leaves
+        // the previous file at `path` intact.
+        var size = 0
+        var ok = pixels.withUnsafeBytes { buffer in
+            png_image_write_to_memory(&image, nil, &size, 0, buffer.baseAddress, Int32(width * channels), nil)
+        }
+        var encoded = [UInt8](repeating: 0, count: ok != 0 ? size : 0)
+        if ok != 0 {
+            ok = pixels.withUnsafeBytes { buffer in
+                encoded.withUnsafeMutableBytes { out in
+                    png_image_write_to_memory(&image, out.baseAddress, &size, 0, buffer.baseAddress, Int32(width * channels), nil)
+                }
+            }
         }
         let problem = message(of: &image)
         png_image_free(&image)
         guard ok != 0 else {
             throw DataError(path: path, problem: "cannot write PNG: \(problem)")
+        }
+        do {
+            try AtomicFile.write(Array(encoded.prefix(size)), to: path)
+        } catch let e as GlowError {
+            throw DataError(path: path, problem: "cannot write PNG: " + e.message.dropFirst(path.count + 2))
         }
     }
 

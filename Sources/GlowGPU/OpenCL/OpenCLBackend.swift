@@ -146,7 +146,9 @@ public final class OpenCLBackend: KernelBackend {
     public func allocate(_ count: Int) throws -> OpenCLBuffer {
         if let m = pool.take(count: count) { return OpenCLBuffer(mem: m, count: count, pool: pool) }
         var st: cl_int = 0
-        guard let m = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), max(count, 1) * 4, nil, &st),
+        let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: 4)
+        guard count >= 0, !overflow else { throw GlowError("opencl: cannot allocate \(count) floats: past the largest size") }
+        guard let m = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &st),
               st == CL_SUCCESS else {
             throw OpenCLError(st, "clCreateBuffer(\(count) floats = \(max(count, 1) * 4) bytes)")
         }
