@@ -20,12 +20,15 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // CUDA driver API, NVRTC and cuBLAS declarations and their run-time loader: no CUDA
+        // header or library at build time.
+        .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
         // kernels.cl compiled into the binary with C23 #embed.
         .target(name: "Kernels", path: "Sources/Kernels"),
         // Tensors, the backend protocol, the model, file formats and data: device-agnostic.
         .target(name: "GlowCore", dependencies: ["CLibPNG", "CZlib"]),
         .target(name: "GlowCPU", dependencies: ["GlowCore", "COpenBLAS"]),
-        .target(name: "GlowGPU", dependencies: ["GlowCore", "GlowCPU", "COpenCL", "Kernels"]),
+        .target(name: "GlowGPU", dependencies: ["GlowCore", "GlowCPU", "COpenCL", "CCUDA", "Kernels"]),
         .executableTarget(name: "glow-gpu", dependencies: [
             "GlowGPU", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -12,6 +12,18 @@
 // Only plain OpenCL C 1.2: multi-component vector literals are avoided (see the CUDA
 // compatibility header), no subgroups.
 // Activations are channel-major (CNHW): see Sources/GlowCore/Backend.swift.
+//
+// Vector literals of several components are written VEC(float4)(a, b, c, d): the CUDA
+// backend compiles this file as C++ (Sources/Kernels/cuda_compat.h), where
+// `(float4)(a, b, c, d)` would cast the comma expression, i.e. broadcast d.
+#ifndef VEC
+#define VEC(T) (T)
+#endif
+// A pointer parameter into __local memory is written LOCAL_PTR float* p: in CUDA C++ a
+// pointer to shared memory is a plain pointer, and __shared__ may not qualify a parameter.
+#ifndef LOCAL_PTR
+#define LOCAL_PTR __local
+#endif
 
 
 // ---------------------------------------------------------------------------------------
@@ -411,8 +423,8 @@ uint4 philox4x32_10(uint4 c, uint2 k)
     for (int i = 0; i < 10; ++i) {
         const uint lo0 = 0xD2511F53u * c.x, hi0 = mul_hi(0xD2511F53u, c.x);
         const uint lo1 = 0xCD9E8D57u * c.z, hi1 = mul_hi(0xCD9E8D57u, c.z);
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-        k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+        c = VEC(uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        k += VEC(uint2)(0x9E3779B9u, 0xBB67AE85u);
     }
     return c;
 }
@@ -425,15 +437,15 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
     const int b = get_global_id(0);
     const int i = 4 * b;
     if (i >= total) return;
-    const uint4 r = philox4x32_10((uint4)((uint)b, 0u, stream_lo, stream_hi), (uint2)(seed_lo, seed_hi));
+    const uint4 r = philox4x32_10(VEC(uint4)((uint)b, 0u, stream_lo, stream_hi), VEC(uint2)(seed_lo, seed_hi));
     float4 v;
     if (normal) {
         const float r0 = sqrt(-2.0f * log(philox_unit(r.x))), t0 = 6.2831853071795864769f * philox_unit(r.y);
         const float r1 = sqrt(-2.0f * log(philox_unit(r.z))), t1 = 6.2831853071795864769f * philox_unit(r.w);
-        v = (float4)(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
+        v = VEC(float4)(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
     } else {
         const float w = high - low;
-        v = (float4)(low + w * philox_unit(r.x), low + w * philox_unit(r.y),
+        v = VEC(float4)(low + w * philox_unit(r.x), low + w * philox_unit(r.y),
                      low + w * philox_unit(r.z), low + w * philox_unit(r.w));
     }
     y += yoff + i;
@@ -490,7 +502,7 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
 #endif
 
 // acc[i·NWI + j] += Σ_kk As[kk, tm + i·MDIMC] · Bs[kk, tn + j·NDIMC]: one staged slice.
-void tile_fma(__local const float* As, __local const float* Bs, float* acc, int tm, int tn)
+void tile_fma(LOCAL_PTR const float* As, LOCAL_PTR const float* Bs, float* acc, int tm, int tn)
 {
 #pragma unroll
     for (int kk = 0; kk < KWG; ++kk) {
@@ -643,7 +655,7 @@ __kernel void conv3x3_backward_weights(__global const float* x, int xoff, __glob
 // into chunks (G groups per row) whose partial sums a second launch of row_sums_wg adds.
 
 // The sum of every work-item's `v`, for work-item 0 (all work-items must call it).
-float group_sum(__local float* sh, float v)
+float group_sum(LOCAL_PTR float* sh, float v)
 {
     const int lid = get_local_id(0);
     sh[lid] = v;

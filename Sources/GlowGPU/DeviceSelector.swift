@@ -2,26 +2,63 @@ import Foundation
 import GlowCore
 import GlowCPU
 
-/// Turns a `--device` value into a backend: `cpu`, `opencl` (the first OpenCL device),
-/// `opencl:N`, `auto` (an OpenCL GPU or accelerator if there is one, else the CPU), or a
-/// substring of an OpenCL device's name.
+/// Turns a `--device` value into a backend: `cpu`, `cuda` (the first CUDA device), `cuda:N`,
+/// `opencl` (the first OpenCL device), `opencl:N`, `auto` (a CUDA device if CUDA is usable,
+/// else an OpenCL GPU or accelerator, else the CPU), or a substring of a device's name.
 public enum DeviceSelector {
-    /// Opens the backend `spec` names.
-    public static func open(_ spec: String) throws -> any Backend {
+    /// Opens the backend `spec` names; `precision` other than FP32 needs the CUDA backend.
+    public static func open(_ spec: String, precision: GEMMPrecision = .fp32) throws -> any Backend {
+        let backend = try openDevice(spec, precision: precision)
+        if precision != .fp32 && !(backend is CUDABackend) {
+            throw GlowError("--precision \(precision.rawValue): the \(backend.name) backend computes in FP32 only; "
+                + "TF32 needs --device cuda (an NVIDIA GPU of compute capability 8.0 or newer)")
+        }
+        return backend
+    }
+
+    /// Opens CUDA device `index` (nil: the first), or explains why CUDA is unavailable.
+    static func openCUDA(_ spec: String, index: Int?, precision: GEMMPrecision) throws -> CUDABackend {
+        let devices: [CUDADeviceInfo]
+        do { devices = try CUDADeviceInfo.usable() } catch { throw GlowError("--device \(spec): \(error)") }
+        let n = index ?? 0
+        guard devices.indices.contains(n) else {
+            throw GlowError("--device \(spec): there are \(devices.count) CUDA devices (0…\(devices.count - 1)); see `glow-gpu devices`")
+        }
+        return try CUDABackend(device: devices[n], precision: precision)
+    }
+
+    private static func openDevice(_ spec: String, precision: GEMMPrecision) throws -> any Backend {
         let s = spec.trimmingCharacters(in: .whitespaces)
         switch s.lowercased() {
         case "cpu":
             return CPUBackend()
         case "auto":
+            if let devices = try? CUDADeviceInfo.usable(), let d = devices.first {
+                do { return try CUDABackend(device: d, precision: precision) } catch {
+                    // A CUDA device that fails to open is reported, and auto moves on.
+                    FileHandle.standardError.write(Data("--device auto: \(d.name) found but CUDA failed: \(error); trying OpenCL\n".utf8))
+                }
+            }
             if let d = (try? OpenCLDeviceInfo.all())?.first(where: { $0.isAccelerator }) {
                 return try OpenCLBackend(device: d)
             }
             return CPUBackend()
+        case "cuda":
+            return try openCUDA(spec, index: nil, precision: precision)
         case "opencl", "gpu", "cl":
             let all = try OpenCLDeviceInfo.all()
             guard let d = all.first(where: { $0.isAccelerator }) ?? all.first else { throw noDevice(spec) }
             return try OpenCLBackend(device: d)
         default:
+            if s.lowercased().hasPrefix("cuda:") {
+                guard let n = Int(s.dropFirst(5)), n >= 0 else {
+                    throw GlowError("--device \(spec): expected cuda:N with N a device number (see `glow-gpu devices`)")
+                }
+                return try openCUDA(spec, index: n, precision: precision)
+            }
+            if let d = (try? CUDADeviceInfo.usable())?.first(where: { $0.name.lowercased().contains(s.lowercased()) }) {
+                return try CUDABackend(device: d, precision: precision)
+            }
             let all = try OpenCLDeviceInfo.all()
             if s.lowercased().hasPrefix("opencl:") {
                 guard let n = Int(s.dropFirst(7)) else {
@@ -36,7 +73,7 @@ public enum DeviceSelector {
             if let d = all.first(where: { $0.name.lowercased().contains(s.lowercased()) || $0.platform.lowercased().contains(s.lowercased()) }) {
                 return try OpenCLBackend(device: d)
             }
-            throw GlowError("--device \(spec): not cpu, auto, opencl, opencl:N, nor part of an OpenCL device name"
+            throw GlowError("--device \(spec): not cpu, auto, cuda, cuda:N, opencl, opencl:N, nor part of a device name"
                 + (all.isEmpty ? " (no OpenCL device is installed)" : " (devices: \(all.map(\.name).joined(separator: ", ")))"))
         }
     }

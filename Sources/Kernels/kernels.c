@@ -6,3 +6,10 @@ const char glow_kernels_source[] = {
     , 0
 };
 const size_t glow_kernels_source_length = sizeof(glow_kernels_source) - 1;
+
+// The OpenCL C → CUDA C++ header the CUDA backend puts before kernels.cl for NVRTC.
+const char glow_cuda_compat_source[] = {
+#embed "cuda_compat.h"
+    , 0
+};
+const size_t glow_cuda_compat_source_length = sizeof(glow_cuda_compat_source) - 1;

@@ -12,7 +12,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "tiny, mnist or paper.") var config: String = "mnist"
     @Option(name: .customLong("K"), help: "Steps per level (overrides the configuration).") var k: Int?
     @Option(help: "Images per step (overrides the configuration).") var batch: Int?
-    @Option(help: "cpu, auto, opencl, opencl:N or part of a device name.") var device: String = "auto"
+    @Option(help: "cpu, auto, cuda, cuda:N, opencl, opencl:N or part of a device name.") var device: String = "auto"
+    @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
+    var precision: GEMMPrecision = .fp32
     @Option(help: "store or reversible.") var memory: String = "store"
     @Option(help: "Timed training steps (after one warm-up step).") var steps: Int = 3
     @Flag(help: "Time only the GEMM and the 3×3 convolution at Glow-sized shapes.") var kernels = false
@@ -20,8 +22,10 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         // GlowError and DataError print as "Error: <message>".
-        let backend = try DeviceSelector.open(device)
-        if kernels { try benchKernels(backend) } else { try bench(backend) }
+        let backend = try DeviceSelector.open(device, precision: precision)
+        // The timed GEMMs and convolution have the coupling networks' shapes: TF32 applies
+        // to them under --precision tf32, as in training.
+        if kernels { try backend.allowingReducedPrecision { try benchKernels(backend) } } else { try bench(backend) }
     }
 
     static func sgemmGFLOPs(_ n: Int = 2048) -> Double {

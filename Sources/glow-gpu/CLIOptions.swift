@@ -7,8 +7,11 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "The model checkpoint (a glow-gpu safetensors file).")
     var checkpoint: String
 
-    @Option(help: "cpu, auto (an OpenCL GPU if there is one, else the CPU), opencl, opencl:N, or part of a device name (see `glow-gpu devices`).")
+    @Option(help: "cpu, auto (CUDA if usable, else an OpenCL GPU, else the CPU), cuda, cuda:N, opencl, opencl:N, or part of a device name (see `glow-gpu devices`).")
     var device: String = "auto"
+
+    @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
+    var precision: GEMMPrecision = .fp32
 
     @Option(help: "Images per device call when encoding or decoding.")
     var batch: Int = 64
@@ -19,7 +22,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the checkpoint onto the device.
     func load() throws -> GlowModel {
-        let m = try GlowModel(checkpoint: checkpoint, device: device)
+        let m = try GlowModel(checkpoint: checkpoint, device: device, precision: precision)
         m.batchSize = batch
         return m
     }
@@ -97,3 +100,5 @@ func requireExtension(_ path: String, _ allowed: [String], option: String = "--o
 func seconds(since start: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 }
+
+extension GEMMPrecision: ExpressibleByArgument {}

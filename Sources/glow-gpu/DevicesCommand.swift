@@ -2,18 +2,20 @@ import ArgumentParser
 import Foundation
 import GlowGPU
 
-/// `glow-gpu devices`: the CPU backend and every OpenCL device.
+/// `glow-gpu devices`: the CPU backend, every CUDA device (or why CUDA is unavailable) and
+/// every OpenCL device.
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "devices",
-        abstract: "List the CPU backend and every OpenCL platform and device.")
+        abstract: "List the CPU backend, the CUDA devices and every OpenCL platform and device.")
 
-    @Flag(help: "Also build kernels.cl on every OpenCL device and report the build time.")
+    @Flag(help: "Also build kernels.cl on every CUDA and OpenCL device and report the build time.")
     var check = false
 
     func run() throws {
         let cpu = CPUBackend()
         print("cpu        CPU backend: \(cpu.blasConfig)")
         print("           BLAS core \(cpu.blasCore), \(cpu.threads) threads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        listCUDA()
         let devices: [OpenCLDeviceInfo]
         do { devices = try OpenCLDeviceInfo.all() } catch {
             print("OpenCL: \(error)")
@@ -41,6 +43,45 @@ struct DevicesCommand: ParsableCommand {
                     let b = try OpenCLBackend(device: d)
                     print(String(format: "           kernels.cl built in %.3f s (%@)", b.buildSeconds,
                                  b.buildSeconds < 0.3 ? "from the driver's cache" : "compiled"))
+                } catch {
+                    print("           kernels.cl failed to build: \(error)")
+                }
+            }
+        }
+    }
+
+    /// The CUDA devices with the driver's, NVRTC's and cuBLAS's versions, or one line saying
+    /// why CUDA cannot be used.
+    func listCUDA() {
+        let devices: [CUDADeviceInfo]
+        do { devices = try CUDADeviceInfo.usable() } catch {
+            // The reason, then what was found of the compiler and BLAS (e.g. NVRTC without a driver).
+            let reason = (error as? CUDAError)?.source == .unavailable ? (error as! CUDAError).call : "\(error)"
+            let nvrtc = (try? CUDALibraries.nvrtcVersion()).map { "NVRTC \($0) (\(CUDALibraries.paths.nvrtc))" } ?? "no NVRTC"
+            let cublas = (try? CUDALibraries.cublasVersion()).map { "cuBLAS \($0) (\(CUDALibraries.paths.cublas))" } ?? "no cuBLAS"
+            print("cuda       unavailable: \(reason) [found: \(nvrtc), \(cublas)]")
+            return
+        }
+        let paths = CUDALibraries.paths
+        let versions = "driver CUDA \((try? CUDALibraries.driverVersion()) ?? "?"), NVRTC \((try? CUDALibraries.nvrtcVersion()) ?? "?") "
+            + "(\(paths.nvrtc)), cuBLAS \((try? CUDALibraries.cublasVersion()) ?? "?") (\(paths.cublas))"
+        for d in devices {
+            print("cuda:\(d.index)     \(d.name)")
+            print("           compute capability \(d.major).\(d.minor) (\(d.architecture)), \(d.multiprocessors) multiprocessors, "
+                + "\(d.memory >> 20) MiB memory")
+            print("           \(versions)")
+            do {
+                let t = try CUDABackend.defaultTuning(for: d)
+                print("           kernels: \(t.variant) variant, " + t.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    .joined(separator: " ") + "; GEMM and 3×3 convolutions by cuBLAS")
+            } catch {
+                print("           kernels: \(error)")
+            }
+            if check {
+                do {
+                    let b = try CUDABackend(device: d)
+                    print(String(format: "           kernels.cl compiled by NVRTC in %.3f s (%@), %@", b.buildSeconds,
+                                 b.moduleFromCache ? "from the cache" : "compiled", b.compileOptions.joined(separator: " ")))
                 } catch {
                     print("           kernels.cl failed to build: \(error)")
                 }

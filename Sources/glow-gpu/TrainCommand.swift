@@ -34,7 +34,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Total steps to reach (also when resuming).") var steps: Int?
     @Option(help: "Total epochs to reach (instead of --steps).") var epochs: Int?
     @Option(help: "Stop after this many minutes of training (saving first).") var minutes: Double?
-    @Option(help: "cpu, auto, opencl, opencl:N or part of a device name.") var device: String = "auto"
+    @Option(help: "cpu, auto, cuda, cuda:N, opencl, opencl:N or part of a device name.") var device: String = "auto"
+    @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
+    var precision: GEMMPrecision = .fp32
     @Option(help: "store (keep activations) or reversible (recompute them through the inverse).") var memory: String = "store"
     @Option(help: "Seed of initialisation, data order and noise (default 1, or the training state's with --resume).") var seed: UInt64?
     @Option(help: "Output folder.") var out: String = "runs/glow"
@@ -194,7 +196,7 @@ struct TrainCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let stale = AtomicFile.removeStaleTemporaries(in: out)
         if !stale.isEmpty { print("removed \(stale.count) temporary file\(stale.count > 1 ? "s" : "") of an interrupted save: \(stale.joined(separator: ", "))") }
-        let backend = try DeviceSelector.open(device)
+        let backend = try DeviceSelector.open(device, precision: precision)
         try train(backend, cfg, opt, memoryMode, runSeed, resumed, trainSet, test, totalSteps)
     }
 

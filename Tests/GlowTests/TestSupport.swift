@@ -24,10 +24,19 @@ enum TestBackends {
         return b
     }
 
-    /// Both backends, as existentials; OpenCL only when present.
+    /// The first CUDA device when CUDA is usable (a GPU machine with Swift), else nil.
+    nonisolated(unsafe) static var cudaResult: Result<CUDABackend?, Error> = {
+        Result {
+            guard CUDADeviceInfo.unavailableReason() == nil else { return nil }
+            return try CUDABackend(device: try CUDADeviceInfo.usable()[0])
+        }
+    }()
+
+    /// The backends, as existentials; OpenCL and CUDA only when present.
     static func all() throws -> [any Backend] {
         var r: [any Backend] = [cpu]
         if let cl = try openCL() { r.append(cl) }
+        if let cuda = try cudaResult.get() { r.append(cuda) }
         return r
     }
 }

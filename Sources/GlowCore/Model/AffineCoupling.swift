@@ -41,6 +41,13 @@ public final class CouplingNetwork<B: Backend> {
     /// output h (`[out, P]`) with the activations the backward pass needs. With
     /// `initialize`, the two ActNorms first take their data-dependent initialisation.
     func forward(_ x: B.Buffer, images: Int, height: Int, width: Int, initialize: Bool = false) throws -> CouplingNetworkCache<B> {
+        // The coupling network's convolutions are the GEMMs that may use TF32 (`--precision`).
+        try backend.allowingReducedPrecision {
+            try forwardGEMMs(x, images: images, height: height, width: width, initialize: initialize)
+        }
+    }
+
+    private func forwardGEMMs(_ x: B.Buffer, images: Int, height: Int, width: Int, initialize: Bool) throws -> CouplingNetworkCache<B> {
         let p = images * height * width
         let columns = try scratch(images: images, height: height, width: width)
         let r1 = try backend.allocate(hidden * p), r2 = try backend.allocate(hidden * p)
@@ -124,6 +131,13 @@ extension CouplingNetwork {
     /// network's input `x` (the first `conv1.inChannels` rows).
     func backward(input x: B.Buffer, cache: CouplingNetworkCache<B>, dh: B.Buffer, images: Int, height: Int, width: Int,
                   dx: B.Buffer) throws {
+        try backend.allowingReducedPrecision {
+            try backwardGEMMs(input: x, cache: cache, dh: dh, images: images, height: height, width: width, dx: dx)
+        }
+    }
+
+    private func backwardGEMMs(input x: B.Buffer, cache: CouplingNetworkCache<B>, dh: B.Buffer, images: Int, height: Int,
+                               width: Int, dx: B.Buffer) throws {
         let p = images * height * width, n = hidden * p
         let columns = try scratch(images: images, height: height, width: width)
         let g2 = try backend.allocate(n), g1 = try backend.allocate(n), t = try backend.allocate(n)

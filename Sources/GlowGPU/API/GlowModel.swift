@@ -130,13 +130,15 @@ public final class GlowModel {
     /// Images per device call when encoding or decoding many images.
     public var batchSize: Int = 64
 
-    /// Loads the checkpoint at `path` onto the device `device` names: `auto` (an OpenCL GPU
-    /// or accelerator when there is one, else the CPU), `cpu`, `opencl`, `opencl:N`, or a part
-    /// of an OpenCL device's name (see `glow-gpu devices`).
+    /// Loads the checkpoint at `path` onto the device `device` names: `auto` (a CUDA device
+    /// when CUDA is usable, else an OpenCL GPU or accelerator, else the CPU), `cpu`, `cuda`,
+    /// `cuda:N`, `opencl`, `opencl:N`, or a part of a device's name (see `glow-gpu devices`).
+    /// `precision: .tf32` runs the coupling networks' convolutions on TF32 tensor cores
+    /// (CUDA only).
     /// - Throws: `GlowError` naming the file and the problem (missing file, wrong format tag,
     ///   missing or misshapen tensor, bad config) or the device.
-    public init(checkpoint path: String, device: String = "auto") throws {
-        let backend = try DeviceSelector.open(device)
+    public init(checkpoint path: String, device: String = "auto", precision: GEMMPrecision = .fp32) throws {
+        let backend = try DeviceSelector.open(device, precision: precision)
         runner = try loadRunner(backend, path: path)
     }
 

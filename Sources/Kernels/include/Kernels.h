@@ -7,4 +7,10 @@ extern const char glow_kernels_source[];
 extern const size_t glow_kernels_source_length;
 /// The source as a pointer, for Swift (which imports the array as a tuple).
 static inline const char *glow_kernels_source_ptr(void) { return glow_kernels_source; }
+/// The text of cuda_compat.h (OpenCL C → CUDA C++ for NVRTC), NUL-terminated.
+extern const char glow_cuda_compat_source[];
+/// Its length in bytes, without the terminating NUL.
+extern const size_t glow_cuda_compat_source_length;
+/// cuda_compat.h as a pointer, for Swift.
+static inline const char *glow_cuda_compat_source_ptr(void) { return glow_cuda_compat_source; }
 #endif

@@ -1,0 +1,132 @@
+#ifndef GLOW_CCUDA_H
+#define GLOW_CCUDA_H
+// The few CUDA driver API, NVRTC and cuBLAS declarations glow-gpu uses, written from the
+// documented ABI so that no CUDA header or library is needed at build time. The libraries
+// are dlopen()ed at run time by the loader (loader.c); every entry point is a function
+// pointer in one of the three tables below, filled when its library loads.
+#include <stddef.h>
+
+// --- Driver API (libcuda.so.1) ------------------------------------------------------------
+typedef int CUresult;                       // CUDA_SUCCESS = 0
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr;     // 64-bit device address (the _v2 ABI)
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+
+enum {
+    GLOW_CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1,
+    GLOW_CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8,
+    GLOW_CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
+    GLOW_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+    GLOW_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
+    GLOW_CU_FUNC_ATTRIBUTE_NUM_REGS = 4,
+    GLOW_CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3,
+    GLOW_CU_STREAM_NON_BLOCKING = 1,
+    GLOW_CU_JIT_ERROR_LOG_BUFFER = 5,
+    GLOW_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
+};
+
+typedef struct GlowCUDADriverAPI {
+    CUresult (*cuInit)(unsigned int flags);
+    CUresult (*cuDriverGetVersion)(int *version);
+    CUresult (*cuGetErrorName)(CUresult error, const char **name);
+    CUresult (*cuGetErrorString)(CUresult error, const char **text);
+    CUresult (*cuDeviceGetCount)(int *count);
+    CUresult (*cuDeviceGet)(CUdevice *device, int ordinal);
+    CUresult (*cuDeviceGetName)(char *name, int length, CUdevice device);
+    CUresult (*cuDeviceGetAttribute)(int *value, int attribute, CUdevice device);
+    CUresult (*cuDeviceTotalMem)(size_t *bytes, CUdevice device);                 // _v2
+    CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *context, CUdevice device);
+    CUresult (*cuDevicePrimaryCtxRelease)(CUdevice device);                      // _v2
+    CUresult (*cuCtxSetCurrent)(CUcontext context);
+    CUresult (*cuMemGetInfo)(size_t *free, size_t *total);                       // _v2
+    CUresult (*cuMemAlloc)(CUdeviceptr *pointer, size_t bytes);                  // _v2
+    CUresult (*cuMemFree)(CUdeviceptr pointer);                                  // _v2
+    CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t bytes, CUstream stream);  // _v2
+    CUresult (*cuMemcpyDtoHAsync)(void *dst, CUdeviceptr src, size_t bytes, CUstream stream);        // _v2
+    CUresult (*cuStreamCreate)(CUstream *stream, unsigned int flags);
+    CUresult (*cuStreamDestroy)(CUstream stream);                                // _v2
+    CUresult (*cuStreamSynchronize)(CUstream stream);
+    CUresult (*cuModuleLoadDataEx)(CUmodule *module, const void *image, unsigned int count,
+                                   int *options, void **values);
+    CUresult (*cuModuleUnload)(CUmodule module);
+    CUresult (*cuModuleGetFunction)(CUfunction *function, CUmodule module, const char *name);
+    CUresult (*cuFuncGetAttribute)(int *value, int attribute, CUfunction function);
+    CUresult (*cuLaunchKernel)(CUfunction f, unsigned int gridX, unsigned int gridY, unsigned int gridZ,
+                               unsigned int blockX, unsigned int blockY, unsigned int blockZ,
+                               unsigned int sharedBytes, CUstream stream, void **params, void **extra);
+} GlowCUDADriverAPI;
+
+// --- NVRTC (libnvrtc.so.13 / .12) ----------------------------------------------------------
+typedef int nvrtcResult;                    // NVRTC_SUCCESS = 0
+typedef struct _nvrtcProgram *nvrtcProgram;
+
+typedef struct GlowNVRTCAPI {
+    nvrtcResult (*nvrtcVersion)(int *major, int *minor);
+    const char *(*nvrtcGetErrorString)(nvrtcResult result);
+    nvrtcResult (*nvrtcGetNumSupportedArchs)(int *count);
+    nvrtcResult (*nvrtcGetSupportedArchs)(int *archs);
+    nvrtcResult (*nvrtcCreateProgram)(nvrtcProgram *program, const char *source, const char *name,
+                                      int headerCount, const char *const *headers, const char *const *includeNames);
+    nvrtcResult (*nvrtcDestroyProgram)(nvrtcProgram *program);
+    nvrtcResult (*nvrtcCompileProgram)(nvrtcProgram program, int optionCount, const char *const *options);
+    nvrtcResult (*nvrtcGetProgramLogSize)(nvrtcProgram program, size_t *size);
+    nvrtcResult (*nvrtcGetProgramLog)(nvrtcProgram program, char *log);
+    nvrtcResult (*nvrtcGetPTXSize)(nvrtcProgram program, size_t *size);
+    nvrtcResult (*nvrtcGetPTX)(nvrtcProgram program, char *ptx);
+    nvrtcResult (*nvrtcGetCUBINSize)(nvrtcProgram program, size_t *size);
+    nvrtcResult (*nvrtcGetCUBIN)(nvrtcProgram program, char *cubin);
+} GlowNVRTCAPI;
+
+// --- cuBLAS (libcublas.so.13 / .12) --------------------------------------------------------
+typedef int cublasStatus_t;                 // CUBLAS_STATUS_SUCCESS = 0
+typedef struct cublasContext *cublasHandle_t;
+
+enum {
+    GLOW_CUBLAS_OP_N = 0,
+    GLOW_CUBLAS_OP_T = 1,
+    GLOW_CUDA_R_32F = 0,
+    GLOW_CUBLAS_COMPUTE_32F = 68,
+    GLOW_CUBLAS_COMPUTE_32F_FAST_TF32 = 77,
+    GLOW_CUBLAS_GEMM_DEFAULT = -1,
+    GLOW_CUBLAS_DEFAULT_MATH = 0,
+    GLOW_CUBLAS_PEDANTIC_MATH = 2,
+};
+
+typedef struct GlowCUBLASAPI {
+    cublasStatus_t (*cublasCreate)(cublasHandle_t *handle);                      // _v2
+    cublasStatus_t (*cublasDestroy)(cublasHandle_t handle);                      // _v2
+    cublasStatus_t (*cublasGetProperty)(int type, int *value);   // type: 0 major, 1 minor, 2 patch
+    cublasStatus_t (*cublasSetStream)(cublasHandle_t handle, CUstream stream);   // _v2
+    cublasStatus_t (*cublasSetMathMode)(cublasHandle_t handle, int mode);
+    cublasStatus_t (*cublasSgemm)(cublasHandle_t handle, int transa, int transb, int m, int n, int k,
+                                  const float *alpha, const float *a, int lda, const float *b, int ldb,
+                                  const float *beta, float *c, int ldc);        // _v2
+    cublasStatus_t (*cublasGemmEx)(cublasHandle_t handle, int transa, int transb, int m, int n, int k,
+                                   const void *alpha, const void *a, int aType, int lda,
+                                   const void *b, int bType, int ldb, const void *beta,
+                                   void *c, int cType, int ldc, int computeType, int algo);
+} GlowCUBLASAPI;
+
+// --- Loader --------------------------------------------------------------------------------
+/// Loads libcuda.so.1 and resolves every driver entry point. Returns 0, or -1 with the
+/// reason in `message`. Loading twice returns the first outcome.
+int glow_cuda_load_driver(char *message, size_t size);
+/// Loads NVRTC (13, then 12), searching the places listed in loader.c.
+int glow_cuda_load_nvrtc(char *message, size_t size);
+/// Loads cuBLAS (13, then 12) with its cuBLASLt.
+int glow_cuda_load_cublas(char *message, size_t size);
+/// The tables, valid after the matching load returned 0.
+const GlowCUDADriverAPI *glow_cuda_driver(void);
+const GlowNVRTCAPI *glow_cuda_nvrtc(void);
+const GlowCUBLASAPI *glow_cuda_cublas(void);
+/// The file each library was loaded from ("" before it loaded).
+const char *glow_cuda_driver_path(void);
+const char *glow_cuda_nvrtc_path(void);
+const char *glow_cuda_cublas_path(void);
+
+/// Device pointers as the pointers cuBLAS takes.
+static inline float *glow_cuda_float_pointer(CUdeviceptr p) { return (float *)(size_t)p; }
+#endif

@@ -1,0 +1,186 @@
+import Foundation
+import XCTest
+@testable import GlowCore
+import GlowCPU
+@testable import GlowGPU
+
+/// The CUDA backend's Swift side end to end without a GPU: Tests/CUDAEmulator/cuda_emulator.cpp
+/// (a CPU stand-in for libcuda and cuBLAS that runs kernels.cl's CUDA translation) is built
+/// with clang++, and the glow-gpu binary runs with `GLOW_CUDA_PATH` pointing at it. Checks
+/// argument passing, launch geometry, offsets, the row-major → column-major cuBLAS mapping
+/// and the TF32 routing against the CPU backend. NVRTC still compiles the real module.
+final class CUDAEmulatorTests: XCTestCase {
+    /// The emulator's folder (libcuda.so.1 and libcublas.so.13), built once per test run.
+    nonisolated(unsafe) static var built: Result<URL, Error>?
+
+    static func buildEmulator() throws -> URL {
+        if let built { return try built.get() }
+        let result = Result<URL, Error> {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+            guard let clang = path.map({ $0 + "/clang++" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                throw XCTSkip("clang++ not on PATH (it comes with the Swift toolchain)")
+            }
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glow-cuda-emulator-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let lib = dir.appendingPathComponent("libglowcudaemu.so")
+            // kernels.cl with the defines the backend gives NVRTC for the emulated device, so
+            // the emulator runs the variant whose launch geometry the backend uses.
+            let device = CUDADeviceInfo(index: 0, name: "glow-gpu CUDA emulator (CPU)", major: 9, minor: 0,
+                                        memory: 1 << 30, multiprocessors: 1)
+            let defines = try CUDABackend.defaultTuning(for: device).defines
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: clang)
+            p.arguments = defines + ["-std=c++17", "-O1", "-shared", "-fPIC", "-w", "-I", root.appendingPathComponent("Sources/Kernels").path,
+                           "-DGLOW_EMU_KERNELS=" + Kernel.allCases.map { "X(\($0.name))" }.joined(separator: " "),
+                           root.appendingPathComponent("Tests/CUDAEmulator/cuda_emulator.cpp").path, "-o", lib.path]
+            let err = Pipe()
+            p.standardError = err
+            try p.run()
+            let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw GlowError("building the CUDA emulator failed:\n\(message)") }
+            for name in ["libcuda.so.1", "libcublas.so.13"] {
+                try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent(name).path, withDestinationPath: lib.path)
+            }
+            return dir
+        }
+        built = result
+        return try result.get()
+    }
+
+    struct Run { let status: Int32; let stdout: String; let stderr: String }
+
+    /// Runs glow-gpu with the emulator as the CUDA driver and a module cache shared by the runs.
+    func glow(_ args: [String]) throws -> Run {
+        try requireNVRTC()
+        guard let bin = CLITests.binary else { throw XCTSkip("the glow-gpu binary was not found next to the tests") }
+        let emulator = try Self.buildEmulator()
+        let p = Process()
+        p.executableURL = bin
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(
+            ["GLOW_CUDA_PATH": emulator.path, "GLOW_CUDA_CACHE": emulator.appendingPathComponent("cache").path]) { $1 }
+        let dir = try makeTempDirectory(self)
+        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        try out.close(); try err.close()
+        let r = Run(status: p.terminationStatus, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                    stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        XCTAssertEqual(r.status, 0, "glow-gpu \(args.joined(separator: " ")):\n\(r.stdout)\n\(r.stderr)")
+        return r
+    }
+
+    /// The emulator's counters from a run's stderr: launches, sgemm, TF32 gemmEx.
+    func counters(_ r: Run) -> (launches: Int, sgemm: Int, tf32: Int) {
+        guard let line = r.stderr.split(separator: "\n").last(where: { $0.hasPrefix("cuda-emulator:") }) else { return (0, 0, 0) }
+        let n = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        return n.count >= 4 ? (n[0], n[2], n[3]) : (0, 0, 0)
+    }
+
+    /// The emulator's barriers: its 16×16-tiled transpose through `__local` memory, launched
+    /// in-process through the emulator's own cuLaunchKernel, is exact (it would read
+    /// unwritten tile entries if a thread passed the barrier early).
+    func testEmulatorBarriers() throws {
+        let dir = try Self.buildEmulator()
+        guard let h = dlopen(dir.appendingPathComponent("libglowcudaemu.so").path, RTLD_NOW | RTLD_LOCAL) else {
+            return XCTFail(String(cString: dlerror()))
+        }
+        defer { dlclose(h) }
+        typealias GetFunction = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UnsafePointer<CChar>) -> Int32
+        typealias Launch = @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
+                                           UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
+        let getFunction = unsafeBitCast(dlsym(h, "cuModuleGetFunction"), to: GetFunction.self)
+        let launch = unsafeBitCast(dlsym(h, "cuLaunchKernel"), to: Launch.self)
+        var f: OpaquePointer?
+        XCTAssertEqual(getFunction(&f, nil, "emulator_transpose"), 0)
+        let n = 48
+        var x = (0..<(n * n)).map { Float($0) }, y = [Float](repeating: -1, count: n * n)
+        x.withUnsafeMutableBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                var slots: [UInt64] = [UInt64(UInt(bitPattern: xp.baseAddress)), UInt64(UInt(bitPattern: yp.baseAddress)), UInt64(n)]
+                slots.withUnsafeMutableBufferPointer { s in
+                    var params = (0..<3).map { UnsafeMutableRawPointer(s.baseAddress! + $0) as UnsafeMutableRawPointer? }
+                    XCTAssertEqual(launch(f, 3, 3, 1, 16, 16, 1, 0, nil, &params, nil), 0)
+                }
+            }
+        }
+        XCTAssertEqual(y, (0..<(n * n)).map { Float(($0 % n) * n + $0 / n) }, "transpose through __local tiles")
+    }
+
+    func testDevicesListsTheEmulatedDevice() throws {
+        let r = try glow(["devices", "--check"])
+        XCTAssertTrue(r.stdout.contains("cuda:0     glow-gpu CUDA emulator (CPU)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("compute capability 9.0 (sm_90)") && r.stdout.contains("cuBLAS 13.0.0"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("kernels.cl compiled by NVRTC") && r.stdout.contains("--gpu-architecture=sm_90"), r.stdout)
+    }
+
+    /// encode and decode on "cuda" match the in-process CPU model.
+    func testEncodeDecodeMatchCPU() throws {
+        let dir = try makeTempDirectory(self)
+        let (model, _) = try makeTestModel(TestBackends.cpu, CLITests.config, seed: 21, images: 4)
+        let ckpt = dir.appendingPathComponent("tiny.safetensors").path
+        try Checkpoint.save(model, to: ckpt)
+        let n = 3
+        let x = randomValues(n * 64, seed: 5, stream: 2, low: -0.5, high: 0.5)
+        var input = SafeTensorsFile()
+        try input.add("x", shape: [n, 1, 8, 8], floats: x)
+        let inPath = dir.appendingPathComponent("x.safetensors").path
+        try input.write(path: inPath)
+        let enc = try model.encode(try Tensor(TestBackends.cpu, nchw: x, images: n, channels: 1, height: 8, width: 8))
+        let zPath = dir.appendingPathComponent("z.safetensors").path
+        let r = try glow(["encode", "--checkpoint", ckpt, "--input", inPath, "--device", "cuda", "--out", zPath])
+        XCTAssertGreaterThan(counters(r).launches, 0, r.stderr)
+        let f = try SafeTensorsFile.read(path: zPath)
+        for (i, z) in enc.latents.enumerated() {
+            let got = try f.requireFloats("z.\(i)", shape: [n, z.channels, z.height, z.width])
+            XCTAssertLessThan(normwiseError(got, try z.nchw().map(Double.init)), 1e-5, "z.\(i) on cuda vs cpu")
+        }
+        let bpd = try f.requireFloats("bpd", shape: [n])
+        for k in 0..<n { XCTAssertEqual(Double(bpd[k]), enc.bpd[k], accuracy: 1e-4 * abs(enc.bpd[k]), "bpd") }
+        let yPath = dir.appendingPathComponent("y.safetensors").path
+        _ = try glow(["decode", "--checkpoint", ckpt, "--latents", zPath, "--device", "cuda", "--out", yPath])
+        let y = try SafeTensorsFile.read(path: yPath).requireFloats("x", shape: [n, 1, 8, 8])
+        XCTAssertLessThan(zip(y, x).map { abs($0 - $1) }.max() ?? .infinity, 1e-4, "decode(encode(x)) = x on cuda")
+    }
+
+    /// Three training steps on "cuda" follow the CPU backend's; with --precision tf32 the
+    /// coupling networks' GEMMs go through cublasGemmEx(TF32) and the rest stays Sgemm.
+    func testTrainingMatchesCPUAndTF32IsRouted() throws {
+        let dir = try makeTempDirectory(self)
+        let images = dir.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for i in 0..<8 {
+            let pixels = (0..<64).map { UInt8(truncatingIfNeeded: ($0 * 37 + i * 91) % 256) }
+            try PNGImage.write(path: images.appendingPathComponent("\(i).png").path, width: 8, height: 8, channels: 1, pixels: pixels)
+        }
+        func train(_ device: String, _ precision: String) throws -> ([Double], Run) {
+            let out = dir.appendingPathComponent("\(device)-\(precision)").path
+            let r = try glow(["train", "--config", "tiny", "--dataset", "folder", "--data", images.path, "--steps", "3",
+                              "--warmup", "1", "--eval-every", "0", "--sample-every", "0", "--save-every", "100",
+                              "--device", device, "--precision", precision, "--out", out])
+            let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            let bpd = try lines.map { l -> Double in
+                let o = try JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: Any]
+                return (o?["train_bpd"] as? Double) ?? .nan
+            }
+            return (bpd, r)
+        }
+        let (cpu, _) = try train("cpu", "fp32")
+        let (fp32, r32) = try train("cuda", "fp32")
+        let (tf32, rTF) = try train("cuda", "tf32")
+        XCTAssertEqual(cpu.count, 3)
+        XCTAssertEqual(fp32.count, cpu.count)
+        for (a, b) in zip(fp32, cpu) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(b), "train bpd, cuda fp32 vs cpu: \(fp32) \(cpu)") }
+        for (a, b) in zip(tf32, fp32) { XCTAssertEqual(a, b, accuracy: 1e-2 * abs(b), "train bpd, tf32 vs fp32: \(tf32) \(fp32)") }
+        XCTAssertEqual(counters(r32).tf32, 0, "fp32 uses no TF32")
+        XCTAssertGreaterThan(counters(rTF).tf32, 0, "tf32 routes the coupling networks' GEMMs: \(rTF.stderr)")
+        XCTAssertGreaterThan(counters(rTF).sgemm, 0, "1×1 invertible convolutions and priors stay FP32")
+        XCTAssertTrue(rTF.stdout.contains("cuda (glow-gpu CUDA emulator (CPU), sm_90, tf32)"), rTF.stdout)
+    }
+}
