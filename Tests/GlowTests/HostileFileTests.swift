@@ -117,14 +117,19 @@ final class HostileFileTests: XCTestCase {
         let b = CPUBackend(threads: 1)
         let (model, _) = try makeTestModel(b, GlowConfig(channels: 1, height: 8, width: 8, K: 1, L: 2, hidden: 4, lu: true))
         let good = try Checkpoint.file(model)
-        for (key, value) in [("\"K\":1", "\"K\":1000000000"), ("\"hidden\":4", "\"hidden\":10000000"),
-                             ("\"K\":1", "\"K\":4611686018427387904"), ("\"image_shape\":[1", "\"image_shape\":[4611686018427387904")] {
+        // Sizes past memory or Int range are refused by GlowConfig.validate; a plausible config
+        // (K = 1000) that the file's 1-step weights cannot fill is refused by the length check.
+        for (key, value, message) in [("\"K\":1", "\"K\":1000000000", "config K/L/hidden"),
+                                      ("\"hidden\":4", "\"hidden\":10000000", "config K/L/hidden"),
+                                      ("\"K\":1", "\"K\":4611686018427387904", "past the largest integer"),
+                                      ("\"image_shape\":[1", "\"image_shape\":[4611686018427387904", "past the largest integer"),
+                                      ("\"K\":1", "\"K\":1000", "needs more weights than the")] {
             var f = good
             f.metadata["config"] = good.metadata["config"]!.replacingOccurrences(of: key, with: value)
             XCTAssertNotEqual(f.metadata["config"], good.metadata["config"], "test setup: the config JSON spells \(key)")
             let p = path("huge-config.safetensors")
             try f.write(path: p)
-            assertGlowError(value, contains: [p, "needs more weights than the"]) { _ = try Checkpoint.load(p, backend: b) }
+            assertGlowError(value, contains: [p, message]) { _ = try Checkpoint.load(p, backend: b) }
         }
     }
 
