@@ -41,6 +41,31 @@ public enum DeviceSelector {
         }
     }
 
+    /// Opens the backend `spec` names for one of `localSize` processes on this machine
+    /// (MPI ranks): `auto` and `opencl` take the GPU/accelerator number `localRank` (modulo
+    /// their count), and the CPU backend gets `cores / localSize` threads so the ranks
+    /// divide the cores. Other specs name one device explicitly and are opened as given.
+    public static func open(_ spec: String, localRank: Int, localSize: Int) throws -> any Backend {
+        guard localSize > 1 else { return try open(spec) }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cpu = { CPUBackend(threads: max(1, cores / localSize)) }
+        switch spec.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "cpu":
+            return cpu()
+        case "auto":
+            let gpus = ((try? OpenCLDeviceInfo.all()) ?? []).filter(\.isAccelerator)
+            return gpus.isEmpty ? cpu() : try OpenCLBackend(device: gpus[localRank % gpus.count])
+        case "opencl", "gpu", "cl":
+            let all = try OpenCLDeviceInfo.all()
+            let gpus = all.filter(\.isAccelerator)
+            let pool = gpus.isEmpty ? all : gpus
+            guard !pool.isEmpty else { throw noDevice(spec) }
+            return try OpenCLBackend(device: pool[localRank % pool.count])
+        default:
+            return try open(spec)
+        }
+    }
+
     static func noDevice(_ spec: String) -> GlowError {
         GlowError("--device \(spec): no OpenCL device found. The ICD loader found no platform; install one "
             + "(Debian: `apt-get install pocl-opencl-icd` for the CPU, or a GPU driver's ICD), or use --device cpu")

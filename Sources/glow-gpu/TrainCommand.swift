@@ -46,7 +46,9 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         // GlowError and DataError print as "Error: <message>" (a runtime failure, not a usage error).
-        try execute()
+        // Under mpirun: one rank of a data-parallel job (see MPIJob).
+        let comm = try Communicators.fromEnvironment()
+        try MPIJob.run(comm, "train") { try execute(comm) }
     }
 
     func modelConfig() throws -> GlowConfig {
@@ -71,7 +73,7 @@ struct TrainCommand: ParsableCommand {
         return c
     }
 
-    func execute() throws {
+    func execute(_ comm: any Communicator = SingleProcessCommunicator()) throws {
         var cfg = try modelConfig()
         guard let memoryMode = MemoryMode(rawValue: memory) else { throw GlowError("--memory \(memory): expected store or reversible") }
         var opt = OptimizerConfig()
@@ -93,16 +95,17 @@ struct TrainCommand: ParsableCommand {
             cfg.classes = trainSet.classes
         }
         try cfg.validate()
-        let totalSteps = steps ?? (epochs.map { ($0 * trainSet.count + cfg.batch - 1) / cfg.batch } ?? 2000)
+        let globalBatch = cfg.batch * comm.size
+        let totalSteps = steps ?? (epochs.map { ($0 * trainSet.count + globalBatch - 1) / globalBatch } ?? 2000)
         guard totalSteps >= 1 else { throw GlowError("--steps \(totalSteps): must be at least 1") }
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let backend = try DeviceSelector.open(device)
-        try train(backend, cfg, opt, memoryMode, trainSet, test, totalSteps)
+        let backend = try DeviceSelector.open(device, localRank: comm.localRank, localSize: comm.localSize)
+        try train(backend, cfg, opt, memoryMode, trainSet, test, totalSteps, comm)
     }
 
     func train<B: Backend>(_ backend: B, _ cfg: GlowConfig, _ opt: OptimizerConfig, _ memoryMode: MemoryMode,
-                           _ trainSet: ImageSet, _ testSet: ImageSet?, _ totalSteps: Int) throws {
+                           _ trainSet: ImageSet, _ testSet: ImageSet?, _ totalSteps: Int, _ comm: any Communicator) throws {
         let ckptPath = out + "/checkpoint.safetensors", statePath = out + "/training-state.safetensors"
         let model: Glow<B>
         if resume {
@@ -120,21 +123,24 @@ struct TrainCommand: ParsableCommand {
         } else {
             model = try Glow(config: cfg, backend: backend, seed: seed)
         }
-        let trainer = try Trainer(model: model, optimizer: opt, data: trainSet, batch: cfg.batch, seed: seed, memory: memoryMode)
+        let trainer = try Trainer(model: model, optimizer: opt, data: trainSet, batch: cfg.batch, seed: seed, memory: memoryMode,
+                                  communicator: comm)
         var metrics: [MetricsRecord] = []
         let metricsPath = out + "/metrics.jsonl"
         if resume {
             let state = try SafeTensorsFile.read(path: statePath)
             try trainer.restore(state: state, source: statePath)
+            try comm.checkSame(trainer.step, "the step in \(statePath)")
             metrics = MetricsRecord.read(path: metricsPath).filter { $0.step <= trainer.step }
-        } else {
+        } else if comm.isRoot {
             try? FileManager.default.removeItem(atPath: metricsPath)
         }
         let params = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
-        print("glow-gpu train: \(backend.name)")
+        print("glow-gpu train: \(backend.name)" + (comm.size > 1 ? " (rank 0 of \(comm.size) MPI ranks)" : ""))
         print("  model \(cfg.channels)×\(cfg.height)×\(cfg.width) K=\(cfg.K) L=\(cfg.L) hidden=\(cfg.hidden) \(cfg.coupling.rawValue)/"
             + "\(cfg.permutation.rawValue)\(cfg.lu ? "+LU" : "") learn_top=\(cfg.learnTop), \(params) parameters")
-        print("  data \(dataset): \(trainSet.count) train, \(testSet?.count ?? 0) test images; batch \(cfg.batch), "
+        print("  data \(dataset): \(trainSet.count) train, \(testSet?.count ?? 0) test images; batch \(cfg.batch)"
+            + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "") + ", "
             + "\(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), memory \(memoryMode.rawValue)")
         print("  output \(out)")
         if trainer.step >= totalSteps {
@@ -156,7 +162,7 @@ struct TrainCommand: ParsableCommand {
                 progress.interrupt()
                 print("step \(r.step): non-finite loss (\(r.bpd)) or gradient norm (\(r.gradientNorm)); update skipped")
             }
-            recentImages += cfg.batch; recentTime += r.seconds
+            recentImages += trainer.globalBatch; recentTime += r.seconds
             let ips = Double(recentImages) / max(recentTime, 1e-9)
             if recentTime > 20 { recentImages /= 2; recentTime /= 2 }
             if r.bpd.isFinite { lastBPD = lastBPD.isFinite ? 0.9 * lastBPD + 0.1 * r.bpd : r.bpd }
@@ -164,21 +170,22 @@ struct TrainCommand: ParsableCommand {
             let s = trainer.step
             var record = MetricsRecord(step: s, trainBPD: r.bpd, testBPD: nil, imagesPerSecond: ips,
                                        learningRate: r.learningRate, gradientNorm: r.gradientNorm)
-            let outOfTime = minutes.map { Date().timeIntervalSince(start) >= $0 * 60 } ?? false
+            // Agreed over the ranks, so that all stop after the same step.
+            let outOfTime = try comm.any(minutes.map { Date().timeIntervalSince(start) >= $0 * 60 } ?? false)
             let last = s >= totalSteps || outOfTime
             if let testSet, (evalEvery > 0 && s % evalEvery == 0) || last {
                 let subset = last ? testSet : testSet.subset(Array(0..<min(evalImages, testSet.count)))
                 try trainer.optimizer.swapEMA()
-                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64))
+                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64), communicator: comm)
                 try trainer.optimizer.swapEMA()
                 record.testBPD = bpd
                 progress.interrupt()
                 print(String(format: "step %d: test bpd %.4f on %d images (train bpd %.4f)", s, bpd, subset.count, lastBPD))
             }
             metrics.append(record)
-            record.append(to: metricsPath)
-            if (sampleEvery > 0 && s % sampleEvery == 0) || last { try writeSamples(model, trainer, step: s) }
-            if (saveEvery > 0 && s % saveEvery == 0) || last {
+            if comm.isRoot { record.append(to: metricsPath) }
+            if comm.isRoot, (sampleEvery > 0 && s % sampleEvery == 0) || last { try writeSamples(model, trainer, step: s) }
+            if comm.isRoot, (saveEvery > 0 && s % saveEvery == 0) || last {
                 try trainer.save(to: out)
                 try MetricsRecord.plot(metrics, path: out + "/bpd.png")
             }
