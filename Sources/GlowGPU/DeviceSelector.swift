@@ -48,7 +48,10 @@ public enum DeviceSelector {
     public static func open(_ spec: String, localRank: Int, localSize: Int) throws -> any Backend {
         guard localSize > 1 else { return try open(spec) }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let cpu = { CPUBackend(threads: max(1, cores / localSize)) }
+        // mpirun may bind each rank to its own cores: then those are this rank's share.
+        let allowed = allowedCPUs()
+        let share = allowed.map { $0 < cores ? $0 : cores / localSize } ?? cores / localSize
+        let cpu = { CPUBackend(threads: max(1, share)) }
         switch spec.trimmingCharacters(in: .whitespaces).lowercased() {
         case "cpu":
             return cpu()
@@ -64,6 +67,15 @@ public enum DeviceSelector {
         default:
             return try open(spec)
         }
+    }
+
+    /// The CPUs this process may run on (`Cpus_allowed` in /proc/self/status), or nil.
+    static func allowedCPUs() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+        let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
+        let bits = mask.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
+        return bits > 0 ? bits : nil
     }
 
     static func noDevice(_ spec: String) -> GlowError {
