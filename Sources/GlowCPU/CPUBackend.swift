@@ -59,6 +59,16 @@ public final class CPUBackend: Backend {
         return Array(UnsafeBufferPointer(start: buffer.pointer + offset, count: count))
     }
 
+    public func download(_ buffer: CPUBuffer, offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) throws {
+        try check(offset + count <= buffer.count, "download of \(count) at \(offset) past buffer of \(buffer.count)")
+        destination.update(from: buffer.pointer + offset, count: count)
+    }
+
+    public func upload(from source: UnsafePointer<Float>, count: Int, to buffer: CPUBuffer, offset: Int) throws {
+        try check(offset + count <= buffer.count, "upload of \(count) at \(offset) past buffer of \(buffer.count)")
+        (buffer.pointer + offset).update(from: source, count: count)
+    }
+
     public func fill(_ buffer: CPUBuffer, offset: Int, count: Int, value: Float) throws {
         (buffer.pointer + offset).update(repeating: value, count: count)
     }

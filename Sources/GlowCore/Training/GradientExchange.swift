@@ -20,21 +20,18 @@ final class GradientExchange<B: Backend> {
     func average() throws -> Double {
         let t0 = Date()
         try host.withUnsafeMutableBufferPointer { h in
+            let base = h.baseAddress!
             var offset = 0
             for p in parameters {
-                let g = try backend.download(try p.gradient(), offset: 0, count: p.count)
-                g.withUnsafeBufferPointer { (h.baseAddress! + offset).update(from: $0.baseAddress!, count: p.count) }
+                try backend.download(try p.gradient(), offset: 0, count: p.count, into: base + offset)
                 offset += p.count
             }
             try communicator.allReduceSum(h)
             let scale = 1 / Float(communicator.size)
+            for i in h.indices { h[i] *= scale }
             offset = 0
             for p in parameters {
-                let mean = [Float](unsafeUninitializedCapacity: p.count) { out, n in
-                    for i in 0..<p.count { out[i] = h[offset + i] * scale }
-                    n = p.count
-                }
-                try backend.upload(mean, to: try p.gradient(), offset: 0)
+                try backend.upload(from: base + offset, count: p.count, to: try p.gradient(), offset: 0)
                 offset += p.count
             }
         }
