@@ -23,10 +23,12 @@ let package = Package(
         // CUDA driver API, NVRTC and cuBLAS declarations and their run-time loader: no CUDA
         // header or library at build time.
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
+        // Open MPI, loaded with dlopen only under mpirun (the binary runs without it).
+        .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl")]),
         // kernels.cl compiled into the binary with C23 #embed.
         .target(name: "Kernels", path: "Sources/Kernels"),
         // Tensors, the backend protocol, the model, file formats and data: device-agnostic.
-        .target(name: "GlowCore", dependencies: ["CLibPNG", "CZlib"]),
+        .target(name: "GlowCore", dependencies: ["CLibPNG", "CZlib", "CMPI"]),
         .target(name: "GlowCPU", dependencies: ["GlowCore", "COpenBLAS"]),
         .target(name: "GlowGPU", dependencies: ["GlowCore", "GlowCPU", "COpenCL", "CCUDA", "Kernels"]),
         .executableTarget(name: "glow-gpu", dependencies: [

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages glow-gpu builds and runs with, when missing. Idempotent.
 set -euo pipefail
-packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libopenblas-dev pkg-config libpng-dev zlib1g-dev clinfo)
+packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libopenblas-dev pkg-config libpng-dev zlib1g-dev clinfo libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,9 +23,15 @@ public final class CPUBackend: Backend {
     /// Released buffers, reused by size so a training step in its steady state allocates nothing.
     let pool = BufferPool<UnsafeMutablePointer<Float>>(release: { free($0) })
 
-    /// Creates the backend; `threads` sets OpenBLAS's thread count when given.
+    /// Threads of the elementwise loops: `threads` when given (so that several processes
+    /// on one machine, e.g. MPI ranks, divide the cores instead of oversubscribing them).
+    let workers: Int
+
+    /// Creates the backend; `threads` sets OpenBLAS's thread count and the elementwise
+    /// loops' when given (else all cores).
     public init(threads: Int? = nil) {
         if let threads { openblas_set_num_threads(Int32(threads)) }
+        workers = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// OpenBLAS's build string, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64`.
@@ -57,6 +63,16 @@ public final class CPUBackend: Backend {
     public func download(_ buffer: CPUBuffer, offset: Int, count: Int) throws -> [Float] {
         try check(offset + count <= buffer.count, "download of \(count) at \(offset) past buffer of \(buffer.count)")
         return Array(UnsafeBufferPointer(start: buffer.pointer + offset, count: count))
+    }
+
+    public func download(_ buffer: CPUBuffer, offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) throws {
+        try check(offset + count <= buffer.count, "download of \(count) at \(offset) past buffer of \(buffer.count)")
+        destination.update(from: buffer.pointer + offset, count: count)
+    }
+
+    public func upload(from source: UnsafePointer<Float>, count: Int, to buffer: CPUBuffer, offset: Int) throws {
+        try check(offset + count <= buffer.count, "upload of \(count) at \(offset) past buffer of \(buffer.count)")
+        (buffer.pointer + offset).update(from: source, count: count)
     }
 
     public func fill(_ buffer: CPUBuffer, offset: Int, count: Int, value: Float) throws {
@@ -348,7 +364,6 @@ public final class CPUBackend: Backend {
 
     /// Runs `body(i)` for i in 0..<n, over the cores when there is enough work.
     private func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int) -> Void) {
-        let workers = ProcessInfo.processInfo.activeProcessorCount
         if n < 2 * grain || workers < 2 { for i in 0..<n { body(i) }; return }
         let chunks = min(workers * 4, (n + grain - 1) / grain)
         withoutActuallyEscaping(body) { body in

@@ -26,6 +26,11 @@ public protocol Backend: AnyObject {
     func upload(_ values: [Float], to buffer: Buffer, offset: Int) throws
     /// Copies `count` floats from `buffer` starting at `offset` to the host.
     func download(_ buffer: Buffer, offset: Int, count: Int) throws -> [Float]
+    /// Copies `count` floats from `buffer` at `offset` into host memory `destination`
+    /// (no array allocated: the gradient all-reduce's staging buffer).
+    func download(_ buffer: Buffer, offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) throws
+    /// Copies `count` floats from host memory `source` into `buffer` at `offset`.
+    func upload(from source: UnsafePointer<Float>, count: Int, to buffer: Buffer, offset: Int) throws
     /// Sets `count` floats from `offset` to `value`.
     func fill(_ buffer: Buffer, offset: Int, count: Int, value: Float) throws
     /// Copies a `rows × cols` block between row-major layouts with the given row strides.
@@ -195,5 +200,16 @@ extension Backend {
     /// Downloads a whole buffer.
     public func download(_ buffer: Buffer) throws -> [Float] {
         try download(buffer, offset: 0, count: count(of: buffer))
+    }
+    /// Through an array; backends override it to copy directly.
+    public func download(_ buffer: Buffer, offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) throws {
+        guard count > 0 else { return }
+        let values = try download(buffer, offset: offset, count: count)
+        values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: count) }
+    }
+    /// Through an array; backends override it to copy directly.
+    public func upload(from source: UnsafePointer<Float>, count: Int, to buffer: Buffer, offset: Int) throws {
+        guard count > 0 else { return }
+        try upload(Array(UnsafeBufferPointer(start: source, count: count)), to: buffer, offset: offset)
     }
 }

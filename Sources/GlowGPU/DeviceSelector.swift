@@ -7,8 +7,12 @@ import GlowCPU
 /// else an OpenCL GPU or accelerator, else the CPU), or a substring of a device's name.
 public enum DeviceSelector {
     /// Opens the backend `spec` names; `precision` other than FP32 needs the CUDA backend.
-    public static func open(_ spec: String, precision: GEMMPrecision = .fp32) throws -> any Backend {
-        let backend = try openDevice(spec, precision: precision)
+    /// For one of `localSize` processes on this machine (MPI ranks), see `openForRank`.
+    public static func open(_ spec: String, precision: GEMMPrecision = .fp32, localRank: Int = 0,
+                            localSize: Int = 1) throws -> any Backend {
+        let backend = localSize > 1
+            ? try openForRank(spec, precision: precision, localRank: localRank, localSize: localSize)
+            : try openDevice(spec, precision: precision)
         if precision != .fp32 && !(backend is CUDABackend) {
             throw GlowError("--precision \(precision.rawValue): the \(backend.name) backend computes in FP32 only; "
                 + "TF32 needs --device cuda (an NVIDIA GPU of compute capability 8.0 or newer)")
@@ -76,6 +80,49 @@ public enum DeviceSelector {
             throw GlowError("--device \(spec): not cpu, auto, cuda, cuda:N, opencl, opencl:N, nor part of a device name"
                 + (all.isEmpty ? " (no OpenCL device is installed)" : " (devices: \(all.map(\.name).joined(separator: ", ")))"))
         }
+    }
+
+    /// Opens the backend `spec` names for one of `localSize` processes on this machine
+    /// (MPI ranks): `auto`, `cuda` and `opencl` take the device number `localRank` (modulo
+    /// their count), and the CPU backend gets `cores / localSize` threads so the ranks
+    /// divide the cores. Other specs name one device explicitly and are opened as given.
+    static func openForRank(_ spec: String, precision: GEMMPrecision, localRank: Int, localSize: Int) throws -> any Backend {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        // mpirun may bind each rank to its own cores: then those are this rank's share.
+        let allowed = allowedCPUs()
+        let share = allowed.map { $0 < cores ? $0 : cores / localSize } ?? cores / localSize
+        let cpu = { CPUBackend(threads: max(1, share)) }
+        let cudaDevices = (try? CUDADeviceInfo.usable()) ?? []
+        switch spec.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "cpu":
+            return cpu()
+        case "auto":
+            if !cudaDevices.isEmpty {
+                return try CUDABackend(device: cudaDevices[localRank % cudaDevices.count], precision: precision)
+            }
+            let gpus = ((try? OpenCLDeviceInfo.all()) ?? []).filter(\.isAccelerator)
+            return gpus.isEmpty ? cpu() : try OpenCLBackend(device: gpus[localRank % gpus.count])
+        case "cuda":
+            if cudaDevices.isEmpty { return try openCUDA(spec, index: nil, precision: precision) }   // says why
+            return try CUDABackend(device: cudaDevices[localRank % cudaDevices.count], precision: precision)
+        case "opencl", "gpu", "cl":
+            let all = try OpenCLDeviceInfo.all()
+            let gpus = all.filter(\.isAccelerator)
+            let pool = gpus.isEmpty ? all : gpus
+            guard !pool.isEmpty else { throw noDevice(spec) }
+            return try OpenCLBackend(device: pool[localRank % pool.count])
+        default:
+            return try openDevice(spec, precision: precision)
+        }
+    }
+
+    /// The CPUs this process may run on (`Cpus_allowed` in /proc/self/status), or nil.
+    static func allowedCPUs() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+        let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
+        let bits = mask.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
+        return bits > 0 ? bits : nil
     }
 
     static func noDevice(_ spec: String) -> GlowError {

@@ -21,11 +21,16 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        // GlowError and DataError print as "Error: <message>".
-        let backend = try DeviceSelector.open(device, precision: precision)
-        // The timed GEMMs and convolution have the coupling networks' shapes: TF32 applies
-        // to them under --precision tf32, as in training.
-        if kernels { try backend.allowingReducedPrecision { try benchKernels(backend) } } else { try bench(backend) }
+        // GlowError and DataError print as "Error: <message>". Under mpirun every rank
+        // trains its batch data-parallel and rank 0 prints the job's figures (see MPIJob).
+        let comm = try Communicators.fromEnvironment()
+        try MPIJob.run(comm, "bench") {
+            let backend = try DeviceSelector.open(device, precision: precision, localRank: comm.localRank,
+                                                  localSize: comm.localSize)
+            // The timed GEMMs and convolution have the coupling networks' shapes: TF32 applies
+            // to them under --precision tf32, as in training.
+            if kernels { try backend.allowingReducedPrecision { try benchKernels(backend) } } else { try bench(backend, comm) }
+        }
     }
 
     static func sgemmGFLOPs(_ n: Int = 2048) -> Double {
@@ -54,7 +59,7 @@ struct BenchCommand: ParsableCommand {
         return Double(u.ru_maxrss) / 1024
     }
 
-    func bench<B: Backend>(_ backend: B) throws {
+    func bench<B: Backend>(_ backend: B, _ comm: any Communicator) throws {
         var cfg = try GlowConfig.named(config)
         if let k { cfg.K = k }
         if let batch { cfg.batch = batch }
@@ -68,20 +73,51 @@ struct BenchCommand: ParsableCommand {
         }
         let sgemm = BenchCommand.sgemmGFLOPs()
         let model = try Glow(config: cfg, backend: backend, seed: 1)
-        let n = cfg.batch
-        let pixels = (0..<(n * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
-        let set = try ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
-        let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: n, seed: 1, memory: mode)
+        let n = cfg.batch, ranks = comm.size
+        let pixels = (0..<(n * ranks * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
+        let set = try ImageSet(count: n * ranks, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
+        let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: n, seed: 1, memory: mode,
+                                  communicator: comm)
         try trainer.initialize()
         for p in model.parameters { _ = try p.gradient() }
         let stateMB = BenchCommand.currentRSSMB()   // weights, gradients, optimizer moments, data
-        if !json { print("bench \(config) (K=\(cfg.K), batch \(n), memory \(mode.rawValue)) on \(backend.name)") }
+        if !json {
+            print("bench \(config) (K=\(cfg.K), batch \(n)\(ranks > 1 ? " per rank × \(ranks) MPI ranks" : ""), "
+                + "memory \(mode.rawValue)) on \(backend.name)")
+        }
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
         try backend.synchronize()
+        try comm.barrier()
         let t0 = Date()
-        for _ in 0..<steps { try trainer.trainStep() }
+        var exchangeSeconds = 0.0
+        for _ in 0..<steps { exchangeSeconds += try trainer.trainStep().allReduceSeconds }
         try backend.synchronize()
-        let trainIPS = Double(steps * n) / Date().timeIntervalSince(t0)
+        let trainSeconds = Date().timeIntervalSince(t0)
+        // Per-rank figures, gathered by summing vectors that are zero but in each rank's slot.
+        var perRank = [Double](repeating: 0, count: 3 * ranks)
+        perRank[comm.rank] = Double(steps * n) / trainSeconds
+        perRank[ranks + comm.rank] = exchangeSeconds / Double(steps)
+        perRank[2 * ranks + comm.rank] = trainSeconds / Double(steps)
+        try comm.allReduceSum(&perRank)
+        let rankIPS = Array(perRank[0..<ranks]), rankExchange = Array(perRank[ranks..<2 * ranks])
+        let stepSeconds = perRank[(2 * ranks)...].max() ?? trainSeconds
+        // The job's rate: every rank's batch per step of the slowest rank.
+        let trainIPS = Double(n * ranks) / stepSeconds
+        let exchange = rankExchange.reduce(0, +) / Double(ranks)
+        let params = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
+        // The all-reduce of all gradients alone (after a barrier, so no rank waits for a
+        // slower one inside it): best of 5.
+        var alone = 0.0
+        if ranks > 1 {
+            var buffer = [Float](repeating: 1, count: params)
+            alone = .infinity
+            for _ in 0..<5 {
+                try comm.barrier()
+                let t = Date()
+                try buffer.withUnsafeMutableBufferPointer { try comm.allReduceSum($0) }
+                alone = min(alone, Date().timeIntervalSince(t))
+            }
+        }
         let x = try trainer.input(Array(0..<n), noiseStream: 1)
         _ = try model.encode(x)
         var t = Date()
@@ -100,9 +136,19 @@ struct BenchCommand: ParsableCommand {
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
                 + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
                 + "\"encode_images_per_second\": \(r(encodeIPS)), "
-                + "\"sample_images_per_second\": \(r(sampleIPS))}")
+                + "\"sample_images_per_second\": \(r(sampleIPS)), \"parameters\": \(params), \"ranks\": \(ranks), "
+                + "\"per_rank_images_per_second\": [\(rankIPS.map(r).joined(separator: ", "))], "
+                + "\"step_seconds\": \(r(stepSeconds)), \"allreduce_seconds_per_step\": \(r(exchange)), "
+                + "\"allreduce_fraction\": \(r(exchange / stepSeconds)), \"allreduce_alone_seconds\": \(r(alone)), "
+                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
+            if ranks > 1 {
+                print("  ranks      \(ranks); images/s per rank " + rankIPS.map { String(format: "%.2f", $0) }.joined(separator: ", "))
+                print(String(format: "  all-reduce %.4f s of a %.3f s step (%.1f%%; copies and waiting included), %.4f s alone; "
+                    + "%d parameters, %.1f MB per rank", exchange, stepSeconds, 100 * exchange / stepSeconds, alone, params,
+                    2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params) / 1e6))
+            }
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
             print(String(format: "  peak RSS   %.0f MB (%.0f MB weights, gradients, moments and data before the first step; "

@@ -50,7 +50,9 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         // GlowError and DataError print as "Error: <message>" (a runtime failure, not a usage error).
-        try execute()
+        // Under mpirun: one rank of a data-parallel job (see MPIJob).
+        let comm = try Communicators.fromEnvironment()
+        try MPIJob.run(comm, "train") { try execute(comm) }
     }
 
     func modelConfig() throws -> GlowConfig {
@@ -115,7 +117,7 @@ struct TrainCommand: ParsableCommand {
         if resume && overwrite { throw GlowError("give --resume or --overwrite, not both") }
     }
 
-    func execute() throws {
+    func execute(_ comm: any Communicator = SingleProcessCommunicator()) throws {
         try checkOptions()
         guard let memoryMode = MemoryMode(rawValue: memory) else { throw GlowError("--memory \(memory): expected store or reversible") }
         let files = RunFiles(directory: out)
@@ -184,20 +186,21 @@ struct TrainCommand: ParsableCommand {
         } else if let epochs {
             let (images, overflow) = epochs.multipliedReportingOverflow(by: trainSet.count)
             guard !overflow else { throw GlowError("--epochs \(epochs): \(epochs) × \(trainSet.count) images is past the largest step count") }
-            totalSteps = images / cfg.batch + (images % cfg.batch == 0 ? 0 : 1)
+            let globalBatch = cfg.batch * comm.size
+            totalSteps = images / globalBatch + (images % globalBatch == 0 ? 0 : 1)
         } else {
             totalSteps = 2000
         }
         // The data order counts images (step × batch) in an Int.
-        guard !totalSteps.multipliedReportingOverflow(by: cfg.batch).overflow else {
+        guard !totalSteps.multipliedReportingOverflow(by: cfg.batch * comm.size).overflow else {
             throw GlowError("--steps \(totalSteps) with --batch \(cfg.batch): \(totalSteps) × \(cfg.batch) images is past the largest image count")
         }
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let stale = AtomicFile.removeStaleTemporaries(in: out)
+        let stale = comm.isRoot ? AtomicFile.removeStaleTemporaries(in: out) : []
         if !stale.isEmpty { print("removed \(stale.count) temporary file\(stale.count > 1 ? "s" : "") of an interrupted save: \(stale.joined(separator: ", "))") }
-        let backend = try DeviceSelector.open(device, precision: precision)
-        try train(backend, cfg, opt, memoryMode, runSeed, resumed, trainSet, test, totalSteps)
+        let backend = try DeviceSelector.open(device, precision: precision, localRank: comm.localRank, localSize: comm.localSize)
+        try train(backend, cfg, opt, memoryMode, runSeed, resumed, trainSet, test, totalSteps, comm)
     }
 
     /// Refuses a resampling or padding whose result would not fit in memory.
@@ -222,7 +225,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     func train<B: Backend>(_ backend: B, _ cfg: GlowConfig, _ opt: OptimizerConfig, _ memoryMode: MemoryMode, _ seed: UInt64,
-                           _ resumed: RunFiles.Pair?, _ trainSet: ImageSet, _ testSet: ImageSet?, _ totalSteps: Int) throws {
+                           _ resumed: RunFiles.Pair?, _ trainSet: ImageSet, _ testSet: ImageSet?, _ totalSteps: Int,
+                           _ comm: any Communicator) throws {
         let files = RunFiles(directory: out)
         let model: Glow<B>
         if let pair = resumed {
@@ -231,23 +235,26 @@ struct TrainCommand: ParsableCommand {
         } else {
             model = try Glow(config: cfg, backend: backend, seed: seed)
         }
-        let trainer = try Trainer(model: model, optimizer: opt, data: trainSet, batch: cfg.batch, seed: seed, memory: memoryMode)
+        let trainer = try Trainer(model: model, optimizer: opt, data: trainSet, batch: cfg.batch, seed: seed, memory: memoryMode,
+                                  communicator: comm)
         var metrics: [MetricsRecord] = []
         let metricsPath = out + "/metrics.jsonl"
         // A new run's first line starts metrics.jsonl afresh (an --overwrite'n run's old lines go then, not before).
         var freshMetrics = resumed == nil
         if let pair = resumed {
             try trainer.restore(state: pair.state, source: files.state)
+            try comm.checkSame(trainer.step, "the step in \(files.state)")
             // Lines past the checkpoint (steps trained after its save) go, so no step appears twice.
             metrics = MetricsRecord.read(path: metricsPath).filter { $0.step <= trainer.step }
-            try MetricsRecord.write(metrics, to: metricsPath)
+            if comm.isRoot { try MetricsRecord.write(metrics, to: metricsPath) }
         }
         let params = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
-        print("glow-gpu train: \(backend.name)")
+        print("glow-gpu train: \(backend.name)" + (comm.size > 1 ? " (rank 0 of \(comm.size) MPI ranks)" : ""))
         print("  model \(cfg.channels)×\(cfg.height)×\(cfg.width) K=\(cfg.K) L=\(cfg.L) hidden=\(cfg.hidden) \(cfg.coupling.rawValue)/"
             + "\(cfg.permutation.rawValue)\(cfg.lu ? "+LU" : "") learn_top=\(cfg.learnTop) n_bits=\(cfg.nBits), \(params) parameters")
         print("  data \(dataset): \(trainSet.count) train, \(testSet.map { "\($0.count) test images" } ?? "no test images (--no-test)"); "
-            + "batch \(cfg.batch), \(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), memory \(memoryMode.rawValue)")
+            + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
+            + ", \(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if trainer.step >= totalSteps {
             print("already at step \(trainer.step) ≥ --steps \(totalSteps); nothing to do")
@@ -257,7 +264,7 @@ struct TrainCommand: ParsableCommand {
         if resumed == nil {
             print("  initialising ActNorms from data…")
             try trainer.initialize()
-            if overwrite {
+            if overwrite && comm.isRoot {
                 // The new run has started: only now do the old run's files go.
                 for name in files.existingRunFiles() { try? FileManager.default.removeItem(atPath: out + "/" + name) }
             }
@@ -273,7 +280,7 @@ struct TrainCommand: ParsableCommand {
                 progress.interrupt()
                 print("step \(r.step): non-finite loss (\(r.bpd)) or gradient norm (\(r.gradientNorm)); update skipped")
             }
-            recentImages += cfg.batch; recentTime += r.seconds
+            recentImages += trainer.globalBatch; recentTime += r.seconds
             let ips = Double(recentImages) / max(recentTime, 1e-9)
             if recentTime > 20 { recentImages /= 2; recentTime /= 2 }
             if r.bpd.isFinite { lastBPD = lastBPD.isFinite ? 0.9 * lastBPD + 0.1 * r.bpd : r.bpd }
@@ -281,14 +288,17 @@ struct TrainCommand: ParsableCommand {
             let s = trainer.step
             var record = MetricsRecord(step: s, trainBPD: r.bpd, testBPD: nil, imagesPerSecond: ips,
                                        learningRate: r.learningRate, gradientNorm: r.gradientNorm)
-            let outOfTime = minutes.map { Date().timeIntervalSince(start) >= $0 * 60 } ?? false
+            // Agreed over the ranks, so that all stop after the same step.
+            let outOfTime = try comm.any(minutes.map { Date().timeIntervalSince(start) >= $0 * 60 } ?? false)
             let last = s >= totalSteps || outOfTime
-            // A stop signal skips the evaluation and samples (they can take long) and saves at once.
-            let signal = StopSignal.pending
+            // A stop signal skips the evaluation and samples (they can take long) and saves at once;
+            // under MPI a signal to any rank stops them all after this step.
+            let signal = try comm.any(StopSignal.pending != nil) ? (StopSignal.pending ?? SIGTERM) : nil
             if signal == nil, let testSet, (evalEvery > 0 && s % evalEvery == 0) || last {
                 let subset = last ? testSet : try testSet.subset(Array(0..<min(evalImages, testSet.count)))
                 try trainer.optimizer.swapEMA()
-                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64), allowNonFinite: true)
+                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64), allowNonFinite: true,
+                                                 communicator: comm)
                 try trainer.optimizer.swapEMA()
                 progress.interrupt()
                 if bpd.isFinite {
@@ -300,10 +310,10 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             metrics.append(record)
-            try record.append(to: metricsPath, truncateFirst: freshMetrics)
+            if comm.isRoot { try record.append(to: metricsPath, truncateFirst: freshMetrics) }
             freshMetrics = false
-            if signal == nil, (sampleEvery > 0 && s % sampleEvery == 0) || last { try writeSamples(model, trainer, step: s) }
-            if (saveEvery > 0 && s % saveEvery == 0) || last || signal != nil {
+            if comm.isRoot, signal == nil, (sampleEvery > 0 && s % sampleEvery == 0) || last { try writeSamples(model, trainer, step: s) }
+            if comm.isRoot, (saveEvery > 0 && s % saveEvery == 0) || last || signal != nil {
                 try trainer.save(to: out)
                 try MetricsRecord.plot(metrics, path: out + "/bpd.png")
             }

@@ -33,11 +33,26 @@ public final class ActNorm<B: Backend> {
         logsSum = try backend.download(logs.value).reduce(0.0) { $0 + Double($1) }
     }
 
-    /// Sets b and logs from the statistics of `x` (`rows × cols`, a CNHW activation).
+    /// Ranks whose statistics `initialize` sums (data-parallel training); nil: this
+    /// process's batch alone.
+    public var communicator: (any Communicator)?
+
+    /// Sums `values` and this rank's column count over the ranks; returns the total count.
+    private func reduce(_ values: inout [Double], cols: Int) throws -> Double {
+        guard let communicator, communicator.size > 1 else { return Double(cols) }
+        values.append(Double(cols))
+        try communicator.allReduceSum(&values)
+        return values.removeLast()
+    }
+
+    /// Sets b and logs from the statistics of `x` (`rows × cols`, a CNHW activation),
+    /// summed over the ranks of `communicator` when it is set.
     public func initialize(from x: B.Buffer, offset: Int = 0, cols: Int) throws {
         let sums = try backend.allocate(channels)
         try backend.rowSums(x, xOffset: offset, rows: channels, cols: cols, squares: false, out: sums)
-        let mean = try backend.download(sums).map { Double($0) / Double(cols) }
+        var firstMoments = try backend.download(sums).map(Double.init)
+        let total = try reduce(&firstMoments, cols: cols)
+        let mean = firstMoments.map { $0 / total }
         try backend.upload(mean.map { Float(-$0) }, to: bias.value, offset: 0)
         // Second pass on the centred data avoids E[x²] - E[x]² cancellation.
         let centred = try backend.allocate(channels * cols)
@@ -45,7 +60,9 @@ public final class ActNorm<B: Backend> {
         try backend.channelAffine(x, xOffset: offset, rows: channels, cols: cols, bias: bias.value, logs: zero,
                                   factor: 1, reverse: false, y: centred, yOffset: 0)
         try backend.rowSums(centred, xOffset: 0, rows: channels, cols: cols, squares: true, out: sums)
-        let std = try backend.download(sums).map { (Double($0) / Double(cols)).squareRoot() }
+        var squares = try backend.download(sums).map(Double.init)
+        _ = try reduce(&squares, cols: cols)
+        let std = squares.map { ($0 / total).squareRoot() }
         try backend.upload(std.map { Float(Foundation.log(1 / ($0 + 1e-6))) }, to: logs.value, offset: 0)
         initialized = true
         try refresh()

@@ -14,11 +14,15 @@ public struct StepReport: Sendable {
     public let skipped: Bool
     /// Wall time of the step.
     public let seconds: Double
+    /// Seconds of the step spent averaging gradients over the ranks (0 for one process).
+    public var allReduceSeconds: Double = 0
 }
 
 /// Trains a Glow model on an image set: data order and dequantisation noise derive from
 /// the seed and the step number alone, so a run resumed from its training state continues
-/// exactly as if it had never stopped.
+/// exactly as if it had never stopped. Data-parallel over a `Communicator`'s ranks, rank r
+/// takes slice r of each global batch (`size · batch` images) and gradients are averaged,
+/// so N ranks train as one process would at batch N · batch.
 public final class Trainer<B: Backend> {
     /// The model being trained.
     public let model: Glow<B>
@@ -26,8 +30,12 @@ public final class Trainer<B: Backend> {
     public let optimizer: Optimizer<B>
     /// Training images (already resized and padded to the model's shape).
     public let data: ImageSet
-    /// Images per step.
+    /// Images per step on this rank.
     public let batch: Int
+    /// The ranks training together (one process alone by default).
+    public let communicator: any Communicator
+    /// Images per step over all ranks: `size · batch`.
+    public var globalBatch: Int { batch * communicator.size }
     /// Seed of data order, noise and initialisation.
     public let seed: UInt64
     /// How activations are kept for the backward pass.
@@ -39,9 +47,12 @@ public final class Trainer<B: Backend> {
     /// Consecutive non-finite steps tolerated before `step()` throws.
     public var maxSkips = 5
     let backend: B
+    private let exchange: GradientExchange<B>?
 
-    /// A trainer for `model` on `data`.
-    public init(model: Glow<B>, optimizer: OptimizerConfig, data: ImageSet, batch: Int, seed: UInt64, memory: MemoryMode) throws {
+    /// A trainer for `model` on `data`; with a `communicator` of several ranks, one rank
+    /// of a data-parallel job (every rank holds the same model, data and options).
+    public init(model: Glow<B>, optimizer: OptimizerConfig, data: ImageSet, batch: Int, seed: UInt64, memory: MemoryMode,
+                communicator: any Communicator = SingleProcessCommunicator()) throws {
         guard data.channels == model.config.channels, data.height == model.config.height, data.width == model.config.width else {
             throw GlowError("training images are \(data.channels)×\(data.height)×\(data.width) but the model takes "
                 + "\(model.config.channels)×\(model.config.height)×\(model.config.width)")
@@ -57,6 +68,9 @@ public final class Trainer<B: Backend> {
             try MemoryLimit.check(bytes: perImage.flatMap { MemoryLimit.product([$0, batch, 4]) },
                                   what: "a training step of \(batch) images of \(c.channels)×\(c.height)×\(c.width) with hidden \(c.hidden)")
         } catch let e as GlowError { throw GlowError("--batch \(batch): " + e.message) }
+        guard data.count >= communicator.size else {
+            throw GlowError("the training set has \(data.count) images, fewer than the \(communicator.size) ranks")
+        }
         if model.config.classes > 0 {
             guard data.labels != nil, data.classes == model.config.classes else {
                 throw GlowError("the model is class-conditional with \(model.config.classes) classes but the training "
@@ -64,13 +78,18 @@ public final class Trainer<B: Backend> {
             }
         }
         self.model = model; self.data = data; self.batch = batch; self.seed = seed; self.memory = memory
+        self.communicator = communicator
         backend = model.backend
         self.optimizer = try Optimizer(model, config: optimizer)
+        exchange = communicator.size > 1
+            ? GradientExchange(parameters: model.parameters.filter(\.trainable), backend: backend, communicator: communicator) : nil
     }
 
-    /// Indices of the images of step `s`: epoch e visits a permutation drawn from (seed, e).
-    /// - Throws: `GlowError` when `s × batch` is past the largest `Int`.
+    /// Indices of the images of step `s` over all ranks (`globalBatch` of them): epoch e
+    /// visits a permutation drawn from (seed, e).
+    /// - Throws: `GlowError` when `s × globalBatch` is past the largest `Int`.
     public func batchIndices(step s: Int) throws -> [Int] {
+        let batch = globalBatch
         var out: [Int] = []
         let (start, overflow) = s.multipliedReportingOverflow(by: batch)
         guard s >= 0, !overflow, start <= Int.max - batch else {
@@ -95,33 +114,50 @@ public final class Trainer<B: Backend> {
     }
 
     /// The images `indices` in model space with dequantisation noise U(0, 1/2^n_bits)
-    /// drawn on the device from (seed, stream).
-    public func input(_ indices: [Int], noiseStream: UInt64?) throws -> Tensor<B> {
-        try Trainer.input(try data.subset(indices), model: model, noiseSeed: seed, noiseStream: noiseStream)
+    /// drawn on the device from (seed, stream); `noiseSkip` images of the stream come
+    /// before them (a rank's slice of a global batch gets that slice's noise).
+    public func input(_ indices: [Int], noiseStream: UInt64?, noiseSkip: Int = 0) throws -> Tensor<B> {
+        try Trainer.input(try data.subset(indices), model: model, noiseSeed: seed, noiseStream: noiseStream, noiseSkip: noiseSkip)
     }
 
-    /// `set` in model space on `model`'s backend, with noise when `noiseStream` is given.
-    public static func input(_ set: ImageSet, model: Glow<B>, noiseSeed: UInt64, noiseStream: UInt64?) throws -> Tensor<B> {
+    /// `set` in model space on `model`'s backend, with noise when `noiseStream` is given,
+    /// starting `noiseSkip` images into the stream.
+    public static func input(_ set: ImageSet, model: Glow<B>, noiseSeed: UInt64, noiseStream: UInt64?,
+                             noiseSkip: Int = 0) throws -> Tensor<B> {
         let c = model.config
         let x = try Tensor(model.backend, nchw: try Preprocess.toModel(pixels: set.pixels, nBits: c.nBits),
                            images: set.count, channels: c.channels, height: c.height, width: c.width)
         if let noiseStream {
-            let noise = try model.backend.allocate(x.count)
-            try model.backend.random(noise, offset: 0, count: x.count,
+            // Element i of a stream depends only on i: draw the skipped prefix too and use the tail.
+            let skip = noiseSkip * c.dimension
+            let noise = try model.backend.allocate(skip + x.count)
+            try model.backend.random(noise, offset: 0, count: skip + x.count,
                                      distribution: .uniform(low: 0, high: 1 / Float(1 << c.nBits)),
                                      seed: noiseSeed, stream: noiseStream)
-            try model.backend.binary(.add, x.buffer, aOffset: 0, noise, bOffset: 0, y: x.buffer, yOffset: 0, count: x.count)
+            try model.backend.binary(.add, x.buffer, aOffset: 0, noise, bOffset: skip, y: x.buffer, yOffset: 0, count: x.count)
         }
         return x
     }
 
-    /// Data-dependent ActNorm initialisation from the first `max(batch, 64)` images of
-    /// the data order (at most the whole set).
+    /// This rank's part `lo ..< hi` of `count` items split as evenly as possible.
+    public func rankSlice(of count: Int) -> Range<Int> {
+        let r = communicator.rank, n = communicator.size
+        return (r * count / n) ..< ((r + 1) * count / n)
+    }
+
+    /// Data-dependent ActNorm initialisation from the first `max(globalBatch, 64)` images
+    /// of the data order (at most the whole set); over several ranks each encodes its slice
+    /// and the ActNorms' statistics are summed over the ranks, as one process would.
     public func initialize() throws {
-        let n = min(data.count, max(batch, 64))
+        let n = min(data.count, max(globalBatch, 64))
         let order = try Shuffle.permutation(count: data.count, seed: seed ^ 0xA5A5_A5A5)
-        let indices = Array(order.prefix(n))
-        _ = try model.encode(try input(indices, noiseStream: 0xFFFF_FFFF), labels: labels(indices), initialize: true)
+        let mine = rankSlice(of: n)
+        let indices = Array(order[mine])
+        let actnorms = model.actnorms
+        if communicator.size > 1 { for a in actnorms { a.communicator = communicator } }
+        defer { for a in actnorms { a.communicator = nil } }
+        _ = try model.encode(try input(indices, noiseStream: 0xFFFF_FFFF, noiseSkip: mine.lowerBound), labels: labels(indices),
+                             initialize: true)
     }
 
     /// One step: forward, backward, gradient norm, and (unless non-finite) the update.
@@ -129,12 +165,23 @@ public final class Trainer<B: Backend> {
     public func trainStep() throws -> StepReport {
         let t0 = Date()
         let s = step
-        let indices = try batchIndices(step: s)
-        let x = try input(indices, noiseStream: UInt64(s) + 1)
+        let mine = rankSlice(of: globalBatch)
+        let indices = Array(try batchIndices(step: s)[mine])
+        let x = try input(indices, noiseStream: UInt64(s) + 1, noiseSkip: mine.lowerBound)
         let pass = try model.gradients(x, labels: labels(indices), memory: memory)
+        var loss = pass.loss, bpd = pass.meanBPD, exchangeSeconds = 0.0
+        if let exchange {
+            // Equal slices: the mean of the ranks' mean gradients is the global batch's. A
+            // non-finite value on any rank makes the sums non-finite on all, so all skip.
+            exchangeSeconds = try exchange.average()
+            var sums = [pass.loss, pass.bpd.reduce(0, +)]
+            try communicator.allReduceSum(&sums)
+            loss = sums[0] / Double(communicator.size)
+            bpd = sums[1] / Double(globalBatch)
+        }
         let norm = try optimizer.gradientNorm()
         let lr = optimizer.config.learningRate(at: s)
-        let finite = pass.loss.isFinite && norm.isFinite
+        let finite = loss.isFinite && norm.isFinite
         if finite {
             consecutiveSkips = 0
             var scale = 1.0
@@ -145,11 +192,11 @@ public final class Trainer<B: Backend> {
             consecutiveSkips += 1
         }
         step += 1
-        let report = StepReport(step: s, bpd: pass.meanBPD, gradientNorm: norm, learningRate: lr, skipped: !finite,
-                                seconds: Date().timeIntervalSince(t0))
+        let report = StepReport(step: s, bpd: bpd, gradientNorm: norm, learningRate: lr, skipped: !finite,
+                                seconds: Date().timeIntervalSince(t0), allReduceSeconds: exchangeSeconds)
         if consecutiveSkips >= maxSkips {
             throw GlowError("training stopped: \(consecutiveSkips) consecutive steps had a non-finite loss or gradient "
-                + "(last at step \(s), loss \(pass.loss), gradient norm \(norm)); lower --lr or set --clip")
+                + "(last at step \(s), loss \(loss), gradient norm \(norm)); lower --lr or set --clip")
         }
         return report
     }
@@ -158,8 +205,10 @@ public final class Trainer<B: Backend> {
 
     /// The training state beside `checkpoint.safetensors`: optimizer moments, EMA, step, seed.
     public func stateFile() throws -> SafeTensorsFile {
+        // "batch" is the global batch: the data order depends on it alone, not on the ranks.
         var f = SafeTensorsFile(metadata: ["format": "glow-gpu-train/1", "step": String(step), "seed": String(seed),
-                                           "batch": String(batch), "memory": memory.rawValue,
+                                           "batch": String(globalBatch), "ranks": String(communicator.size),
+                                           "memory": memory.rawValue,
                                            "optimizer": optimizer.config.kind.rawValue])
         try optimizer.state(into: &f)
         return f
@@ -194,8 +243,13 @@ public final class Trainer<B: Backend> {
             throw GlowError("\(source): training state lacks step or seed")
         }
         guard sd == seed else { throw GlowError("\(source): was trained with --seed \(sd), not \(seed); pass --seed \(sd)") }
-        if let b = file.metadata["batch"].flatMap(Int.init), b != batch {
-            throw GlowError("\(source): was trained with --batch \(b), not \(batch)")
+        if let b = file.metadata["batch"].flatMap(Int.init), b != globalBatch {
+            let ranks = file.metadata["ranks"].flatMap(Int.init) ?? 1
+            let n = communicator.size
+            throw GlowError("\(source): was trained with a global batch of \(b) images"
+                + (ranks > 1 ? " (\(ranks) ranks × --batch \(b / ranks))" : " (--batch \(b))")
+                + ", not \(globalBatch)" + (n > 1 ? " (\(n) ranks × --batch \(batch))" : "")
+                + "; resume with a global batch of \(b): ranks × --batch = \(b)")
         }
         if let o = file.metadata["optimizer"], o != optimizer.config.kind.rawValue {
             throw GlowError("\(source): was trained with --optimizer \(o), not \(optimizer.config.kind.rawValue)")
@@ -213,26 +267,33 @@ public final class Trainer<B: Backend> {
 
 /// Mean bits per dimension over an image set, with dequantisation noise from a fixed seed.
 public enum Evaluation {
-    /// Mean bpd of `set` under `model`, in batches of `batch`; noise from `seed`.
+    /// Mean bpd of `set` under `model`, in batches of `batch`; noise from `seed`. Over
+    /// several ranks, batch k goes to rank k mod size (each batch with the noise it has in
+    /// one process) and the sums are reduced, so every rank returns the same mean.
     /// - Throws: `GlowError` for an empty set, and for a non-finite mean unless `allowNonFinite`
     ///   (training records such a test bpd as missing instead of stopping).
     public static func meanBPD<B: Backend>(_ model: Glow<B>, _ set: ImageSet, batch: Int, seed: UInt64 = 1234,
                                            allowNonFinite: Bool = false,
+                                           communicator: any Communicator = SingleProcessCommunicator(),
                                            progress: ((Int, Int) -> Void)? = nil) throws -> Double {
         guard set.count >= 1 else { throw GlowError("evaluation: the image set is empty") }
         guard batch >= 1 else { throw GlowError("evaluation: batch \(batch) must be at least 1") }
         var total = 0.0
-        var start = 0
+        var start = 0, k = 0
         while start < set.count {
-            let idx = Array(start..<(start + min(set.count - start, batch)))
-            let sub = try set.subset(idx)
-            let x = try Trainer.input(sub, model: model, noiseSeed: seed, noiseStream: UInt64(start))
-            let labels = model.config.classes > 0 ? sub.labels : nil
-            total += try model.encode(x, labels: labels).bpd.reduce(0, +)
-            start += idx.count
-            progress?(start, set.count)
+            let idx = Array(start..<min(set.count, start + batch))
+            if k % communicator.size == communicator.rank {
+                let sub = try set.subset(idx)
+                let x = try Trainer.input(sub, model: model, noiseSeed: seed, noiseStream: UInt64(start))
+                let labels = model.config.classes > 0 ? sub.labels : nil
+                total += try model.encode(x, labels: labels).bpd.reduce(0, +)
+                progress?(start + idx.count, set.count)
+            }
+            start += idx.count; k += 1
         }
-        let mean = total / Double(set.count)
+        var sums = [total]
+        try communicator.allReduceSum(&sums)
+        let mean = sums[0] / Double(set.count)
         guard mean.isFinite || allowNonFinite else {
             throw GlowError("evaluation: the mean bpd over \(set.count) images is not finite (\(mean)); the model or the images are degenerate")
         }
