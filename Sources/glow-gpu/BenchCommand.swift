@@ -68,9 +68,13 @@ struct BenchCommand: ParsableCommand {
         if !json { print("bench \(config) (K=\(cfg.K), batch \(n), memory \(mode.rawValue)) on \(backend.name)") }
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
         try backend.synchronize()
+        let counters = (backend as? any KernelBackend)?.counters
+        counters?.reset()
         let t0 = Date()
         for _ in 0..<steps { try trainer.trainStep() }
         try backend.synchronize()
+        let launches = counters.map { Double($0.launches) / Double(steps) }
+        let syncs = counters.map { Double($0.hostSyncs) / Double(steps) }
         let trainIPS = Double(steps * n) / Date().timeIntervalSince(t0)
         let x = try trainer.input(Array(0..<n), noiseStream: 1)
         _ = try model.encode(x)
@@ -90,10 +94,17 @@ struct BenchCommand: ParsableCommand {
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
                 + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
                 + "\"encode_images_per_second\": \(r(encodeIPS)), "
-                + "\"sample_images_per_second\": \(r(sampleIPS))}")
+                + "\"sample_images_per_second\": \(r(sampleIPS))"
+                + (launches.map { ", \"kernel_launches_per_step\": \(r($0)), \"host_syncs_per_step\": \(r(syncs ?? 0))" } ?? "")
+                + "}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
+            if let launches, let syncs {
+                print(String(format: "  launches   %.0f kernels and %.0f host waits per training step", launches, syncs))
+                let top = (counters?.byKernel ?? [:]).sorted { $0.value > $1.value }.prefix(8)
+                print("             most launched: " + top.map { "\($0.key.name) \($0.value / steps)" }.joined(separator: ", "))
+            }
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
             print(String(format: "  peak RSS   %.0f MB (%.0f MB weights, gradients, moments and data before the first step; "
                 + "%.0f MB above that: activations and scratch)", rss, stateMB, rss - stateMB))

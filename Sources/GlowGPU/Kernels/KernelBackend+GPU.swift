@@ -54,13 +54,14 @@ extension KernelBackend {
                    global: [n, m], local: [tuning["WG_ELEMENTWISE", default: 256], 1])
     }
 
-    /// A work-group reduction of `rows` sums of `length` terms each into `out` (`accumulate`:
-    /// added to it). `kernel` is one of the `…_wg` kernels; `args(chunk, destination,
-    /// accumulate)` builds its arguments. A row gets several groups (chunks) when `rows`
-    /// alone would not fill the device and each work-item would still sum ≥ 16 terms;
-    /// `row_sums_wg` then adds the chunks' partial sums.
-    func groupReduce(_ kernel: Kernel, rows: Int, length: Int, out: Buffer, accumulate: Bool,
-                     _ args: (Int, Buffer, Bool) -> [KernelArgument<Buffer>]) throws {
+    /// A work-group reduction of `rows` sums of `length` terms each into `out` from
+    /// `outOffset` (`accumulate`: added to it). `kernel` is one of the `…_wg` kernels;
+    /// `args(chunk, destination, destinationOffset, accumulate)` builds its arguments (only
+    /// `row_sums_wg` takes an offset; the others are called with offset 0). A row gets
+    /// several groups (chunks) when `rows` alone would not fill the device and each
+    /// work-item would still sum ≥ 16 terms; `row_sums_wg` then adds the chunks' partial sums.
+    func groupReduce(_ kernel: Kernel, rows: Int, length: Int, out: Buffer, outOffset: Int = 0, accumulate: Bool,
+                     _ args: (Int, Buffer, Int, Bool) -> [KernelArgument<Buffer>]) throws {
         if rows == 0 { return }
         let wg = tuning["WG_REDUCE", default: 256]
         let target = tuning["GROUPS_TARGET", default: 64]
@@ -68,12 +69,12 @@ extension KernelBackend {
         let chunk = max(1, (length + max(1, chunksWanted) - 1) / max(1, chunksWanted))
         let groups = max(1, (length + chunk - 1) / chunk)
         if groups == 1 {
-            try launch(kernel, args(max(length, 1), out, accumulate), global: [wg, rows], local: [wg, 1])
+            try launch(kernel, args(max(length, 1), out, outOffset, accumulate), global: [wg, rows], local: [wg, 1])
             return
         }
         let partial = try allocate(rows * groups)
-        try launch(kernel, args(chunk, partial, false), global: [groups * wg, rows], local: [wg, 1])
-        try launch(.rowSumsWG, [.buffer(partial), .int(0), .int(groups), .int(0), .int(groups), .buffer(out),
+        try launch(kernel, args(chunk, partial, 0, false), global: [groups * wg, rows], local: [wg, 1])
+        try launch(.rowSumsWG, [.buffer(partial), .int(0), .int(groups), .int(0), .int(groups), .buffer(out), .int(outOffset),
                                 .int(accumulate ? 1 : 0)], global: [wg, rows], local: [wg, 1])
     }
 
