@@ -490,22 +490,16 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
 #endif
 
 // acc[i·NWI + j] += Σ_kk As[kk, tm + i·MDIMC] · Bs[kk, tn + j·NDIMC]: one staged slice.
-void tile_fma(__local const float* As, __local const float* Bs, float* acc, int tm, int tn)
-{
-#pragma unroll
-    for (int kk = 0; kk < KWG; ++kk) {
-        float a[MWI], b[NWI];
-#pragma unroll
-        for (int i = 0; i < MWI; ++i) a[i] = As[kk * MWGP + tm + i * MDIMC];
-#pragma unroll
-        for (int j = 0; j < NWI; ++j) b[j] = Bs[kk * NWGP + tn + j * NDIMC];
-#pragma unroll
-        for (int i = 0; i < MWI; ++i) {
-#pragma unroll
-            for (int j = 0; j < NWI; ++j) acc[i * NWI + j] = fma(a[i], b[j], acc[i * NWI + j]);
-        }
+// A macro, not a function: a __local pointer parameter does not translate to CUDA.
+#define TILE_FMA(As, Bs, acc, tm, tn)                                                         \
+    _Pragma("unroll") for (int kk = 0; kk < KWG; ++kk) {                                    \
+        float a_[MWI], b_[NWI];                                                             \
+        _Pragma("unroll") for (int i = 0; i < MWI; ++i) a_[i] = As[kk * MWGP + (tm) + i * MDIMC]; \
+        _Pragma("unroll") for (int j = 0; j < NWI; ++j) b_[j] = Bs[kk * NWGP + (tn) + j * NDIMC]; \
+        _Pragma("unroll") for (int i = 0; i < MWI; ++i) {                                   \
+            _Pragma("unroll") for (int j = 0; j < NWI; ++j) acc[i * NWI + j] = fma(a_[i], b_[j], acc[i * NWI + j]); \
+        }                                                                                   \
     }
-}
 
 // C[m, n] = alpha · acc + beta · C[m, n] for the work-item's block; C is not read when beta == 0.
 void tile_store(__global float* C, int ldc, int M, int N, int m0, int n0, int tm, int tn,
@@ -570,7 +564,7 @@ float im2col_at(__global const float* x, int N, int H, int W, int row, int p, in
         }                                                                                   \
         barrier(CLK_LOCAL_MEM_FENCE);                                                       \
         /* Work-items whose rows all lie past M (narrow outputs) skip the arithmetic. */    \
-        if (m0 + tm < M) tile_fma(As, Bs, acc, tm, tn);                                     \
+        if (m0 + tm < M) { TILE_FMA(As, Bs, acc, tm, tn) }                                  \
         barrier(CLK_LOCAL_MEM_FENCE);                                                       \
     }
 
@@ -642,18 +636,19 @@ __kernel void conv3x3_backward_weights(__global const float* x, int xoff, __glob
 // per work-item, then a tree in __local. A row longer than one group's fair share is cut
 // into chunks (G groups per row) whose partial sums a second launch of row_sums_wg adds.
 
-// The sum of every work-item's `v`, for work-item 0 (all work-items must call it).
-float group_sum(__local float* sh, float v)
-{
-    const int lid = get_local_id(0);
-    sh[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG_REDUCE / 2; s > 0; s >>= 1) {
-        if (lid < s) sh[lid] += sh[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
+// v = the sum of every work-item's v, for work-item 0 (all work-items must reach it; a
+// macro because a __local pointer parameter does not translate to CUDA).
+#define GROUP_SUM(sh, v)                                                                    \
+    {                                                                                       \
+        const int lid_ = get_local_id(0);                                                   \
+        sh[lid_] = v;                                                                       \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                       \
+        for (int s_ = WG_REDUCE / 2; s_ > 0; s_ >>= 1) {                                    \
+            if (lid_ < s_) sh[lid_] += sh[lid_ + s_];                                       \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                   \
+        }                                                                                   \
+        v = sh[0];                                                                          \
     }
-    return sh[0];
-}
 
 // Group (g, r) of G = get_num_groups(0): out[r·G + g] (+)= Σ x[r, j] (or x²) over
 // j ∈ [g·chunk, (g+1)·chunk) ∩ [0, cols), out already at `outoff`. Local size [WG_REDUCE, 1].
@@ -667,7 +662,7 @@ __kernel void row_sums_wg(__global const float* x, int xoff, int cols, int squar
     const int end = min(cols, (g + 1) * chunk);
     float s = 0.0f;
     for (int j = g * chunk + lid; j < end; j += WG_REDUCE) { const float v = p[j]; s = squares ? fma(v, v, s) : s + v; }
-    s = group_sum(sh, s);
+    GROUP_SUM(sh, s)
     if (lid == 0) out[r * G + g] = accumulate ? out[r * G + g] + s : s;
 }
 
@@ -681,7 +676,7 @@ __kernel void row_dots_wg(__global const float* a, __global const float* b, int 
     const int end = min(cols, (g + 1) * chunk);
     float s = 0.0f;
     for (int j = g * chunk + lid; j < end; j += WG_REDUCE) s = fma(p[j], q[j], s);
-    s = group_sum(sh, s);
+    GROUP_SUM(sh, s)
     if (lid == 0) out[r * G + g] = s;
 }
 
@@ -698,7 +693,7 @@ __kernel void sample_sums_wg(__global const float* x, int xoff, int rows, int N,
         const int r = e / spatial;
         s += x[xoff + (r * N + n) * spatial + (e - r * spatial)];
     }
-    s = group_sum(sh, s);
+    GROUP_SUM(sh, s)
     if (lid == 0) out[n * G + g] = accumulate ? out[n * G + g] + s : s;
 }
 

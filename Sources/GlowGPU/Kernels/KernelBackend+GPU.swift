@@ -80,15 +80,26 @@ extension KernelBackend {
 
     // MARK: 3×3 convolution
 
+    /// True when the GPU variant runs this convolution by implicit GEMM. A narrow output
+    /// (Conv2dZeros: hidden → C, with O filling less than half of an MWG-row tile) keeps the
+    /// lowering with taps on the output side instead: its GEMMs have M = 9·O, which fills
+    /// the tile, and its scratch is the 9·O·P columns of the narrow side, not 9·C·P.
+    func implicitConv3x3(inChannels c: Int, outChannels o: Int) -> Bool {
+        guard tuning.variant == .gpu else { return false }
+        let mwg = tuning.gemmGeometry.mwg
+        let used = Double(o) / Double(((o + mwg - 1) / mwg) * mwg)
+        return !(o < c && used < 0.5)
+    }
+
     public func conv3x3ScratchCount(inChannels: Int, outChannels: Int, images: Int, height: Int, width: Int) -> Int {
-        tuning.variant == .gpu ? 0
+        implicitConv3x3(inChannels: inChannels, outChannels: outChannels) ? 0
             : loweredConv3x3ScratchCount(inChannels: inChannels, outChannels: outChannels, images: images,
                                          height: height, width: width)
     }
 
     public func conv3x3Forward(_ x: Buffer, xOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int,
                                images: Int, height: Int, width: Int, y: Buffer, yOffset: Int, columns: Buffer?) throws {
-        guard tuning.variant == .gpu else {
+        guard implicitConv3x3(inChannels: inChannels, outChannels: outChannels) else {
             return try loweredConv3x3Forward(x, xOffset: xOffset, weight: weight, inChannels: inChannels,
                                              outChannels: outChannels, images: images, height: height, width: width,
                                              y: y, yOffset: yOffset, columns: columns)
@@ -104,7 +115,7 @@ extension KernelBackend {
 
     public func conv3x3BackwardData(_ dy: Buffer, dyOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int,
                                     images: Int, height: Int, width: Int, dx: Buffer, dxOffset: Int, columns: Buffer?) throws {
-        guard tuning.variant == .gpu else {
+        guard implicitConv3x3(inChannels: inChannels, outChannels: outChannels) else {
             return try loweredConv3x3BackwardData(dy, dyOffset: dyOffset, weight: weight, inChannels: inChannels,
                                                   outChannels: outChannels, images: images, height: height, width: width,
                                                   dx: dx, dxOffset: dxOffset, columns: columns)
@@ -121,7 +132,7 @@ extension KernelBackend {
     public func conv3x3BackwardWeights(_ x: Buffer, xOffset: Int, dy: Buffer, dyOffset: Int, inChannels: Int,
                                        outChannels: Int, images: Int, height: Int, width: Int, dw: Buffer,
                                        columns: Buffer?) throws {
-        guard tuning.variant == .gpu else {
+        guard implicitConv3x3(inChannels: inChannels, outChannels: outChannels) else {
             return try loweredConv3x3BackwardWeights(x, xOffset: xOffset, dy: dy, dyOffset: dyOffset,
                                                      inChannels: inChannels, outChannels: outChannels, images: images,
                                                      height: height, width: width, dw: dw, columns: columns)
