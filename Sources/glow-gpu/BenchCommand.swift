@@ -75,6 +75,7 @@ struct BenchCommand: ParsableCommand {
         try backend.synchronize()
         let launches = counters.map { Double($0.launches) / Double(steps) }
         let syncs = counters.map { Double($0.hostSyncs) / Double(steps) }
+        let byKernel = counters?.byKernel ?? [:]   // before encode and sample add theirs
         let trainIPS = Double(steps * n) / Date().timeIntervalSince(t0)
         let x = try trainer.input(Array(0..<n), noiseStream: 1)
         _ = try model.encode(x)
@@ -102,7 +103,7 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
             if let launches, let syncs {
                 print(String(format: "  launches   %.0f kernels and %.0f host waits per training step", launches, syncs))
-                let top = (counters?.byKernel ?? [:]).sorted { $0.value > $1.value }.prefix(8)
+                let top = byKernel.sorted { $0.value > $1.value }.prefix(8)
                 print("             most launched: " + top.map { "\($0.key.name) \($0.value / steps)" }.joined(separator: ", "))
             }
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
