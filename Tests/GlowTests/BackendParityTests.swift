@@ -146,6 +146,9 @@ final class BackendParityTests: XCTestCase {
         } } } }
         let shape = "\(b.name) conv3x3 C=\(c) O=\(o) \(n)×\(h)×\(w)"
         let xb = try b.makeBuffer(x), wb = try b.makeBuffer(wt), dyb = try b.makeBuffer(dy)
+        if let kb = b as? OpenCLBackend, kb.tuning.variant == .gpu, o >= c {   // implicit GEMM: no columns
+            XCTAssertEqual(b.conv3x3ScratchCount(inChannels: c, outChannels: o, images: n, height: h, width: w), 0, shape)
+        }
         for givenScratch in [false, true] {
             let cols = givenScratch
                 ? try b.scratch(b.conv3x3ScratchCount(inChannels: c, outChannels: o, images: n, height: h, width: w)) : nil
