@@ -382,11 +382,11 @@ float sum16(const __global float* p, int n, int squares)
     return s;
 }
 
-__kernel void row_sums(__global const float* x, int xoff, int rows, int cols, int squares, __global float* out)
+__kernel void row_sums(__global const float* x, int xoff, int rows, int cols, int squares, __global float* out, int outoff)
 {
     const int r = get_global_id(0);
     if (r >= rows) return;
-    out[r] = sum16(x + xoff + (long)r * cols, cols, squares);
+    out[outoff + r] = sum16(x + xoff + (long)r * cols, cols, squares);
 }
 
 __kernel void row_dots(__global const float* a, __global const float* b, int rows, int cols, __global float* out)
@@ -668,10 +668,11 @@ float group_sum(LOCAL_PTR float* sh, float v)
 }
 
 // Group (g, r) of G = get_num_groups(0): out[r·G + g] (+)= Σ x[r, j] (or x²) over
-// j ∈ [g·chunk, (g+1)·chunk) ∩ [0, cols). Local size [WG_REDUCE, 1].
+// j ∈ [g·chunk, (g+1)·chunk) ∩ [0, cols), out already at `outoff`. Local size [WG_REDUCE, 1].
 __kernel void row_sums_wg(__global const float* x, int xoff, int cols, int squares, int chunk,
-                          __global float* out, int accumulate)
+                          __global float* out, int outoff, int accumulate)
 {
+    out += outoff;
     __local float sh[WG_REDUCE];
     const int g = get_group_id(0), r = get_group_id(1), G = get_num_groups(0), lid = get_local_id(0);
     const __global float* p = x + xoff + (long)r * cols;

@@ -9,7 +9,7 @@ swift build --build-tests
 swift test
 # The GPU kernel variant (local-memory tiles, barriers, implicit-GEMM convolutions, tree
 # reductions) on PoCL: the parity suite and the model-level CPU/OpenCL parity again, with
-# every OpenCL operation taking its GPU path. About half a minute.
+# every OpenCL operation taking its GPU path. One to two minutes.
 GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
     --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity'
 # Every file parser under libFuzzer (Fuzz/, docs/reliability.md) for 20 s each, side by side.

@@ -97,6 +97,9 @@ public protocol Backend: AnyObject {
                 y: Buffer, yOffset: Int, count: Int) throws
     /// `out[r] = Σ_j x[r, j]` (or `Σ_j x[r, j]²` when `squares`) over a `rows × cols` matrix.
     func rowSums(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: Buffer) throws
+    /// `out[outIndex] = Σ_i x[i]²` over the first `count` floats of `x`: one term of the
+    /// global gradient norm, written straight into its slot (one launch, no copy).
+    func sumOfSquares(_ x: Buffer, count: Int, out: Buffer, outIndex: Int) throws
     /// `out[r] = Σ_j a[r, j] · b[r, j]` over two `rows × cols` matrices (the scale
     /// gradients of ActNorm and Conv2dZeros, without a product buffer).
     func rowDots(_ a: Buffer, _ b: Buffer, rows: Int, cols: Int, out: Buffer) throws
@@ -183,6 +186,14 @@ extension Backend {
                               reverse: Bool, y: Buffer, yOffset: Int) throws {
         try channelAffine(x, xOffset: xOffset, rows: rows, cols: cols, bias: bias, logs: logs, factor: factor,
                           reverse: reverse, relu: false, y: y, yOffset: yOffset)
+    }
+
+    /// `sumOfSquares` by `rowSums` into a scratch float and a copy into `out[outIndex]`
+    /// (the default; kernel backends write the slot directly).
+    public func sumOfSquares(_ x: Buffer, count: Int, out: Buffer, outIndex: Int) throws {
+        let slot = try allocate(1)
+        try rowSums(x, xOffset: 0, rows: 1, cols: count, squares: true, out: slot)
+        try copy2D(slot, srcOffset: 0, srcStride: 0, out, dstOffset: outIndex, dstStride: 0, rows: 1, cols: 1)
     }
 
     /// Allocates and uploads `values`.

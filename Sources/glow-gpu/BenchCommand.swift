@@ -88,10 +88,15 @@ struct BenchCommand: ParsableCommand {
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
         try backend.synchronize()
         try comm.barrier()
+        let counters = (backend as? any KernelBackend)?.counters
+        counters?.reset()
         let t0 = Date()
         var exchangeSeconds = 0.0
         for _ in 0..<steps { exchangeSeconds += try trainer.trainStep().allReduceSeconds }
         try backend.synchronize()
+        let launches = counters.map { Double($0.launches) / Double(steps) }
+        let syncs = counters.map { Double($0.hostSyncs) / Double(steps) }
+        let byKernel = counters?.byKernel ?? [:]   // before encode and sample add theirs
         let trainSeconds = Date().timeIntervalSince(t0)
         // Per-rank figures, gathered by summing vectors that are zero but in each rank's slot.
         var perRank = [Double](repeating: 0, count: 3 * ranks)
@@ -140,7 +145,9 @@ struct BenchCommand: ParsableCommand {
                 + "\"per_rank_images_per_second\": [\(rankIPS.map(r).joined(separator: ", "))], "
                 + "\"step_seconds\": \(r(stepSeconds)), \"allreduce_seconds_per_step\": \(r(exchange)), "
                 + "\"allreduce_fraction\": \(r(exchange / stepSeconds)), \"allreduce_alone_seconds\": \(r(alone)), "
-                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))}")
+                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))"
+                + (launches.map { ", \"kernel_launches_per_step\": \(r($0)), \"host_syncs_per_step\": \(r(syncs ?? 0))" } ?? "")
+                + "}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
             if ranks > 1 {
@@ -150,6 +157,11 @@ struct BenchCommand: ParsableCommand {
                     2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params) / 1e6))
             }
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
+            if let launches, let syncs {
+                print(String(format: "  launches   %.0f kernels and %.0f host waits per training step", launches, syncs))
+                let top = byKernel.sorted { $0.value > $1.value }.prefix(8)
+                print("             most launched: " + top.map { "\($0.key.name) \($0.value / steps)" }.joined(separator: ", "))
+            }
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
             print(String(format: "  peak RSS   %.0f MB (%.0f MB weights, gradients, moments and data before the first step; "
                 + "%.0f MB above that: activations and scratch)", rss, stateMB, rss - stateMB))

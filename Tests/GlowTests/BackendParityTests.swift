@@ -146,6 +146,9 @@ final class BackendParityTests: XCTestCase {
         } } } }
         let shape = "\(b.name) conv3x3 C=\(c) O=\(o) \(n)×\(h)×\(w)"
         let xb = try b.makeBuffer(x), wb = try b.makeBuffer(wt), dyb = try b.makeBuffer(dy)
+        if let kb = b as? OpenCLBackend, kb.tuning.variant == .gpu, o >= c {   // implicit GEMM: no columns
+            XCTAssertEqual(b.conv3x3ScratchCount(inChannels: c, outChannels: o, images: n, height: h, width: w), 0, shape)
+        }
         for givenScratch in [false, true] {
             let cols = givenScratch
                 ? try b.scratch(b.conv3x3ScratchCount(inChannels: c, outChannels: o, images: n, height: h, width: w)) : nil
@@ -257,6 +260,13 @@ final class BackendParityTests: XCTestCase {
             try b.rowSums(try b.makeBuffer(x), xOffset: 4, rows: rows, cols: cols, squares: squares, out: out)
             XCTAssertLessThan(relativeError(try b.download(out), ref), 1e-4, "\(b.name) rowSums squares=\(squares)")
         }
+        // sumOfSquares writes its one slot and nothing else.
+        let sq = try b.poisoned(5)
+        try b.sumOfSquares(try b.makeBuffer(Array(x[4...])), count: rows * cols, out: sq, outIndex: 3)
+        let sqGot = try b.download(sq)
+        let sqRef = x[4...].reduce(0.0) { $0 + Double($1) * Double($1) }
+        XCTAssertLessThan(abs(Double(sqGot[3]) - sqRef) / sqRef, 1e-5, "\(b.name) sumOfSquares")
+        XCTAssertTrue(sqGot.enumerated().allSatisfy { $0.offset == 3 || $0.element.isNaN }, "\(b.name) sumOfSquares wrote outside its slot")
         let y2 = fresh(rows * cols)
         let dots: [Double] = (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(x[4 + r * cols + $1]) * Double(y2[r * cols + $1]) } }
         let dout = try b.poisoned(rows)

@@ -49,7 +49,6 @@ public final class Optimizer<B: Backend> {
     let parameters: [Parameter<B>]
     var m: [B.Buffer] = [], v: [B.Buffer] = [], ema: [B.Buffer] = []
     private let norms: B.Buffer
-    private var scratch: B.Buffer?
 
     /// An optimizer for the trainable parameters of `model`.
     public init(_ model: Glow<B>, config: OptimizerConfig) throws {
@@ -69,12 +68,8 @@ public final class Optimizer<B: Backend> {
 
     /// The global gradient norm √Σ‖g‖² (one small download per step).
     public func gradientNorm() throws -> Double {
-        let slot = try scratch ?? backend.allocate(1)
-        scratch = slot
         for (i, p) in parameters.enumerated() {
-            // rowSums writes out[0]; each parameter's sum goes to its own slot of `norms`.
-            try backend.rowSums(try p.gradient(), xOffset: 0, rows: 1, cols: p.count, squares: true, out: slot)
-            try backend.copy2D(slot, srcOffset: 0, srcStride: 0, norms, dstOffset: i, dstStride: 0, rows: 1, cols: 1)
+            try backend.sumOfSquares(try p.gradient(), count: p.count, out: norms, outIndex: i)
         }
         return try backend.download(norms, offset: 0, count: parameters.count).reduce(0.0) { $0 + Double($1) }.squareRoot()
     }

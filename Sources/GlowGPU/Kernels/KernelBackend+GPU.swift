@@ -54,13 +54,14 @@ extension KernelBackend {
                    global: [n, m], local: [tuning["WG_ELEMENTWISE", default: 256], 1])
     }
 
-    /// A work-group reduction of `rows` sums of `length` terms each into `out` (`accumulate`:
-    /// added to it). `kernel` is one of the `…_wg` kernels; `args(chunk, destination,
-    /// accumulate)` builds its arguments. A row gets several groups (chunks) when `rows`
-    /// alone would not fill the device and each work-item would still sum ≥ 16 terms;
-    /// `row_sums_wg` then adds the chunks' partial sums.
-    func groupReduce(_ kernel: Kernel, rows: Int, length: Int, out: Buffer, accumulate: Bool,
-                     _ args: (Int, Buffer, Bool) -> [KernelArgument<Buffer>]) throws {
+    /// A work-group reduction of `rows` sums of `length` terms each into `out` from
+    /// `outOffset` (`accumulate`: added to it). `kernel` is one of the `…_wg` kernels;
+    /// `args(chunk, destination, destinationOffset, accumulate)` builds its arguments (only
+    /// `row_sums_wg` takes an offset; the others are called with offset 0). A row gets
+    /// several groups (chunks) when `rows` alone would not fill the device and each
+    /// work-item would still sum ≥ 16 terms; `row_sums_wg` then adds the chunks' partial sums.
+    func groupReduce(_ kernel: Kernel, rows: Int, length: Int, out: Buffer, outOffset: Int = 0, accumulate: Bool,
+                     _ args: (Int, Buffer, Int, Bool) -> [KernelArgument<Buffer>]) throws {
         if rows == 0 { return }
         let wg = tuning["WG_REDUCE", default: 256]
         let target = tuning["GROUPS_TARGET", default: 64]
@@ -68,26 +69,37 @@ extension KernelBackend {
         let chunk = max(1, (length + max(1, chunksWanted) - 1) / max(1, chunksWanted))
         let groups = max(1, (length + chunk - 1) / chunk)
         if groups == 1 {
-            try launch(kernel, args(max(length, 1), out, accumulate), global: [wg, rows], local: [wg, 1])
+            try launch(kernel, args(max(length, 1), out, outOffset, accumulate), global: [wg, rows], local: [wg, 1])
             return
         }
         let partial = try allocate(rows * groups)
-        try launch(kernel, args(chunk, partial, false), global: [groups * wg, rows], local: [wg, 1])
-        try launch(.rowSumsWG, [.buffer(partial), .int(0), .int(groups), .int(0), .int(groups), .buffer(out),
+        try launch(kernel, args(chunk, partial, 0, false), global: [groups * wg, rows], local: [wg, 1])
+        try launch(.rowSumsWG, [.buffer(partial), .int(0), .int(groups), .int(0), .int(groups), .buffer(out), .int(outOffset),
                                 .int(accumulate ? 1 : 0)], global: [wg, rows], local: [wg, 1])
     }
 
     // MARK: 3×3 convolution
 
+    /// True when the GPU variant runs this convolution by implicit GEMM. A narrow output
+    /// (Conv2dZeros: hidden → C, with O filling less than half of an MWG-row tile) keeps the
+    /// lowering with taps on the output side instead: its GEMMs have M = 9·O, which fills
+    /// the tile, and its scratch is the 9·O·P columns of the narrow side, not 9·C·P.
+    func implicitConv3x3(inChannels c: Int, outChannels o: Int) -> Bool {
+        guard tuning.variant == .gpu else { return false }
+        let mwg = tuning.gemmGeometry.mwg
+        let used = Double(o) / Double(((o + mwg - 1) / mwg) * mwg)
+        return !(o < c && used < 0.5)
+    }
+
     public func conv3x3ScratchCount(inChannels: Int, outChannels: Int, images: Int, height: Int, width: Int) -> Int {
-        tuning.variant == .gpu ? 0
+        implicitConv3x3(inChannels: inChannels, outChannels: outChannels) ? 0
             : loweredConv3x3ScratchCount(inChannels: inChannels, outChannels: outChannels, images: images,
                                          height: height, width: width)
     }
 
     public func conv3x3Forward(_ x: Buffer, xOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int,
                                images: Int, height: Int, width: Int, y: Buffer, yOffset: Int, columns: Buffer?) throws {
-        guard tuning.variant == .gpu else {
+        guard implicitConv3x3(inChannels: inChannels, outChannels: outChannels) else {
             return try loweredConv3x3Forward(x, xOffset: xOffset, weight: weight, inChannels: inChannels,
                                              outChannels: outChannels, images: images, height: height, width: width,
                                              y: y, yOffset: yOffset, columns: columns)
@@ -103,7 +115,7 @@ extension KernelBackend {
 
     public func conv3x3BackwardData(_ dy: Buffer, dyOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int,
                                     images: Int, height: Int, width: Int, dx: Buffer, dxOffset: Int, columns: Buffer?) throws {
-        guard tuning.variant == .gpu else {
+        guard implicitConv3x3(inChannels: inChannels, outChannels: outChannels) else {
             return try loweredConv3x3BackwardData(dy, dyOffset: dyOffset, weight: weight, inChannels: inChannels,
                                                   outChannels: outChannels, images: images, height: height, width: width,
                                                   dx: dx, dxOffset: dxOffset, columns: columns)
@@ -120,7 +132,7 @@ extension KernelBackend {
     public func conv3x3BackwardWeights(_ x: Buffer, xOffset: Int, dy: Buffer, dyOffset: Int, inChannels: Int,
                                        outChannels: Int, images: Int, height: Int, width: Int, dw: Buffer,
                                        columns: Buffer?) throws {
-        guard tuning.variant == .gpu else {
+        guard implicitConv3x3(inChannels: inChannels, outChannels: outChannels) else {
             return try loweredConv3x3BackwardWeights(x, xOffset: xOffset, dy: dy, dyOffset: dyOffset,
                                                      inChannels: inChannels, outChannels: outChannels, images: images,
                                                      height: height, width: width, dw: dw, columns: columns)

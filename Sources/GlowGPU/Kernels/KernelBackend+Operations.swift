@@ -101,18 +101,30 @@ extension KernelBackend {
 
     public func rowSums(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: Buffer) throws {
         if tuning.variant == .gpu {
-            try groupReduce(.rowSumsWG, rows: rows, length: cols, out: out, accumulate: false) { chunk, dst, acc in
-                [.buffer(x), .int(xOffset), .int(cols), .int(squares ? 1 : 0), .int(chunk), .buffer(dst), .int(acc ? 1 : 0)]
+            try groupReduce(.rowSumsWG, rows: rows, length: cols, out: out, accumulate: false) { chunk, dst, dstOffset, acc in
+                [.buffer(x), .int(xOffset), .int(cols), .int(squares ? 1 : 0), .int(chunk), .buffer(dst), .int(dstOffset),
+                 .int(acc ? 1 : 0)]
             }
             return
         }
-        try launch(.rowSums, [.buffer(x), .int(xOffset), .int(rows), .int(cols), .int(squares ? 1 : 0), .buffer(out)],
+        try launch(.rowSums, [.buffer(x), .int(xOffset), .int(rows), .int(cols), .int(squares ? 1 : 0), .buffer(out), .int(0)],
                    global: [rows], local: [1])
+    }
+
+    public func sumOfSquares(_ x: Buffer, count: Int, out: Buffer, outIndex: Int) throws {
+        if tuning.variant == .gpu {
+            try groupReduce(.rowSumsWG, rows: 1, length: count, out: out, outOffset: outIndex, accumulate: false) { chunk, dst, dstOffset, acc in
+                [.buffer(x), .int(0), .int(count), .int(1), .int(chunk), .buffer(dst), .int(dstOffset), .int(acc ? 1 : 0)]
+            }
+            return
+        }
+        try launch(.rowSums, [.buffer(x), .int(0), .int(1), .int(count), .int(1), .buffer(out), .int(outIndex)],
+                   global: [1], local: [1])
     }
 
     public func rowDots(_ a: Buffer, _ b: Buffer, rows: Int, cols: Int, out: Buffer) throws {
         if tuning.variant == .gpu {
-            try groupReduce(.rowDotsWG, rows: rows, length: cols, out: out, accumulate: false) { chunk, dst, _ in
+            try groupReduce(.rowDotsWG, rows: rows, length: cols, out: out, accumulate: false) { chunk, dst, _, _ in
                 [.buffer(a), .buffer(b), .int(cols), .int(chunk), .buffer(dst)]
             }
             return
@@ -123,7 +135,7 @@ extension KernelBackend {
     public func sampleSums(_ x: Buffer, xOffset: Int, rows: Int, images: Int, spatial: Int,
                            out: Buffer, accumulate: Bool) throws {
         if tuning.variant == .gpu {
-            try groupReduce(.sampleSumsWG, rows: images, length: rows * spatial, out: out, accumulate: accumulate) { chunk, dst, acc in
+            try groupReduce(.sampleSumsWG, rows: images, length: rows * spatial, out: out, accumulate: accumulate) { chunk, dst, _, acc in
                 [.buffer(x), .int(xOffset), .int(rows), .int(images), .int(spatial), .int(chunk), .buffer(dst), .int(acc ? 1 : 0)]
             }
             return

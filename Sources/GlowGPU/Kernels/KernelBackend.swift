@@ -38,10 +38,12 @@ public final class LaunchCounters: @unchecked Sendable {
     public var launches = 0
     /// Waits of the host on the device (downloads, `synchronize`).
     public var hostSyncs = 0
+    /// Launches per kernel, for finding what to fuse.
+    public var byKernel: [Kernel: Int] = [:]
     /// Zero counters.
     public init() {}
-    /// Sets both counts to zero.
-    public func reset() { launches = 0; hostSyncs = 0 }
+    /// Sets every count to zero.
+    public func reset() { launches = 0; hostSyncs = 0; byKernel = [:] }
 }
 
 /// A backend that runs kernels.cl: the OpenCL backend and the CUDA backend. A conforming
@@ -72,6 +74,7 @@ extension KernelBackend {
         let g = zip(global, local).map { (($0 + $1 - 1) / $1) * $1 }
         try enqueue(kernel, args, global: g, local: local)
         counters.launches += 1
+        counters.byKernel[kernel, default: 0] += 1
     }
 
 }

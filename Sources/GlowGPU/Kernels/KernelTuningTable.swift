@@ -64,7 +64,7 @@ public enum KernelTuningTable {
         "GROUPS_TARGET": "gpu: work-groups a launch should have to fill the device (split-K, reduction chunks)",
     ]
 
-    /// Defaults of the CPU variant (the values PoCL was tuned with, pocl-kernel-notes).
+    /// Defaults of the CPU variant (the values PoCL was measured with, docs/kernel-notes.md).
     public static let cpuDefaults: [String: Int] = ["GEMM_TV": 4, "GEMM_LOCAL": 1, "WG_ELEMENTWISE": 256]
 
     /// Defaults of the GPU variant, for a GPU the table does not know: 64 × 64 tiles of
