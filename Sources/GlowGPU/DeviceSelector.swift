@@ -3,7 +3,7 @@ import GlowCore
 import GlowCPU
 
 /// Turns a `--device` value into a backend: `cpu`, `opencl` (the first OpenCL device),
-/// `opencl:N`, `auto` (an OpenCL GPU or accelerator if there is one, else the CPU), or a
+/// `gpu` (the first OpenCL GPU or accelerator; an error when there is none), `opencl:N`, `auto` (an OpenCL GPU or accelerator if there is one, else the CPU), or a
 /// substring of an OpenCL device's name.
 public enum DeviceSelector {
     /// Opens the backend `spec` names.
@@ -17,7 +17,16 @@ public enum DeviceSelector {
                 return try OpenCLBackend(device: d)
             }
             return CPUBackend()
-        case "opencl", "gpu", "cl":
+        case "gpu":
+            // Strict, unlike `opencl`: a GPU check must not quietly run on PoCL's CPU device.
+            let all = try OpenCLDeviceInfo.all()
+            guard let d = all.first(where: { $0.isAccelerator }) else {
+                throw GlowError("--device gpu: no OpenCL GPU or accelerator found"
+                    + (all.isEmpty ? " (no OpenCL device at all)" : " (devices: \(all.map { "\($0.name) [\($0.type)]" }.joined(separator: ", ")))")
+                    + "; see `glow-gpu devices`")
+            }
+            return try OpenCLBackend(device: d)
+        case "opencl", "cl":
             let all = try OpenCLDeviceInfo.all()
             guard let d = all.first(where: { $0.isAccelerator }) ?? all.first else { throw noDevice(spec) }
             return try OpenCLBackend(device: d)
