@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
 swift test
+# The portable bundle (release build, static Swift runtime) run from / under env -i.
+bash scripts/bundle-test.sh
