@@ -105,7 +105,7 @@ if [ $has_gpu = 1 ]; then
     stage selftest-gpu 90 "$glow" selftest --device "$dev"
     log "  $(tail -n 1 "$out/selftest-gpu.out" 2>/dev/null)"
     stage bench-kernels-gpu 60 "$glow" bench --kernels --device "$dev"
-    sed 's/^/  /' "$out/bench-kernels-gpu.out" 2>/dev/null | grep GFLOP | tee -a "$summary" >/dev/null
+    sed 's/^/  /' "$out/bench-kernels-gpu.out" 2>/dev/null | grep GFLOP | tee -a "$summary"
 else
     log "no OpenCL GPU: the OpenCL GPU stages are skipped"
 fi
@@ -133,7 +133,7 @@ if [ $has_cuda = 1 ]; then
     stage selftest-cuda 90 "$glow" selftest --device cuda
     log "  $(tail -n 1 "$out/selftest-cuda.out" 2>/dev/null)"
     stage bench-kernels-cuda 60 "$glow" bench --kernels --device cuda
-    sed 's/^/  /' "$out/bench-kernels-cuda.out" 2>/dev/null | grep GFLOP | tee -a "$summary" >/dev/null
+    sed 's/^/  /' "$out/bench-kernels-cuda.out" 2>/dev/null | grep GFLOP | tee -a "$summary"
     for batch in 64 16; do
         stage "bench-paper-$batch-cuda" 75 "$glow" bench --config paper --batch "$batch" --device cuda --json && \
             log "  $(figures "$out/bench-paper-$batch-cuda.out")"
