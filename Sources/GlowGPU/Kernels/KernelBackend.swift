@@ -1,0 +1,77 @@
+import GlowCore
+
+/// Which shape of kernels.cl a device gets: `cpu` (PoCL: loop-free elementwise bodies,
+/// float16 register tiles, no `__local` memory) or `gpu` (many threads per work-group,
+/// `__local` tiles, tree reductions).
+public enum KernelVariant: String, Sendable, CaseIterable {
+    case cpu, gpu
+}
+
+/// The compile-time constants kernels.cl is built with (`-D NAME=VALUE`) and the launch
+/// geometry that goes with them.
+public struct KernelTuning: Sendable, Equatable {
+    /// The kernel shape.
+    public var variant: KernelVariant
+    /// Named constants, passed to the kernel compiler as `-D NAME=VALUE`.
+    public var values: [String: Int]
+
+    /// A tuning of `variant` with `values`.
+    public init(variant: KernelVariant, values: [String: Int] = [:]) {
+        self.variant = variant; self.values = values
+    }
+
+    /// The value of `name`, or `fallback` when the tuning does not set it.
+    public subscript(_ name: String, default fallback: Int) -> Int { values[name] ?? fallback }
+
+    /// The `-D` options for the kernel compiler, sorted by name so equal tunings give equal
+    /// option strings (and program-cache keys).
+    public var defines: [String] {
+        ["-DGLOW_VARIANT_\(variant.rawValue.uppercased())=1"]
+            + values.sorted { $0.key < $1.key }.map { "-D\($0.key)=\($0.value)" }
+    }
+}
+
+/// Kernel launches and host synchronisations a backend has issued, for `bench`'s
+/// per-step launch-overhead figures.
+public final class LaunchCounters: @unchecked Sendable {
+    /// Kernels enqueued.
+    public var launches = 0
+    /// Waits of the host on the device (downloads, `synchronize`).
+    public var hostSyncs = 0
+    /// Zero counters.
+    public init() {}
+    /// Sets both counts to zero.
+    public func reset() { launches = 0; hostSyncs = 0 }
+}
+
+/// A backend that runs kernels.cl: the OpenCL backend and the CUDA backend. A conforming
+/// device supplies buffers, GEMM and one way to launch a kernel; every other `Backend`
+/// operation is written once, in this protocol's extension (KernelBackend+Operations.swift),
+/// as launches of kernels.cl's kernels with the geometry of `tuning`.
+public protocol KernelBackend: Backend {
+    /// The kernel variant and constants the device's program was built with.
+    var tuning: KernelTuning { get }
+    /// Launch and synchronisation counts since the last reset.
+    var counters: LaunchCounters { get }
+    /// Enqueues `kernel` over `global` work-items (already a multiple of `local` in every
+    /// dimension, none zero) in work-groups of `local`. `args` have been checked against
+    /// `kernel.arguments`.
+    func enqueue(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], global: [Int], local: [Int]) throws
+}
+
+extension KernelBackend {
+    /// Launches `kernel` over `global` work-items in groups of `local`: checks the arguments
+    /// against kernels.cl's table, rounds `global` up to a multiple of `local` (kernels guard
+    /// their bounds) and skips empty launches.
+    public func launch(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], global: [Int], local: [Int]) throws {
+        try kernel.check(args)
+        guard global.count == local.count, local.allSatisfy({ $0 >= 1 }) else {
+            throw GlowError("kernel \(kernel.name): global size \(global) and local size \(local) do not match")
+        }
+        if global.contains(where: { $0 <= 0 }) { return }
+        let g = zip(global, local).map { (($0 + $1 - 1) / $1) * $1 }
+        try enqueue(kernel, args, global: g, local: local)
+        counters.launches += 1
+    }
+
+}

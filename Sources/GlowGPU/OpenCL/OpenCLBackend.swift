@@ -1,0 +1,198 @@
+import COpenCL
+import Foundation
+import GlowCore
+import Kernels
+
+/// Device memory owned by an `OpenCLBackend`.
+public final class OpenCLBuffer {
+    let mem: cl_mem
+    /// Floats held.
+    public let count: Int
+    let pool: BufferPool<cl_mem>
+    init(mem: cl_mem, count: Int, pool: BufferPool<cl_mem>) { self.mem = mem; self.count = count; self.pool = pool }
+    deinit { pool.give(mem, count: count) }
+}
+
+/// The OpenCL backend: kernels.cl built once per device (with `-D` tuning constants), every
+/// kernel created at start-up, all work queued in order on one queue and synchronised only
+/// where the host needs a result.
+public final class OpenCLBackend: KernelBackend {
+    public typealias Buffer = OpenCLBuffer
+
+    /// The device this backend runs on.
+    public let device: OpenCLDeviceInfo
+    /// The kernel variant and constants the program was built with.
+    public let tuning: KernelTuning
+    /// Launches and host waits, for `bench`.
+    public let counters = LaunchCounters()
+    /// The options the program was built with.
+    public let buildOptions: String
+    /// Seconds spent building (or loading) the program at start-up.
+    public private(set) var buildSeconds: Double = 0
+    let context: cl_context
+    let queue: cl_command_queue
+    let program: cl_program
+    private var kernels: [Kernel: cl_kernel] = [:]
+    /// Released device buffers, reused by size (see `BufferPool`).
+    let pool = BufferPool<cl_mem>(release: { clReleaseMemObject($0) })
+    private var built = false
+
+    /// Opens `device`, building kernels.cl for it.
+    public init(device: OpenCLDeviceInfo, tuning: [String: Int] = [:]) throws {
+        self.device = device
+        // GLOW_CL_TUNING="GEMM_LOCAL=2" overrides tuning constants (passed as -D too), for tuning runs.
+        var values = tuning
+        for item in (ProcessInfo.processInfo.environment["GLOW_CL_TUNING"] ?? "").split(separator: ",") {
+            let kv = item.split(separator: "=")
+            if kv.count == 2, let v = Int(kv[1]) { values[String(kv[0])] = v }
+        }
+        self.tuning = KernelTuning(variant: .cpu, values: values)
+        var st: cl_int = 0
+        var dev: cl_device_id? = device.deviceID
+        guard let ctx = clCreateContext(nil, 1, &dev, nil, nil, &st), st == CL_SUCCESS else {
+            throw OpenCLError(st, "clCreateContext(\(device.name))")
+        }
+        context = ctx
+        guard let q = clCreateCommandQueue(ctx, device.deviceID, 0, &st), st == CL_SUCCESS else {
+            clReleaseContext(ctx)
+            throw OpenCLError(st, "clCreateCommandQueue(\(device.name))")
+        }
+        queue = q
+        // -cl-kernel-arg-info lets start-up compare `Kernel`'s argument table with the program.
+        buildOptions = (["-cl-mad-enable", "-cl-kernel-arg-info"] + self.tuning.defines).joined(separator: " ")
+        let t0 = Date()
+        var src: UnsafePointer<CChar>? = UnsafeRawPointer(glow_kernels_source_ptr()).assumingMemoryBound(to: CChar.self)
+        var len = glow_kernels_source_length
+        guard let prog = clCreateProgramWithSource(ctx, 1, &src, &len, &st), st == CL_SUCCESS else {
+            clReleaseCommandQueue(q); clReleaseContext(ctx)
+            throw OpenCLError(st, "clCreateProgramWithSource")
+        }
+        program = prog
+        let bst = clBuildProgram(prog, 1, &dev, buildOptions, nil, nil)
+        if bst != CL_SUCCESS {
+            let log = OpenCLBackend.buildLog(prog, device.deviceID)
+            // deinit releases the queue and context; PoCL 3.1 aborts when a program whose
+            // build failed is released, so that one is left alone.
+            throw OpenCLError(bst, "clBuildProgram(kernels.cl on \(device.name), options \"\(buildOptions)\")", buildLog: log)
+        }
+        built = true
+        buildSeconds = Date().timeIntervalSince(t0)
+        for kernel in Kernel.allCases {
+            guard let k = clCreateKernel(prog, kernel.name, &st), st == CL_SUCCESS else {
+                throw OpenCLError(st, "clCreateKernel(\(kernel.name))")
+            }
+            kernels[kernel] = k
+            try OpenCLBackend.checkArguments(k, kernel)
+        }
+    }
+
+    deinit {
+        for k in kernels.values { clReleaseKernel(k) }
+        if built { clReleaseProgram(program) }
+        clReleaseCommandQueue(queue)
+        clReleaseContext(context)
+    }
+
+    static func buildLog(_ p: cl_program, _ d: cl_device_id) -> String {
+        var size = 0
+        clGetProgramBuildInfo(p, d, cl_program_build_info(CL_PROGRAM_BUILD_LOG), 0, nil, &size)
+        var bytes = [CChar](repeating: 0, count: size + 1)
+        clGetProgramBuildInfo(p, d, cl_program_build_info(CL_PROGRAM_BUILD_LOG), size, &bytes, nil)
+        return bytes.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    public var name: String { "opencl (\(device.name), \(device.platform))" }
+
+    /// Compares `kernel.arguments` with the compiled kernel's own argument list.
+    static func checkArguments(_ k: cl_kernel, _ kernel: Kernel) throws {
+        var n: cl_uint = 0
+        try OpenCLError.check(clGetKernelInfo(k, cl_kernel_info(CL_KERNEL_NUM_ARGS), 4, &n, nil), "clGetKernelInfo(\(kernel.name))")
+        var declared: [KernelArgumentKind?] = []
+        for i in 0..<n {
+            var size = 0
+            guard clGetKernelArgInfo(k, i, cl_kernel_arg_info(CL_KERNEL_ARG_TYPE_NAME), 0, nil, &size) == CL_SUCCESS else {
+                declared.append(nil); continue   // argument info not available: check the count only
+            }
+            var bytes = [CChar](repeating: 0, count: size + 1)
+            clGetKernelArgInfo(k, i, cl_kernel_arg_info(CL_KERNEL_ARG_TYPE_NAME), size, &bytes, nil)
+            let type = bytes.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            declared.append(type.hasSuffix("*") ? .buffer : type == "int" ? .int : type == "uint" ? .uint : type == "float" ? .float : nil)
+        }
+        let expected = kernel.arguments
+        guard declared.count == expected.count, zip(declared, expected).allSatisfy({ $0 == nil || $0 == $1 }) else {
+            throw GlowError("kernels.cl's \(kernel.name) takes (\(declared.map { $0?.description ?? "?" }.joined(separator: ", "))) "
+                + "but the Swift table Kernel.\(kernel) says (\(expected.map(\.description).joined(separator: ", ")))")
+        }
+    }
+
+    // MARK: Launching
+
+    public func enqueue(_ kernel: Kernel, _ args: [KernelArgument<OpenCLBuffer>], global: [Int], local: [Int]) throws {
+        guard let k = kernels[kernel] else { throw GlowError("opencl: kernel \(kernel.name) missing") }
+        for (i, a) in args.enumerated() {
+            let st: cl_int
+            switch a {
+            case let .buffer(b): var m: cl_mem? = b.mem; st = clSetKernelArg(k, cl_uint(i), MemoryLayout<cl_mem>.size, &m)
+            case let .int(v): var x = Int32(truncatingIfNeeded: v); st = clSetKernelArg(k, cl_uint(i), 4, &x)
+            case let .float(v): var x = v; st = clSetKernelArg(k, cl_uint(i), 4, &x)
+            case let .uint(v): var x = v; st = clSetKernelArg(k, cl_uint(i), 4, &x)
+            }
+            try OpenCLError.check(st, "clSetKernelArg(\(kernel.name), \(i))")
+        }
+        var g = global, l = local
+        try OpenCLError.check(clEnqueueNDRangeKernel(queue, k, cl_uint(g.count), nil, &g, &l, 0, nil, nil),
+                              "clEnqueueNDRangeKernel(\(kernel.name), global \(g), local \(l))")
+    }
+
+    // MARK: Buffers
+
+    public func allocate(_ count: Int) throws -> OpenCLBuffer {
+        if let m = pool.take(count: count) { return OpenCLBuffer(mem: m, count: count, pool: pool) }
+        var st: cl_int = 0
+        guard let m = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), max(count, 1) * 4, nil, &st),
+              st == CL_SUCCESS else {
+            throw OpenCLError(st, "clCreateBuffer(\(count) floats = \(max(count, 1) * 4) bytes)")
+        }
+        return OpenCLBuffer(mem: m, count: count, pool: pool)
+    }
+
+    public func count(of buffer: OpenCLBuffer) -> Int { buffer.count }
+
+    public func upload(_ values: [Float], to buffer: OpenCLBuffer, offset: Int) throws {
+        if values.isEmpty { return }
+        guard offset >= 0, offset + values.count <= buffer.count else {
+            throw GlowError("opencl: upload of \(values.count) floats at \(offset) past a buffer of \(buffer.count)")
+        }
+        counters.hostSyncs += 1   // a blocking write on an in-order queue waits for all queued work
+        try values.withUnsafeBytes { p in
+            try OpenCLError.check(clEnqueueWriteBuffer(queue, buffer.mem, cl_bool(CL_TRUE), offset * 4, p.count,
+                                                       p.baseAddress, 0, nil, nil), "clEnqueueWriteBuffer")
+        }
+    }
+
+    public func download(_ buffer: OpenCLBuffer, offset: Int, count: Int) throws -> [Float] {
+        if count == 0 { return [] }
+        guard offset >= 0, offset + count <= buffer.count else {
+            throw GlowError("opencl: download of \(count) floats at \(offset) past a buffer of \(buffer.count)")
+        }
+        var out = [Float](repeating: 0, count: count)
+        counters.hostSyncs += 1
+        try out.withUnsafeMutableBytes { p in
+            try OpenCLError.check(clEnqueueReadBuffer(queue, buffer.mem, cl_bool(CL_TRUE), offset * 4, p.count,
+                                                      p.baseAddress, 0, nil, nil), "clEnqueueReadBuffer")
+        }
+        return out
+    }
+
+    public func synchronize() throws {
+        counters.hostSyncs += 1
+        try OpenCLError.check(clFinish(queue), "clFinish")
+    }
+
+    public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                     a: OpenCLBuffer, aOffset: Int, lda: Int, b: OpenCLBuffer, bOffset: Int, ldb: Int,
+                     beta: Float, c: OpenCLBuffer, cOffset: Int, ldc: Int) throws {
+        try kernelGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, aOffset: aOffset, lda: lda,
+                       b: b, bOffset: bOffset, ldb: ldb, beta: beta, c: c, cOffset: cOffset, ldc: ldc)
+    }
+}
