@@ -68,8 +68,13 @@ struct BenchCommand: ParsableCommand {
         if !json { print("bench \(config) (K=\(cfg.K), batch \(n), memory \(mode.rawValue)) on \(backend.name)") }
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
         try backend.synchronize()
+        // Launch overhead: kernels enqueued and host waits per training step (kernel backends only).
+        let counters = (backend as? any KernelBackend)?.counters
+        counters?.reset()
         let t0 = Date()
         for _ in 0..<steps { try trainer.trainStep() }
+        let launchesPerStep = counters.map { Double($0.launches) / Double(steps) }
+        let syncsPerStep = counters.map { Double($0.hostSyncs) / Double(steps) }
         try backend.synchronize()
         let trainIPS = Double(steps * n) / Date().timeIntervalSince(t0)
         let x = try trainer.input(Array(0..<n), noiseStream: 1)
@@ -88,11 +93,16 @@ struct BenchCommand: ParsableCommand {
             print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
                 + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
+                + "\"kernel_launches_per_step\": \(launchesPerStep.map(r) ?? "null"), "
+                + "\"host_syncs_per_step\": \(syncsPerStep.map(r) ?? "null"), "
                 + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
                 + "\"encode_images_per_second\": \(r(encodeIPS)), "
                 + "\"sample_images_per_second\": \(r(sampleIPS))}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
+            if let launchesPerStep, let syncsPerStep {
+                print(String(format: "  per step   %.0f kernel launches, %.0f host syncs", launchesPerStep, syncsPerStep))
+            }
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
             print(String(format: "  peak RSS   %.0f MB (%.0f MB weights, gradients, moments and data before the first step; "
