@@ -61,7 +61,11 @@ struct BenchCommand: ParsableCommand {
         let n = cfg.batch
         let pixels = (0..<(n * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
         let set = ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
-        let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: n, seed: 1, memory: mode)
+        // train's default warm-up: without it `paper` on these synthetic images diverges at
+        // the second step, and skipped steps (no update, no refresh) would be timed instead.
+        var optimizer = OptimizerConfig()
+        optimizer.warmup = 200
+        let trainer = try Trainer(model: model, optimizer: optimizer, data: set, batch: n, seed: 1, memory: mode)
         try trainer.initialize()
         for p in model.parameters { _ = try p.gradient() }
         let stateMB = BenchCommand.currentRSSMB()   // weights, gradients, optimizer moments, data
@@ -72,7 +76,8 @@ struct BenchCommand: ParsableCommand {
         let counters = (backend as? any KernelBackend)?.counters
         counters?.reset()
         let t0 = Date()
-        for _ in 0..<steps { try trainer.trainStep() }
+        var skipped = 0
+        for _ in 0..<steps { if try trainer.trainStep().skipped { skipped += 1 } }
         let launchesPerStep = counters.map { Double($0.launches) / Double(steps) }
         let syncsPerStep = counters.map { Double($0.hostSyncs) / Double(steps) }
         try backend.synchronize()
@@ -93,13 +98,14 @@ struct BenchCommand: ParsableCommand {
             print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
                 + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
-                + "\"kernel_launches_per_step\": \(launchesPerStep.map(r) ?? "null"), "
-                + "\"host_syncs_per_step\": \(syncsPerStep.map(r) ?? "null"), "
+                + "\"kernel_launches_per_step\": \(launchesPerStep.map(count) ?? "null"), "
+                + "\"host_syncs_per_step\": \(syncsPerStep.map(count) ?? "null"), \"skipped_steps\": \(skipped), "
                 + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
                 + "\"encode_images_per_second\": \(r(encodeIPS)), "
                 + "\"sample_images_per_second\": \(r(sampleIPS))}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
+            if skipped > 0 { print("  warning: \(skipped) of \(steps) timed steps were skipped (non-finite loss or gradient)") }
             if let launchesPerStep, let syncsPerStep {
                 print(String(format: "  per step   %.0f kernel launches, %.0f host syncs", launchesPerStep, syncsPerStep))
             }
@@ -111,6 +117,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func r(_ v: Double) -> String { String(format: "%.4g", v) }
+    /// A per-step count: exact when whole, one decimal otherwise.
+    func count(_ v: Double) -> String { v == v.rounded() ? String(format: "%.0f", v) : String(format: "%.1f", v) }
 
     /// GEMM 512 × 12544 × 512 (a batch of 64 at 14×14 through a 512-wide 1×1 convolution)
     /// and a 3×3 convolution 512 → 512 at 64×14×14, on the backend and with cblas_sgemm.
