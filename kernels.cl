@@ -1,8 +1,16 @@
-// glow-gpu OpenCL kernels: the only OpenCL C in the project.
+// glow-gpu kernels: the only OpenCL C in the project, built for OpenCL devices and (through
+// a compatibility header) for CUDA. Lessons behind its shape: docs/kernel-notes.md.
 //
-// Written for speed on CPU OpenCL (PoCL) and GPUs alike (docs/pocl-kernel-notes.md):
-// no __local memory or barriers; loop-free bodies for elementwise work so PoCL vectorises
-// across work-items; explicit float16 register tiles with fma for GEMM.
+// Two variants in one source, chosen per device by Sources/GlowGPU/Kernels/KernelTuningTable.swift
+// (the program is built with -DGLOW_VARIANT_CPU=1 or -DGLOW_VARIANT_GPU=1; every kernel is
+// compiled in both so CI can check the GPU variant on PoCL):
+// - cpu (PoCL): no __local memory or barriers; loop-free bodies for elementwise work so PoCL
+//   vectorises across work-items; explicit float16 register tiles with fma for GEMM.
+// - gpu: many threads per work-group, operands staged in __local tiles between barriers,
+//   small register blocks, tree reductions in __local (section "GPU variant" below).
+// Every tile size and work-group size is an #ifndef default the build overrides with -D.
+// Only plain OpenCL C 1.2: multi-component vector literals are avoided (see the CUDA
+// compatibility header), no subgroups.
 // Activations are channel-major (CNHW): see Sources/GlowCore/Backend.swift.
 
 
@@ -13,7 +21,12 @@
 // zero-padded past N: panel j holds op(B)[k, PW·j …] at panels[(j·K + k)·PW …]. The GEMM
 // below then streams its B operand contiguously whatever B's layout was
 // (pocl-kernel-notes.md, lesson 4). Work-item (k, j).
-#define GEMM_TV 4            // float16 vectors per row of the gemm_packed tile (fixed: 4 × 64)
+#ifndef GEMM_TV
+#define GEMM_TV 4            // float16 vectors per row of the gemm_packed tile
+#endif
+#if GEMM_TV != 4
+#error "GEMM_TV must be 4: gemm_packed's 4 × 64 register tile is written out by hand"
+#endif
 #define GEMM_PW (16 * GEMM_TV)
 __kernel void pack_panels(__global const float* B, int boff, int ldb, int transB, int K, int N,
                           __global float* panels)
@@ -208,12 +221,14 @@ __kernel void squeeze2(__global const float* x, __global float* y, int N, int H,
 }
 
 // Affine coupling on rows [half, 2·half) of x; h holds shift (even rows) and raw scale
-// (odd rows). The first half is copied by the host side with copy2D.
+// (odd rows). Work-item i also copies element i of the first half (y1 = x1), which saves
+// a copy launch per coupling.
 __kernel void affine_coupling(__global const float* x, __global const float* h, int nhalf, int cols,
                               int reverse, __global float* y, __global float* logscale, int total)
 {
     const int i = get_global_id(0);
     if (i >= total) return;
+    y[i] = x[i];
     const int r = i / cols, j = i - r * cols;
     const float shift = h[(2 * r) * cols + j];
     const float s = 1.0f / (1.0f + exp(-(h[(2 * r + 1) * cols + j] + 2.0f)));
@@ -428,4 +443,275 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
         if (i + 1 < total) y[1] = v.y;
         if (i + 2 < total) y[2] = v.z;
     }
+}
+
+// =======================================================================================
+// GPU variant. Launched when the device's tuning says `gpu`; compiled in both variants.
+// Design figures for an H200 (registers, shared memory, arithmetic intensity): the
+// "GPU variant" section of docs/benchmarks.md.
+
+// GEMM tile: a work-group of NDIMC × MDIMC work-items (local size [NDIMC, MDIMC]) owns an
+// MWG × NWG tile of C; K advances in KWG slices staged in __local. Work-item (tn, tm) keeps
+// an MWI × NWI register block: rows tm + i·MDIMC, columns tn + j·NDIMC (strided, so that
+// neighbouring work-items read neighbouring __local words and store neighbouring columns).
+#ifndef MWG
+#define MWG 64
+#endif
+#ifndef NWG
+#define NWG 64
+#endif
+#ifndef KWG
+#define KWG 16
+#endif
+#ifndef MDIMC
+#define MDIMC 16
+#endif
+#ifndef NDIMC
+#define NDIMC 16
+#endif
+// Work-items per group of the tree reductions (a power of two).
+#ifndef WG_REDUCE
+#define WG_REDUCE 256
+#endif
+#define MWI (MWG / MDIMC)
+#define NWI (NWG / NDIMC)
+#define GEMM_THREADS (MDIMC * NDIMC)
+// One word of padding per __local row: the k-fast staging stores then fall in different banks.
+#define MWGP (MWG + 1)
+#define NWGP (NWG + 1)
+#if MWG % MDIMC != 0 || NWG % NDIMC != 0
+#error "MWG must be a multiple of MDIMC and NWG of NDIMC"
+#endif
+#if (MWG * KWG) % (MDIMC * NDIMC) != 0 || (NWG * KWG) % (MDIMC * NDIMC) != 0
+#error "MWG·KWG and NWG·KWG must be multiples of MDIMC·NDIMC (each work-item stages whole slices)"
+#endif
+#if (WG_REDUCE & (WG_REDUCE - 1)) != 0
+#error "WG_REDUCE must be a power of two"
+#endif
+
+// acc[i·NWI + j] += Σ_kk As[kk, tm + i·MDIMC] · Bs[kk, tn + j·NDIMC]: one staged slice.
+void tile_fma(__local const float* As, __local const float* Bs, float* acc, int tm, int tn)
+{
+#pragma unroll
+    for (int kk = 0; kk < KWG; ++kk) {
+        float a[MWI], b[NWI];
+#pragma unroll
+        for (int i = 0; i < MWI; ++i) a[i] = As[kk * MWGP + tm + i * MDIMC];
+#pragma unroll
+        for (int j = 0; j < NWI; ++j) b[j] = Bs[kk * NWGP + tn + j * NDIMC];
+#pragma unroll
+        for (int i = 0; i < MWI; ++i) {
+#pragma unroll
+            for (int j = 0; j < NWI; ++j) acc[i * NWI + j] = fma(a[i], b[j], acc[i * NWI + j]);
+        }
+    }
+}
+
+// C[m, n] = alpha · acc + beta · C[m, n] for the work-item's block; C is not read when beta == 0.
+void tile_store(__global float* C, int ldc, int M, int N, int m0, int n0, int tm, int tn,
+                float alpha, float beta, const float* acc)
+{
+#pragma unroll
+    for (int i = 0; i < MWI; ++i) {
+        const int m = m0 + tm + i * MDIMC;
+        if (m >= M) break;
+#pragma unroll
+        for (int j = 0; j < NWI; ++j) {
+            const int n = n0 + tn + j * NDIMC;
+            if (n < N) {
+                const float v = alpha * acc[i * NWI + j];
+                C[m * ldc + n] = beta != 0.0f ? fma(beta, C[m * ldc + n], v) : v;
+            }
+        }
+    }
+}
+
+// The implicit im2col matrix of a 3×3 "same" convolution over a CNHW tensor (x already at
+// its offset): col[c·9 + t, p] = x[c, n, h + ky - 1, w + kx - 1], zero outside the image,
+// t = 3·ky + kx, p = n·H·W + h·W + w. `flip` reads tap 8 - t: the data gradient is the same
+// gather of dy with the kernel rotated by 180°.
+float im2col_at(__global const float* x, int N, int H, int W, int row, int p, int flip)
+{
+    const int HW = H * W;
+    const int c = row / 9, t0 = row - c * 9, t = flip ? 8 - t0 : t0;
+    const int n = p / HW, s = p - n * HW, h = s / W, w = s - h * W;
+    const int ty = t / 3;
+    const int sh = h + ty - 1, sw = w + (t - ty * 3) - 1;
+    return (sh >= 0 && sh < H && sw >= 0 && sw < W) ? x[(c * N + n) * HW + sh * W + sw] : 0.0f;
+}
+
+// The common frame of the tiled kernels below: group (gn, gm, split) owns C's tile at
+// (m0, n0) and K range [kbeg, kend); LOAD_A(m, k) and LOAD_B(k, n) are the operands (only
+// called inside M, N and the K range); A_KFAST / B_KFAST say whether consecutive k are
+// adjacent in memory (then neighbouring work-items stage along k, else along m / n), so the
+// staging reads are coalesced.
+#define TILED_GEMM_MAIN(LOAD_A, LOAD_B, A_KFAST, B_KFAST)                                      \
+    __local float As[KWG * MWGP];                                                           \
+    __local float Bs[KWG * NWGP];                                                           \
+    const int tn = get_local_id(0), tm = get_local_id(1), tid = tm * NDIMC + tn;            \
+    const int n0 = get_group_id(0) * NWG, m0 = get_group_id(1) * MWG;                       \
+    const int kbeg = get_group_id(2) * kspan, kend = min(K, kbeg + kspan);                   \
+    float acc[MWI * NWI];                                                                   \
+    _Pragma("unroll") for (int q = 0; q < MWI * NWI; ++q) acc[q] = 0.0f;                    \
+    for (int k0 = kbeg; k0 < kend; k0 += KWG) {                                             \
+        _Pragma("unroll") for (int l = 0; l < MWG * KWG / GEMM_THREADS; ++l) {              \
+            const int idx = tid + l * GEMM_THREADS;                                         \
+            const int mm = (A_KFAST) ? idx / KWG : idx % MWG;                               \
+            const int kk = (A_KFAST) ? idx % KWG : idx / MWG;                               \
+            const int m = m0 + mm, k = k0 + kk;                                             \
+            As[kk * MWGP + mm] = (m < M && k < kend) ? (LOAD_A) : 0.0f;                     \
+        }                                                                                   \
+        _Pragma("unroll") for (int l = 0; l < NWG * KWG / GEMM_THREADS; ++l) {              \
+            const int idx = tid + l * GEMM_THREADS;                                         \
+            const int nn = (B_KFAST) ? idx / KWG : idx % NWG;                               \
+            const int kk = (B_KFAST) ? idx % KWG : idx / NWG;                               \
+            const int n = n0 + nn, k = k0 + kk;                                             \
+            Bs[kk * NWGP + nn] = (n < N && k < kend) ? (LOAD_B) : 0.0f;                     \
+        }                                                                                   \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                       \
+        /* Work-items whose rows all lie past M (narrow outputs) skip the arithmetic. */    \
+        if (m0 + tm < M) tile_fma(As, Bs, acc, tm, tn);                                     \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                       \
+    }
+
+// C = alpha · op(A) · op(B) + beta · C, row-major, any transposes and sizes. Split K: group
+// z covers K range [z·kspan, (z+1)·kspan) and writes C + z·cstride (the host passes one
+// split with kspan = K and cstride = 0, or several into a scratch summed by
+// gemm_splitk_reduce). Launch: local [NDIMC, MDIMC, 1], global [⌈N/NWG⌉·NDIMC,
+// ⌈M/MWG⌉·MDIMC, splits].
+__kernel void gemm_tiled(int M, int N, int K, float alpha,
+                         __global const float* A, int aoff, int lda, int transA,
+                         __global const float* B, int boff, int ldb, int transB,
+                         float beta, __global float* C, int coff, int ldc, int kspan, int cstride)
+{
+    A += aoff; B += boff; C += coff + get_group_id(2) * cstride;
+    TILED_GEMM_MAIN(transA ? A[k * lda + m] : A[m * lda + k],
+                    transB ? B[n * ldb + k] : B[k * ldb + n], !transA, transB)
+    tile_store(C, ldc, M, N, m0, n0, tm, tn, alpha, beta, acc);
+}
+
+// C = alpha · Σ_z parts[z] + beta · C over split-K partial products (each M × N, dense).
+// Work-item (n, m).
+__kernel void gemm_splitk_reduce(__global const float* parts, int splits, int M, int N, float alpha,
+                                 float beta, __global float* C, int coff, int ldc)
+{
+    const int n = get_global_id(0), m = get_global_id(1);
+    if (n >= N || m >= M) return;
+    float s = 0.0f;
+    for (int z = 0; z < splits; ++z) s += parts[(z * M + m) * N + n];
+    __global float* c = C + coff + m * ldc + n;
+    *c = beta != 0.0f ? fma(beta, *c, alpha * s) : alpha * s;
+}
+
+// 3×3 convolution forward by implicit GEMM: y[O, P] = W[O, 9C] · col(x)[9C, P], the im2col
+// gather done while staging B, so the 9·C·P columns are never written. y is written.
+__kernel void conv3x3_forward(__global const float* x, int xoff, __global const float* wt, int Cin, int O,
+                              int Nimg, int H, int Wd, __global float* y, int yoff)
+{
+    const int M = O, N = Nimg * H * Wd, K = 9 * Cin, kspan = K;
+    x += xoff; y += yoff;
+    TILED_GEMM_MAIN(wt[m * K + k], im2col_at(x, Nimg, H, Wd, k, n, 0), 1, 0)
+    tile_store(y, N, M, N, m0, n0, tm, tn, 1.0f, 0.0f, acc);
+}
+
+// Data gradient: dx[C, P] += Σ_(o,t) W[o, c, t] · dy[o, p shifted back by tap t], the GEMM
+// Wᵀ-by-taps [C, 9O] · col_flipped(dy)[9O, P] (k = o·9 + t).
+__kernel void conv3x3_backward_data(__global const float* dy, int dyoff, __global const float* wt, int Cin,
+                                    int O, int Nimg, int H, int Wd, __global float* dx, int dxoff)
+{
+    const int M = Cin, N = Nimg * H * Wd, K = 9 * O, kspan = K;
+    dy += dyoff; dx += dxoff;
+    TILED_GEMM_MAIN(wt[(k / 9) * 9 * Cin + m * 9 + (k - (k / 9) * 9)], im2col_at(dy, Nimg, H, Wd, k, n, 1), 1, 0)
+    tile_store(dx, N, M, N, m0, n0, tm, tn, 1.0f, 1.0f, acc);
+}
+
+// Weight gradient: dW[O, 9C] = dy[O, P] · col(x)[9C, P]ᵀ (K = P, long: split K like
+// gemm_tiled, partial z at dw + z·cstride).
+__kernel void conv3x3_backward_weights(__global const float* x, int xoff, __global const float* dy, int dyoff,
+                                       int Cin, int O, int Nimg, int H, int Wd, __global float* dw,
+                                       int kspan, int cstride)
+{
+    const int M = O, N = 9 * Cin, K = Nimg * H * Wd;
+    x += xoff; dy += dyoff; dw += get_group_id(2) * cstride;
+    TILED_GEMM_MAIN(dy[m * K + k], im2col_at(x, Nimg, H, Wd, n, k, 0), 1, 1)
+    tile_store(dw, N, M, N, m0, n0, tm, tn, 1.0f, 0.0f, acc);
+}
+
+// ---------------------------------------------------------------------------------------
+// GPU reductions: one work-group of WG_REDUCE work-items per (chunk, row), a strided sum
+// per work-item, then a tree in __local. A row longer than one group's fair share is cut
+// into chunks (G groups per row) whose partial sums a second launch of row_sums_wg adds.
+
+// The sum of every work-item's `v`, for work-item 0 (all work-items must call it).
+float group_sum(__local float* sh, float v)
+{
+    const int lid = get_local_id(0);
+    sh[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG_REDUCE / 2; s > 0; s >>= 1) {
+        if (lid < s) sh[lid] += sh[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return sh[0];
+}
+
+// Group (g, r) of G = get_num_groups(0): out[r·G + g] (+)= Σ x[r, j] (or x²) over
+// j ∈ [g·chunk, (g+1)·chunk) ∩ [0, cols). Local size [WG_REDUCE, 1].
+__kernel void row_sums_wg(__global const float* x, int xoff, int cols, int squares, int chunk,
+                          __global float* out, int accumulate)
+{
+    __local float sh[WG_REDUCE];
+    const int g = get_group_id(0), r = get_group_id(1), G = get_num_groups(0), lid = get_local_id(0);
+    const __global float* p = x + xoff + (long)r * cols;
+    const int end = min(cols, (g + 1) * chunk);
+    float s = 0.0f;
+    for (int j = g * chunk + lid; j < end; j += WG_REDUCE) { const float v = p[j]; s = squares ? fma(v, v, s) : s + v; }
+    s = group_sum(sh, s);
+    if (lid == 0) out[r * G + g] = accumulate ? out[r * G + g] + s : s;
+}
+
+// As row_sums_wg for Σ a[r, j] · b[r, j].
+__kernel void row_dots_wg(__global const float* a, __global const float* b, int cols, int chunk, __global float* out)
+{
+    __local float sh[WG_REDUCE];
+    const int g = get_group_id(0), r = get_group_id(1), G = get_num_groups(0), lid = get_local_id(0);
+    const __global float* p = a + (long)r * cols;
+    const __global float* q = b + (long)r * cols;
+    const int end = min(cols, (g + 1) * chunk);
+    float s = 0.0f;
+    for (int j = g * chunk + lid; j < end; j += WG_REDUCE) s = fma(p[j], q[j], s);
+    s = group_sum(sh, s);
+    if (lid == 0) out[r * G + g] = s;
+}
+
+// Group (g, n): out[n·G + g] (+)= Σ x[r, n·spatial + s] over the chunk g of the image's
+// rows·spatial elements, e = r·spatial + s.
+__kernel void sample_sums_wg(__global const float* x, int xoff, int rows, int N, int spatial, int chunk,
+                             __global float* out, int accumulate)
+{
+    __local float sh[WG_REDUCE];
+    const int g = get_group_id(0), n = get_group_id(1), G = get_num_groups(0), lid = get_local_id(0);
+    const int end = min(rows * spatial, (g + 1) * chunk);
+    float s = 0.0f;
+    for (int e = g * chunk + lid; e < end; e += WG_REDUCE) {
+        const int r = e / spatial;
+        s += x[xoff + (r * N + n) * spatial + (e - r * spatial)];
+    }
+    s = group_sum(sh, s);
+    if (lid == 0) out[n * G + g] = accumulate ? out[n * G + g] + s : s;
+}
+
+// channel_affine with the row scale exp(factor · logs[r]) computed per element: one launch
+// instead of row_scale + channel_affine (an exp is cheap next to a launch on a GPU).
+__kernel void channel_affine_exp(__global const float* x, int xoff, int cols,
+                                 __global const float* bias, __global const float* logs, float factor,
+                                 int reverse, int relu, __global float* y, int yoff)
+{
+    const int j = get_global_id(0), r = get_global_id(1);
+    if (j >= cols) return;
+    const float b = bias[r], s = exp(factor * logs[r]);
+    const int i = r * cols + j;
+    const float v = x[xoff + i];
+    const float out = reverse ? v * s - b : (v + b) * s;
+    y[yoff + i] = relu ? fmax(out, 0.0f) : out;
 }

@@ -5,5 +5,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
 swift test
+# The GPU kernel variant (local-memory tiles, barriers, implicit-GEMM convolutions, tree
+# reductions) on PoCL: the parity suite and the model-level CPU/OpenCL parity again, with
+# every OpenCL operation taking its GPU path. About half a minute.
+GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
+    --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity|SelfTestTests/testPassesOnOpenCL'
+# Every file parser under libFuzzer (Fuzz/, docs/reliability.md) for 20 s each, side by side.
+bash scripts/fuzz.sh 20
 # The portable bundle (release build, static Swift runtime) run from / under env -i.
 bash scripts/bundle-test.sh

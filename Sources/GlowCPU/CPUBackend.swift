@@ -21,7 +21,7 @@ public final class CPUBackend: Backend {
     public typealias Buffer = CPUBuffer
 
     /// Released buffers, reused by size so a training step in its steady state allocates nothing.
-    let pool = BufferPool<UnsafeMutablePointer<Float>>(release: { $0.deallocate() })
+    let pool = BufferPool<UnsafeMutablePointer<Float>>(release: { free($0) })
 
     /// Creates the backend; `threads` sets OpenBLAS's thread count when given.
     public init(threads: Int? = nil) {
@@ -38,8 +38,14 @@ public final class CPUBackend: Backend {
     public var name: String { "cpu (\(blasConfig.split(separator: " ").prefix(2).joined(separator: " ")), \(blasCore), \(threads) threads)" }
 
     public func allocate(_ count: Int) throws -> CPUBuffer {
-        let p = pool.take(count: count) ?? UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        return CPUBuffer(count: count, pointer: p, pool: pool)
+        if let p = pool.take(count: count) { return CPUBuffer(count: count, pointer: p, pool: pool) }
+        // malloc, not UnsafeMutablePointer.allocate (which aborts the process when memory runs
+        // out), so a failed allocation is an error like the OpenCL backend's.
+        let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard count >= 0, !overflow, let raw = malloc(bytes) else {
+            throw GlowError("cpu: cannot allocate \(count) floats (\(overflow || count < 0 ? "past the largest size" : MemoryLimit.format(bytes))): out of memory")
+        }
+        return CPUBuffer(count: count, pointer: raw.bindMemory(to: Float.self, capacity: max(count, 1)), pool: pool)
     }
     public func count(of buffer: CPUBuffer) -> Int { buffer.count }
 

@@ -53,6 +53,30 @@ public protocol Backend: AnyObject {
     func col2im3x3(_ columns: Buffer, channels: Int, images: Int, height: Int, width: Int,
                    x: Buffer, xOffset: Int) throws
 
+    // MARK: 3×3 convolution
+
+    // A 3×3 "same" convolution without bias over CNHW activations, weights `W[O, C, 3, 3]`
+    // row-major, tap `t = 3·ky + kx` shifting by `(ky - 1, kx - 1)`. The default
+    // implementations (Backend+Conv3x3.swift) lower to `im2col3x3` + `gemm` (or, when
+    // `O < C`, one GEMM per tap on the narrow output side + `col2im3x3`) and need
+    // `conv3x3ScratchCount` floats of `columns`; a device with an implicit-GEMM kernel
+    // needs none. Passing `columns: nil` makes an operation allocate its own scratch.
+
+    /// Floats of `columns` scratch the `conv3x3…` operations need for these sizes (0: none).
+    func conv3x3ScratchCount(inChannels: Int, outChannels: Int, images: Int, height: Int, width: Int) -> Int
+    /// `y[o, n, h, w] = Σ_{c, ky, kx} W[o, c, ky, kx] · x[c, n, h + ky - 1, w + kx - 1]` (zero
+    /// outside the image); `y` (`O × N·H·W` from `yOffset`) is written, never read.
+    func conv3x3Forward(_ x: Buffer, xOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int,
+                        images: Int, height: Int, width: Int, y: Buffer, yOffset: Int, columns: Buffer?) throws
+    /// The data gradient, **accumulated**: `dx[c, n, h, w] += Σ_{o, ky, kx} W[o, c, ky, kx] ·
+    /// dy[o, n, h - ky + 1, w - kx + 1]` (zero outside the image).
+    func conv3x3BackwardData(_ dy: Buffer, dyOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int,
+                             images: Int, height: Int, width: Int, dx: Buffer, dxOffset: Int, columns: Buffer?) throws
+    /// The weight gradient, **written**: `dW[o, c, ky, kx] = Σ_{n, h, w} dy[o, n, h, w] ·
+    /// x[c, n, h + ky - 1, w + kx - 1]` into `dw` (`O·C·9` floats from 0).
+    func conv3x3BackwardWeights(_ x: Buffer, xOffset: Int, dy: Buffer, dyOffset: Int, inChannels: Int, outChannels: Int,
+                                images: Int, height: Int, width: Int, dw: Buffer, columns: Buffer?) throws
+
     // MARK: Elementwise and per-channel
 
     /// Per-row affine map on a `rows × cols` matrix:

@@ -479,6 +479,12 @@ public struct SafeTensorsFile: Sendable {
         // Read straight into uninitialized storage sized by fstat: no zero
         // fill and no element-wise appends, so 100 MB costs one memcpy-speed read.
         let size = max(Int(st.st_size), 0)
+        // A file larger than the memory available cannot be read whole; say so instead of
+        // letting the allocation fail.
+        let budget = ReadLimits.memoryBudget()
+        guard size <= budget else {
+            throw SafeTensorsError(path, "file is \(ReadLimits.describe(size)), more than the \(ReadLimits.describe(budget)) of memory available")
+        }
         var bytes = try [UInt8](unsafeUninitializedCapacity: size) { buf, filled in
             filled = 0
             guard let base = buf.baseAddress else { return }

@@ -56,11 +56,17 @@ struct BenchCommand: ParsableCommand {
         if let batch { cfg.batch = batch }
         guard let mode = MemoryMode(rawValue: memory) else { throw GlowError("--memory \(memory): expected store or reversible") }
         guard steps >= 1 else { throw GlowError("--steps \(steps): must be at least 1") }
+        try cfg.validate()
+        // The synthetic batch is made on the host before the trainer checks its own memory.
+        try MemoryLimit.check(elements: [cfg.batch, cfg.dimension, 16], bytesEach: 1, what: "--batch \(cfg.batch)")
+        guard !steps.multipliedReportingOverflow(by: cfg.batch).overflow else {
+            throw GlowError("--steps \(steps) × --batch \(cfg.batch) images is past the largest integer")
+        }
         let sgemm = BenchCommand.sgemmGFLOPs()
         let model = try Glow(config: cfg, backend: backend, seed: 1)
         let n = cfg.batch
         let pixels = (0..<(n * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
-        let set = ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
+        let set = try ImageSet(count: n, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
         // train's default warm-up: without it `paper` on these synthetic images diverges at
         // the second step, and skipped steps (no update, no refresh) would be timed instead.
         var optimizer = OptimizerConfig()
@@ -146,7 +152,7 @@ struct BenchCommand: ParsableCommand {
         }
         let conv = try Conv3x3(backend, in: 512, out: 512, name: "w", values: Philox.array(count: 512 * 512 * 9,
                                distribution: .normal, seed: 1, stream: 3))
-        let cols = try backend.allocate(512 * 9 * n)
+        let cols = try backend.scratch(conv.scratchCount(images: 64, height: 14, width: 14))
         let convT = try time(2) {
             try conv.forward(b, xOffset: 0, images: 64, height: 14, width: 14, columns: cols, into: c)
         }
@@ -164,7 +170,8 @@ struct BenchCommand: ParsableCommand {
         print("kernels on \(backend.name)")
         print(String(format: "  gemm NN %d×%d×%d     %.1f GFLOP/s", m, n, k, f / gemmT / 1e9))
         print(String(format: "  gemm NT %d×%d×%d     %.1f GFLOP/s", m, k, n, f / gemmNT / 1e9))
-        print(String(format: "  conv3×3 512→512 64×14×14  %.1f GFLOP/s (im2col + GEMM)", 9 * f / convT / 1e9))
+        print(String(format: "  conv3×3 512→512 64×14×14  %.1f GFLOP/s (%@)", 9 * f / convT / 1e9,
+                     cols == nil ? "implicit GEMM" : "im2col + GEMM"))
         print(String(format: "  cblas_sgemm same GEMM  %.1f GFLOP/s;  2048³ %.1f GFLOP/s", f / blas / 1e9, sg))
     }
 }

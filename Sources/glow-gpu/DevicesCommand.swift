@@ -28,6 +28,14 @@ struct DevicesCommand: ParsableCommand {
             print("           platform \(d.platform), type \(d.type), \(d.computeUnits) compute units, "
                 + "\(d.globalMemory >> 20) MiB memory (max allocation \(d.maxAllocation >> 20) MiB)")
             print("           \(d.openCLCVersion), driver \(d.driverVersion)")
+            print("           vendor \(d.vendor), max work-group \(d.maxWorkGroupSize), \(d.localMemory >> 10) KiB local memory")
+            do {
+                let t = try KernelTuningTable.tuning(for: d.kernelDevice, environment: ProcessInfo.processInfo.environment)
+                print("           kernels: \(t.variant) variant, " + t.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    .joined(separator: " "))
+            } catch {
+                print("           kernels: \(error)")
+            }
             if check {
                 do {
                     let b = try OpenCLBackend(device: d)

@@ -19,9 +19,20 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print {\"bpd\": …, \"images\": …} only.") var json = false
 
     func run() throws {
-        // GlowError and DataError print as "Error: <message>".
-        let backend = try DeviceSelector.open(device)
-        try evaluate(backend)
+        // GlowError and DataError print as "Error: <message>"; with --json the failure is also
+        // a JSON object on stdout, so the output is always valid JSON.
+        do {
+            let backend = try DeviceSelector.open(device)
+            try evaluate(backend)
+        } catch {
+            if json {
+                let obj = ["error": "\(error)"]
+                if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]) {
+                    print(String(decoding: data, as: UTF8.self))
+                }
+            }
+            throw error
+        }
     }
 
     func evaluate<B: Backend>(_ backend: B) throws {
@@ -37,6 +48,7 @@ struct EvalCommand: ParsableCommand {
             progress?.update(done, "")
         }
         if json {
+            // meanBPD throws for a non-finite mean, so the number is always valid JSON.
             print("{\"bpd\": \(bpd), \"images\": \(set.count)}")
         } else {
             let s = Date().timeIntervalSince(start)

@@ -18,13 +18,14 @@ struct MetricsRecord {
         return s
     }
 
-    func append(to path: String) {
-        let line = Data((json() + "\n").utf8)
-        if let h = FileHandle(forWritingAtPath: path) {
-            h.seekToEndOfFile(); h.write(line); try? h.close()
-        } else {
-            FileManager.default.createFile(atPath: path, contents: line)
-        }
+    /// Appends this record as one line (one write; a failed write leaves the file as it was).
+    func append(to path: String, truncateFirst: Bool = false) throws {
+        try AtomicFile.append(Array((json() + "\n").utf8), to: path, truncateFirst: truncateFirst)
+    }
+
+    /// Replaces the file at `path` with `records`, atomically.
+    static func write(_ records: [MetricsRecord], to path: String) throws {
+        try AtomicFile.write(Array(records.map { $0.json() + "\n" }.joined().utf8), to: path)
     }
 
     static func read(path: String) -> [MetricsRecord] {

@@ -29,8 +29,9 @@ final class Progress {
             let filled = total > 0 ? min(width, width * done / total) : 0
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
             let line = "\(label) \(done)/\(total) \(bar) \(detail)  ETA \(Progress.duration(eta))"
-            FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
-            if done >= total { FileHandle.standardOutput.write(Data("\n".utf8)) }
+            // stdio, not FileHandle.write (which traps when the write fails, e.g. a closed terminal).
+            fputs("\r\u{1B}[K" + line + (done >= total ? "\n" : ""), stdout)
+            fflush(stdout)
         } else if force || now.timeIntervalSince(lastPlain) >= 5 || done >= total {
             lastPlain = now
             print("\(label) \(done)/\(total) \(detail)  elapsed \(Progress.duration(elapsed))  ETA \(Progress.duration(eta))")
@@ -40,11 +41,12 @@ final class Progress {
 
     /// Ends a bar line so normal printing can continue.
     func interrupt() {
-        if isTerminal { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        if isTerminal { fputs("\n", stdout); fflush(stdout) }
     }
 
     static func duration(_ s: Double) -> String {
-        guard s.isFinite else { return "--" }
+        // Past a million hours (a huge --steps or --minutes) Int(s) could overflow: no estimate.
+        guard s.isFinite, abs(s) < 3.6e9 else { return "--" }
         let t = Int(s.rounded())
         if t >= 3600 { return "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" }
         if t >= 60 { return "\(t / 60)m\(String(format: "%02d", t % 60))s" }

@@ -7,8 +7,8 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
         abstract: "Train Glow on an image set, with a progress bar, checkpoints, metrics, sample grids and a bpd plot.")
 
-    @Option(help: "tiny, mnist or paper (docs/glow-spec.md's reference configurations).")
-    var config: String = "mnist"
+    @Option(help: "tiny, mnist or paper (docs/glow-spec.md's reference configurations; default mnist, or the checkpoint's with --resume).")
+    var config: String?
     @Option(name: .customLong("K"), help: "Steps of flow per level (overrides the configuration).") var k: Int?
     @Option(name: .customLong("L"), help: "Levels (overrides the configuration).") var l: Int?
     @Option(help: "Coupling network width.") var hidden: Int?
@@ -23,9 +23,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "mnist, fashion-mnist, cifar10 or folder.") var dataset: String = "mnist"
     @Option(help: "The dataset's folder (default: the embedded data/mnist; /usr/share/datasets/fashion-mnist).") var data: String?
     @Option(name: .customLong("image-size"), help: "Resample images to N×N.") var imageSize: Int?
-    @Option(help: "Zero pixels added on each side (MNIST --pad 2 gives 32×32).") var pad: Int = 0
+    @Option(help: "Zero pixels added on each side (MNIST --pad 2 gives 32×32).") var pad: Int?
 
-    @Option(help: "adam or adamax.") var optimizer: String = "adamax"
+    @Option(help: "adam or adamax (default adamax, or the training state's with --resume).") var optimizer: String?
     @Option(help: "Peak learning rate.") var lr: Double = 1e-3
     @Option(help: "Steps of linear learning-rate warm-up.") var warmup: Int = 200
     @Option(help: "Clip the global gradient norm to this value.") var clip: Double?
@@ -36,9 +36,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop after this many minutes of training (saving first).") var minutes: Double?
     @Option(help: "cpu, auto, opencl, opencl:N or part of a device name.") var device: String = "auto"
     @Option(help: "store (keep activations) or reversible (recompute them through the inverse).") var memory: String = "store"
-    @Option(help: "Seed of initialisation, data order and noise.") var seed: UInt64 = 1
+    @Option(help: "Seed of initialisation, data order and noise (default 1, or the training state's with --resume).") var seed: UInt64?
     @Option(help: "Output folder.") var out: String = "runs/glow"
-    @Flag(help: "Continue from the checkpoint and training state in --out.") var resume = false
+    @Flag(help: "Continue from the checkpoint and training state in --out (model options default to the checkpoint's; a conflicting one is an error).") var resume = false
+    @Flag(help: "Start a new run in an --out that holds one, replacing its files (only once the new run has started).") var overwrite = false
+    @Flag(name: .customLong("no-test"), help: "Train without the test split (no test bpd).") var noTest = false
     @Option(name: .customLong("eval-every"), help: "Evaluate test bpd every N steps (0: only at the end).") var evalEvery: Int = 500
     @Option(name: .customLong("eval-images"), help: "Test images per periodic evaluation (the final one uses all).") var evalImages: Int = 1000
     @Option(name: .customLong("sample-every"), help: "Write a sample grid every N steps (0: only at the end).") var sampleEvery: Int = 500
@@ -50,7 +52,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func modelConfig() throws -> GlowConfig {
-        var c = try GlowConfig.named(config)
+        var c = try GlowConfig.named(config ?? "mnist")
         if let k { c.K = k }
         if let l { c.L = l }
         if let hidden { c.hidden = hidden }
@@ -71,79 +73,192 @@ struct TrainCommand: ParsableCommand {
         return c
     }
 
+    /// The model options given on the command line that differ from the checkpoint's
+    /// configuration `saved` (with --resume every model option defaults to the checkpoint's).
+    func resumeConflicts(_ saved: GlowConfig) throws -> [String] {
+        var out: [String] = []
+        let named = try config.map(GlowConfig.named)
+        func check<T: Equatable>(_ option: String, _ given: T?, _ fromConfig: T?, _ have: T, _ show: (T) -> String = { "\($0)" }) {
+            if let given, given != have { out.append("\(option) \(show(given)) (the checkpoint has \(show(have)))") }
+            else if given == nil, let fromConfig, fromConfig != have, let config {
+                out.append("--config \(config) (\(option.dropFirst(2)) \(show(fromConfig)); the checkpoint has \(show(have)))")
+            }
+        }
+        check("--K", k, named?.K, saved.K)
+        check("--L", l, named?.L, saved.L)
+        check("--hidden", hidden, named?.hidden, saved.hidden)
+        check("--coupling", coupling, nil, saved.coupling.rawValue)
+        check("--permutation", permutation, nil, saved.permutation.rawValue)
+        if let lu, lu != saved.lu { out.append("--\(lu ? "" : "no-")lu (the checkpoint has lu = \(saved.lu))") }
+        if let learnTop, learnTop != saved.learnTop {
+            out.append("--\(learnTop ? "" : "no-")learn-top (the checkpoint has learn_top = \(saved.learnTop))")
+        }
+        check("--n-bits", nBits, nil, saved.nBits)
+        check("--pad", pad, nil, saved.pad)
+        if conditional && saved.classes == 0 { out.append("--conditional (the checkpoint is unconditional)") }
+        return out
+    }
+
+    /// Checks the options that do not depend on the data.
+    func checkOptions() throws {
+        if steps != nil && epochs != nil { throw GlowError("give --steps or --epochs, not both") }
+        if let steps, steps < 1 { throw GlowError("--steps \(steps): must be at least 1") }
+        if let epochs, epochs < 1 { throw GlowError("--epochs \(epochs): must be at least 1") }
+        if let minutes, !(minutes > 0 && minutes.isFinite) { throw GlowError("--minutes \(minutes): must be a positive number") }
+        if let pad, pad < 0 { throw GlowError("--pad \(pad): must be 0 or more") }
+        for (name, v) in [("--eval-every", evalEvery), ("--sample-every", sampleEvery), ("--save-every", saveEvery)] where v < 0 {
+            throw GlowError("\(name) \(v): must be 0 or more")
+        }
+        if evalImages < 1 { throw GlowError("--eval-images \(evalImages): must be at least 1") }
+        if resume && overwrite { throw GlowError("give --resume or --overwrite, not both") }
+    }
+
     func execute() throws {
-        var cfg = try modelConfig()
+        try checkOptions()
         guard let memoryMode = MemoryMode(rawValue: memory) else { throw GlowError("--memory \(memory): expected store or reversible") }
+        let files = RunFiles(directory: out)
+        var resumed: RunFiles.Pair?
+        if resume {
+            resumed = try files.latest()
+        } else if !overwrite {
+            let existing = files.existingRunFiles()
+            if !existing.isEmpty {
+                throw GlowError("--out \(out) already holds a run (\(existing.prefix(4).joined(separator: ", "))"
+                    + "\(existing.count > 4 ? ", …" : "")): pass --resume to continue it, --overwrite to replace it, or another --out")
+            }
+        }
+        var cfg: GlowConfig
+        if let pair = resumed {
+            let saved = try Checkpoint.config(of: pair.checkpoint, source: files.checkpoint)
+            let conflicts = try resumeConflicts(saved)
+            guard conflicts.isEmpty else {
+                throw GlowError("--resume: " + conflicts.joined(separator: "; ")
+                    + "; a resumed run keeps its checkpoint's model: omit these options, or start a new run in another --out")
+            }
+            cfg = saved
+            cfg.batch = try batch ?? pair.state.metadata["batch"].flatMap(Int.init) ?? GlowConfig.named(config ?? "mnist").batch
+        } else {
+            cfg = try modelConfig()
+        }
+        let runSeed = seed ?? resumed?.state.metadata["seed"].flatMap(UInt64.init) ?? 1
         var opt = OptimizerConfig()
-        guard let kind = OptimizerConfig.Kind(rawValue: optimizer) else { throw GlowError("--optimizer \(optimizer): expected adam or adamax") }
+        let optName = optimizer ?? resumed?.state.metadata["optimizer"] ?? "adamax"
+        guard let kind = OptimizerConfig.Kind(rawValue: optName) else { throw GlowError("--optimizer \(optName): expected adam or adamax") }
         opt.kind = kind; opt.learningRate = lr; opt.warmup = warmup; opt.clip = clip; opt.ema = ema
         try opt.validate()
-        if steps != nil && epochs != nil { throw GlowError("give --steps or --epochs, not both") }
+        let padding = pad ?? (resumed != nil ? cfg.pad : 0)
+        if let imageSize {
+            guard imageSize >= 1 else { throw GlowError("--image-size \(imageSize): must be at least 1") }
+        }
 
         let kindOfData = try DatasetLoader.Kind.named(dataset)
         let rawTrain = try DatasetLoader.load(kindOfData, directory: data, split: "train", channels: cfg.channels)
-        let trainSet = try DatasetLoader.prepare(rawTrain, imageSize: imageSize, pad: pad)
-        let test = try? DatasetLoader.prepare(try DatasetLoader.load(kindOfData, directory: data, split: "test", channels: cfg.channels),
-                                              imageSize: imageSize, pad: pad)
-        cfg.channels = trainSet.channels; cfg.height = trainSet.height; cfg.width = trainSet.width; cfg.pad = pad
-        if conditional {
-            guard trainSet.labels != nil, trainSet.classes > 0 else {
-                throw GlowError("--conditional: --dataset \(dataset) has no labels")
+        try checkPreparedSize(rawTrain, pad: padding)
+        let trainSet = try DatasetLoader.prepare(rawTrain, imageSize: imageSize, pad: padding)
+        var test: ImageSet?
+        if !noTest {
+            do {
+                let rawTest = try DatasetLoader.load(kindOfData, directory: data, split: "test", channels: cfg.channels)
+                try checkPreparedSize(rawTest, pad: padding)
+                test = try DatasetLoader.prepare(rawTest, imageSize: imageSize, pad: padding)
+            } catch {
+                throw GlowError("the test split of --dataset \(dataset) cannot be used: \(error); fix it, or pass --no-test "
+                    + "to train without test evaluation")
             }
-            cfg.classes = trainSet.classes
+        }
+        if resumed == nil {
+            cfg.channels = trainSet.channels; cfg.height = trainSet.height; cfg.width = trainSet.width; cfg.pad = padding
+            if conditional {
+                guard trainSet.labels != nil, trainSet.classes > 0 else {
+                    throw GlowError("--conditional: --dataset \(dataset) has no labels")
+                }
+                cfg.classes = trainSet.classes
+            }
         }
         try cfg.validate()
-        let totalSteps = steps ?? (epochs.map { ($0 * trainSet.count + cfg.batch - 1) / cfg.batch } ?? 2000)
-        guard totalSteps >= 1 else { throw GlowError("--steps \(totalSteps): must be at least 1") }
+        let totalSteps: Int
+        if let steps {
+            totalSteps = steps
+        } else if let epochs {
+            let (images, overflow) = epochs.multipliedReportingOverflow(by: trainSet.count)
+            guard !overflow else { throw GlowError("--epochs \(epochs): \(epochs) × \(trainSet.count) images is past the largest step count") }
+            totalSteps = images / cfg.batch + (images % cfg.batch == 0 ? 0 : 1)
+        } else {
+            totalSteps = 2000
+        }
+        // The data order counts images (step × batch) in an Int.
+        guard !totalSteps.multipliedReportingOverflow(by: cfg.batch).overflow else {
+            throw GlowError("--steps \(totalSteps) with --batch \(cfg.batch): \(totalSteps) × \(cfg.batch) images is past the largest image count")
+        }
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let stale = AtomicFile.removeStaleTemporaries(in: out)
+        if !stale.isEmpty { print("removed \(stale.count) temporary file\(stale.count > 1 ? "s" : "") of an interrupted save: \(stale.joined(separator: ", "))") }
         let backend = try DeviceSelector.open(device)
-        try train(backend, cfg, opt, memoryMode, trainSet, test, totalSteps)
+        try train(backend, cfg, opt, memoryMode, runSeed, resumed, trainSet, test, totalSteps)
     }
 
-    func train<B: Backend>(_ backend: B, _ cfg: GlowConfig, _ opt: OptimizerConfig, _ memoryMode: MemoryMode,
-                           _ trainSet: ImageSet, _ testSet: ImageSet?, _ totalSteps: Int) throws {
-        let ckptPath = out + "/checkpoint.safetensors", statePath = out + "/training-state.safetensors"
+    /// Refuses a resampling or padding whose result would not fit in memory.
+    func checkPreparedSize(_ set: ImageSet, pad p: Int) throws {
+        let side = (imageSize.map { ($0, $0) } ?? (set.height, set.width))
+        guard let h = MemoryLimit.product([2, p]).flatMap({ side.0.addingReportingOverflow($0).overflow ? nil : side.0 + $0 }),
+              let w = MemoryLimit.product([2, p]).flatMap({ side.1.addingReportingOverflow($0).overflow ? nil : side.1 + $0 }) else {
+            throw GlowError("--pad \(p): the padded image size is past the largest integer")
+        }
+        try MemoryLimit.check(elements: [set.count, set.channels, h, w], bytesEach: 1,
+                              what: "\(set.count) images of \(set.channels)×\(h)×\(w)"
+                                + (imageSize != nil ? " (--image-size \(imageSize!))" : "") + (p > 0 ? " (--pad \(p))" : ""))
+    }
+
+    /// The command that resumes this run: the same arguments with --resume.
+    func resumeCommand() -> String {
+        let args = CommandLine.arguments.dropFirst().filter { $0 != "--overwrite" && $0 != "--resume" }
+        func quote(_ a: String) -> String {
+            a.allSatisfy({ $0.isLetter || $0.isNumber || "-_./:=,@+".contains($0) }) ? a : "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        }
+        return "glow-gpu " + (args + ["--resume"]).map(quote).joined(separator: " ")
+    }
+
+    func train<B: Backend>(_ backend: B, _ cfg: GlowConfig, _ opt: OptimizerConfig, _ memoryMode: MemoryMode, _ seed: UInt64,
+                           _ resumed: RunFiles.Pair?, _ trainSet: ImageSet, _ testSet: ImageSet?, _ totalSteps: Int) throws {
+        let files = RunFiles(directory: out)
         let model: Glow<B>
-        if resume {
-            guard FileManager.default.fileExists(atPath: ckptPath), FileManager.default.fileExists(atPath: statePath) else {
-                throw GlowError("--resume: \(out) holds no checkpoint.safetensors and training-state.safetensors")
-            }
-            model = try Checkpoint.load(ckptPath, backend: backend)
-            guard model.config.K == cfg.K, model.config.L == cfg.L, model.config.hidden == cfg.hidden,
-                  model.config.classes == cfg.classes,
-                  model.config.height == cfg.height, model.config.channels == cfg.channels else {
-                throw GlowError("--resume: \(ckptPath) holds a K=\(model.config.K) L=\(model.config.L) hidden=\(model.config.hidden) "
-                    + "model of \(model.config.channels)×\(model.config.height)×\(model.config.width); the options ask for "
-                    + "K=\(cfg.K) L=\(cfg.L) hidden=\(cfg.hidden) on \(cfg.channels)×\(cfg.height)×\(cfg.width)")
-            }
+        if let pair = resumed {
+            if let note = pair.note { print(note) }
+            model = try Checkpoint.load(pair.checkpoint, source: files.checkpoint, backend: backend)
         } else {
             model = try Glow(config: cfg, backend: backend, seed: seed)
         }
         let trainer = try Trainer(model: model, optimizer: opt, data: trainSet, batch: cfg.batch, seed: seed, memory: memoryMode)
         var metrics: [MetricsRecord] = []
         let metricsPath = out + "/metrics.jsonl"
-        if resume {
-            let state = try SafeTensorsFile.read(path: statePath)
-            try trainer.restore(state: state, source: statePath)
+        // A new run's first line starts metrics.jsonl afresh (an --overwrite'n run's old lines go then, not before).
+        var freshMetrics = resumed == nil
+        if let pair = resumed {
+            try trainer.restore(state: pair.state, source: files.state)
+            // Lines past the checkpoint (steps trained after its save) go, so no step appears twice.
             metrics = MetricsRecord.read(path: metricsPath).filter { $0.step <= trainer.step }
-        } else {
-            try? FileManager.default.removeItem(atPath: metricsPath)
+            try MetricsRecord.write(metrics, to: metricsPath)
         }
         let params = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
         print("glow-gpu train: \(backend.name)")
         print("  model \(cfg.channels)×\(cfg.height)×\(cfg.width) K=\(cfg.K) L=\(cfg.L) hidden=\(cfg.hidden) \(cfg.coupling.rawValue)/"
-            + "\(cfg.permutation.rawValue)\(cfg.lu ? "+LU" : "") learn_top=\(cfg.learnTop), \(params) parameters")
-        print("  data \(dataset): \(trainSet.count) train, \(testSet?.count ?? 0) test images; batch \(cfg.batch), "
-            + "\(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), memory \(memoryMode.rawValue)")
-        print("  output \(out)")
+            + "\(cfg.permutation.rawValue)\(cfg.lu ? "+LU" : "") learn_top=\(cfg.learnTop) n_bits=\(cfg.nBits), \(params) parameters")
+        print("  data \(dataset): \(trainSet.count) train, \(testSet.map { "\($0.count) test images" } ?? "no test images (--no-test)"); "
+            + "batch \(cfg.batch), \(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), memory \(memoryMode.rawValue)")
+        print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if trainer.step >= totalSteps {
             print("already at step \(trainer.step) ≥ --steps \(totalSteps); nothing to do")
             return
         }
-        if !resume {
+        StopSignal.install()
+        if resumed == nil {
             print("  initialising ActNorms from data…")
             try trainer.initialize()
+            if overwrite {
+                // The new run has started: only now do the old run's files go.
+                for name in files.existingRunFiles() { try? FileManager.default.removeItem(atPath: out + "/" + name) }
+            }
         }
 
         let start = Date()
@@ -166,21 +281,35 @@ struct TrainCommand: ParsableCommand {
                                        learningRate: r.learningRate, gradientNorm: r.gradientNorm)
             let outOfTime = minutes.map { Date().timeIntervalSince(start) >= $0 * 60 } ?? false
             let last = s >= totalSteps || outOfTime
-            if let testSet, (evalEvery > 0 && s % evalEvery == 0) || last {
-                let subset = last ? testSet : testSet.subset(Array(0..<min(evalImages, testSet.count)))
+            // A stop signal skips the evaluation and samples (they can take long) and saves at once.
+            let signal = StopSignal.pending
+            if signal == nil, let testSet, (evalEvery > 0 && s % evalEvery == 0) || last {
+                let subset = last ? testSet : try testSet.subset(Array(0..<min(evalImages, testSet.count)))
                 try trainer.optimizer.swapEMA()
-                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64))
+                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64), allowNonFinite: true)
                 try trainer.optimizer.swapEMA()
-                record.testBPD = bpd
                 progress.interrupt()
-                print(String(format: "step %d: test bpd %.4f on %d images (train bpd %.4f)", s, bpd, subset.count, lastBPD))
+                if bpd.isFinite {
+                    record.testBPD = bpd
+                    print(String(format: "step %d: test bpd %.4f on %d images (train bpd %.4f)", s, bpd, subset.count, lastBPD))
+                } else {
+                    // Recorded as missing (null), not as NaN; training goes on (its own loss is checked per step).
+                    print("step \(s): warning: the test bpd on \(subset.count) images is not finite (\(bpd)); not recorded")
+                }
             }
             metrics.append(record)
-            record.append(to: metricsPath)
-            if (sampleEvery > 0 && s % sampleEvery == 0) || last { try writeSamples(model, trainer, step: s) }
-            if (saveEvery > 0 && s % saveEvery == 0) || last {
+            try record.append(to: metricsPath, truncateFirst: freshMetrics)
+            freshMetrics = false
+            if signal == nil, (sampleEvery > 0 && s % sampleEvery == 0) || last { try writeSamples(model, trainer, step: s) }
+            if (saveEvery > 0 && s % saveEvery == 0) || last || signal != nil {
                 try trainer.save(to: out)
                 try MetricsRecord.plot(metrics, path: out + "/bpd.png")
+            }
+            if let signal {
+                progress.interrupt()
+                print("stopped by \(StopSignal.name(signal)) at step \(s) of \(totalSteps); saved \(files.checkpoint) and \(files.state)")
+                print("resume with: \(resumeCommand())")
+                throw ExitCode(128 + signal)
             }
             if outOfTime && !last { stoppedEarly = true; break }
             if outOfTime { stoppedEarly = s < totalSteps; break }
@@ -201,7 +330,7 @@ struct TrainCommand: ParsableCommand {
         // Class-conditional models: row r of the 8×8 grid shows class r mod classes.
         let labels = c.classes > 0 ? (0..<64).map { ($0 / 8) % c.classes } : nil
         let x = try model.sample(count: 64, temperature: 0.7, seed: 7, labels: labels).nchw()
-        let pixels = Preprocess.toPixels(x, nBits: c.nBits)
+        let pixels = try Preprocess.toPixels(x, nBits: c.nBits)
         for path in [out + "/samples.png", out + String(format: "/samples-step%06d.png", step)] {
             try ImageGrid.write(path: path, images: pixels, count: 64, channels: c.channels, height: c.height,
                                 width: c.width, columns: 8)

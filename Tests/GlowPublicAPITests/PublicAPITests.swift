@@ -47,7 +47,7 @@ final class PublicAPITests: XCTestCase {
             XCTAssertEqual(images.pixels.count, 4 * 64)
             let floats = try m.sampleFloats(count: 4, temperature: 0.7, seed: 2)
             XCTAssert(floats.allSatisfy(\.isFinite))
-            XCTAssertEqual(images.pixels, Preprocess.toPixels(floats, nBits: 8))
+            XCTAssertEqual(images.pixels, try Preprocess.toPixels(floats, nBits: 8))
             samples.append(floats)
 
             // A fresh model's couplings are the identity and its priors N(0, I); the bpd of
@@ -60,7 +60,7 @@ final class PublicAPITests: XCTestCase {
             XCTAssertLessThan(zip(back, x).map { abs($0 - $1) }.max() ?? .infinity, 1e-4, "\(device): decode(encode(x))")
 
             // Pixels in, pixels out.
-            let set = ImageSet(count: 2, channels: 1, height: 8, width: 8, pixels: (0 ..< 128).map { UInt8($0 * 2) })
+            let set = try ImageSet(count: 2, channels: 1, height: 8, width: 8, pixels: (0 ..< 128).map { UInt8($0 * 2) })
             let zs = try m.encode(set)
             // Up to one level: toPixels floors, and a reconstruction 1e-7 below a bin edge drops a level.
             let d = zip(try m.decodePixels(zs).pixels, set.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 99
@@ -98,7 +98,7 @@ final class PublicAPITests: XCTestCase {
         XCTAssertThrowsError(try m.sample(count: 1, classLabel: 0)) { e in XCTAssert("\(e)".contains("unconditional"), "\(e)") }
         XCTAssertThrowsError(try m.sample(count: 0)) { e in XCTAssert("\(e)".contains("count"), "\(e)") }
         XCTAssertThrowsError(try m.encode(floats: [0, 0], count: 1)) { e in XCTAssert("\(e)".contains("1×8×8"), "\(e)") }
-        let wrong = ImageSet(count: 1, channels: 1, height: 5, width: 5, pixels: [UInt8](repeating: 0, count: 25))
+        let wrong = try ImageSet(count: 1, channels: 1, height: 5, width: 5, pixels: [UInt8](repeating: 0, count: 25))
         XCTAssertThrowsError(try m.encode(wrong)) { e in XCTAssert("\(e)".contains("1×5×5") && "\(e)".contains("1×8×8"), "\(e)") }
         let z = try Latents(count: 1, shapes: [LatentShape(channels: 2, height: 4, width: 4)], levels: [[Float](repeating: 0, count: 32)])
         XCTAssertThrowsError(try m.decode(z)) { e in XCTAssert("\(e)".contains("L = 2"), "\(e)") }

@@ -18,7 +18,10 @@ final class BackendParityTests: XCTestCase {
     // MARK: GEMM
 
     func testGemmAllTransposesAndAwkwardShapes() throws {
-        let shapes = [(1, 1, 1), (7, 5, 3), (13, 17, 33), (64, 49, 36), (9, 100, 18), (33, 16, 64), (5, 31, 200)]
+        // Includes shapes that are a multiple of no tile size (67 × 131 × 45), and long K with
+        // few output tiles (the GPU variant's split-K path).
+        let shapes = [(1, 1, 1), (7, 5, 3), (13, 17, 33), (64, 49, 36), (9, 100, 18), (33, 16, 64), (5, 31, 200),
+                      (67, 131, 45), (7, 9, 1000), (70, 20, 600)]
         for b in try TestBackends.all() {
             for (m, n, k) in shapes {
                 for ta in [false, true] {
@@ -109,6 +112,58 @@ final class BackendParityTests: XCTestCase {
         XCTAssertLessThan(normwiseError(try b.download(out), adj), 1e-6, "\(b.name) col2im")
     }
 
+    // MARK: 3×3 convolution
+
+    /// Forward, data gradient (accumulated onto a random dx) and weight gradient against a
+    /// direct Float64 convolution; wide (O > C) and narrow (O < C) outputs, sizes a multiple
+    /// of no tile, offsets on every operand, scratch given and left to the backend.
+    func testConv3x3ForwardAndGradients() throws {
+        for b in try TestBackends.all() {
+            for (c, o, n, h, w) in [(1, 1, 1, 1, 1), (5, 13, 3, 7, 9), (13, 5, 3, 7, 9), (5, 13, 3, 16, 16), (6, 6, 2, 5, 3)] {
+                try checkConv3x3(b, c, o, n, h, w)
+            }
+        }
+    }
+
+    func checkConv3x3<B: Backend>(_ b: B, _ c: Int, _ o: Int, _ n: Int, _ h: Int, _ w: Int) throws {
+        let p = n * h * w, (xo, yo, dyo, dxo) = (3, 2, 1, 4)
+        let x = fresh(xo + c * p), wt = fresh(o * c * 9), dy = fresh(dyo + o * p), dx0 = fresh(dxo + c * p)
+        // x[c, q shifted by tap t], or nil outside the image.
+        func src(_ ch: Int, _ q: Int, _ t: Int) -> Int? {
+            let im = q / (h * w), yy = (q % (h * w)) / w, xx = q % w
+            let sy = yy + t / 3 - 1, sx = xx + t % 3 - 1
+            guard sy >= 0 && sy < h && sx >= 0 && sx < w else { return nil }
+            return (ch * n + im) * h * w + sy * w + sx
+        }
+        var refY = [Double](repeating: 0, count: o * p), refDx = dx0.map(Double.init)
+        var refDw = [Double](repeating: 0, count: o * c * 9)
+        for oo in 0..<o { for q in 0..<p { for ch in 0..<c { for t in 0..<9 {
+            guard let s = src(ch, q, t) else { continue }
+            let wv = Double(wt[(oo * c + ch) * 9 + t])
+            refY[oo * p + q] += wv * Double(x[xo + s])
+            refDx[dxo + s] += wv * Double(dy[dyo + oo * p + q])
+            refDw[(oo * c + ch) * 9 + t] += Double(dy[dyo + oo * p + q]) * Double(x[xo + s])
+        } } } }
+        let shape = "\(b.name) conv3x3 C=\(c) O=\(o) \(n)×\(h)×\(w)"
+        let xb = try b.makeBuffer(x), wb = try b.makeBuffer(wt), dyb = try b.makeBuffer(dy)
+        for givenScratch in [false, true] {
+            let cols = givenScratch
+                ? try b.scratch(b.conv3x3ScratchCount(inChannels: c, outChannels: o, images: n, height: h, width: w)) : nil
+            let y = try b.poisoned(yo + o * p)
+            try b.conv3x3Forward(xb, xOffset: xo, weight: wb, inChannels: c, outChannels: o, images: n, height: h, width: w,
+                                 y: y, yOffset: yo, columns: cols)
+            XCTAssertLessThan(normwiseError(Array(try b.download(y)[yo...]), refY), 1e-5, "\(shape) forward")
+            let dx = try b.makeBuffer(dx0)
+            try b.conv3x3BackwardData(dyb, dyOffset: dyo, weight: wb, inChannels: c, outChannels: o, images: n, height: h,
+                                      width: w, dx: dx, dxOffset: dxo, columns: cols)
+            XCTAssertLessThan(normwiseError(try b.download(dx), refDx), 1e-5, "\(shape) backward data (dx +=)")
+            let dw = try b.poisoned(o * c * 9)
+            try b.conv3x3BackwardWeights(xb, xOffset: xo, dy: dyb, dyOffset: dyo, inChannels: c, outChannels: o, images: n,
+                                         height: h, width: w, dw: dw, columns: cols)
+            XCTAssertLessThan(normwiseError(try b.download(dw), refDw), 1e-5, "\(shape) backward weights")
+        }
+    }
+
     // MARK: Elementwise and per-channel
 
     func testChannelAffineUnaryBinary() throws {
@@ -188,7 +243,13 @@ final class BackendParityTests: XCTestCase {
     }
 
     func checkReductions<B: Backend>(_ b: B) throws {
-        let rows = 6, images = 3, spatial = 49, cols = images * spatial
+        // Short rows (one work-group each) and long ones (cut into chunks on the GPU variant).
+        try checkReductions(b, rows: 6, images: 3, spatial: 49)
+        try checkReductions(b, rows: 3, images: 2, spatial: 5003)
+    }
+
+    func checkReductions<B: Backend>(_ b: B, rows: Int, images: Int, spatial: Int) throws {
+        let cols = images * spatial
         let x = fresh(4 + rows * cols)
         for squares in [false, true] {
             let ref: [Double] = (0..<rows).map { r in (0..<cols).reduce(0.0) { s, j in let v = Double(x[4 + r * cols + j]); return s + (squares ? v * v : v) } }

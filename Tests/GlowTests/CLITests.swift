@@ -203,7 +203,7 @@ final class CLITests: XCTestCase {
         let set = try DatasetLoader.prepare(try DatasetLoader.range(try IDXReader.load(directory: mnistDir, split: "test"),
                                                                     offset: 5, count: 3), imageSize: 8, pad: 0)
         let f = try SafeTensorsFile.read(path: z)
-        XCTAssertEqual(try f.requireFloats("x", shape: [3, 1, 8, 8]), Preprocess.toModel(pixels: set.pixels, nBits: 8))
+        XCTAssertEqual(try f.requireFloats("x", shape: [3, 1, 8, 8]), try Preprocess.toModel(pixels: set.pixels, nBits: 8))
         let enc = try g.encode(set)
         XCTAssertLessThan(normwiseError(try f.requireFloats("z.1", shape: [3, 8, 2, 2]), enc.levels[1].map(Double.init)), 1e-5)
 
@@ -211,7 +211,7 @@ final class CLITests: XCTestCase {
         _ = try runOK(["encode", "--checkpoint", ckpt, "--device", "cpu", "--dataset", "mnist", "--image-size", "8",
                        "--count", "3", "--offset", "5", "--noise", "uniform", "--seed", "4", "--out", z], in: dir)
         let noisy = try SafeTensorsFile.read(path: z).requireFloats("x", shape: [3, 1, 8, 8])
-        let d = zip(noisy, Preprocess.toModel(pixels: set.pixels, nBits: 8)).map { $0 - $1 }
+        let d = zip(noisy, try Preprocess.toModel(pixels: set.pixels, nBits: 8)).map { $0 - $1 }
         XCTAssert(d.allSatisfy { $0 >= 0 && $0 < 1.0 / 256 + 1e-6 } && d.contains { $0 > 1e-4 }, "uniform dequantisation noise")
 
         // The model is 8×8: without --image-size the 28×28 images do not fit; both shapes are named.
@@ -227,7 +227,7 @@ final class CLITests: XCTestCase {
         // Its first cell is the reconstruction of image 0 (up to one quantisation level).
         let cell0 = (0 ..< 8).flatMap { y in (0 ..< 8).map { x in ip.pixels[(1 + y) * ip.width + 1 + x] } }
         let full = try DatasetLoader.prepare(try IDXReader.load(directory: mnistDir, split: "test"), imageSize: 8, pad: 0)
-        let diff = zip(cell0, full.image(at: 0)).map { abs(Int($0) - Int($1)) }.max() ?? 99
+        let diff = zip(cell0, try full.image(at: 0)).map { abs(Int($0) - Int($1)) }.max() ?? 99
         XCTAssertLessThanOrEqual(diff, 1)
 
         let manip = dir.appendingPathComponent("manip.png").path
@@ -244,7 +244,7 @@ final class CLITests: XCTestCase {
         try PNGImage.write(path: folder.appendingPathComponent("a.png").path, width: 8, height: 8, channels: 1, pixels: Array(px[0 ..< 64]))
         try PNGImage.write(path: folder.appendingPathComponent("b.png").path, width: 8, height: 8, channels: 1, pixels: Array(px[64...]))
         _ = try runOK(["encode", "--checkpoint", ckpt, "--device", "cpu", "--dataset", "folder", "--data", folder.path, "--out", z], in: dir)
-        XCTAssertEqual(try SafeTensorsFile.read(path: z).requireFloats("x", shape: [2, 1, 8, 8]), Preprocess.toModel(pixels: px, nBits: 8))
+        XCTAssertEqual(try SafeTensorsFile.read(path: z).requireFloats("x", shape: [2, 1, 8, 8]), try Preprocess.toModel(pixels: px, nBits: 8))
 
         let noData = try run(["encode", "--checkpoint", ckpt, "--device", "cpu", "--dataset", "cifar10", "--out", z], in: dir)
         XCTAssertNotEqual(noData.status, 0)

@@ -32,7 +32,7 @@ final class DataCIFARTests: XCTestCase {
         XCTAssertEqual(set.labels, [6, 2])
         XCTAssertEqual(set.classes, 10)
         for r in 0 ..< 2 {
-            let image = Array(set.image(at: r))
+            let image = Array(try set.image(at: r))
             for c in 0 ..< 3 {
                 let plane = Array(image[c * 1024 ..< (c + 1) * 1024])
                 XCTAssertEqual(plane, (0 ..< 1024).map { value(r, c, $0) }, "record \(r) channel \(c)")
@@ -52,7 +52,7 @@ final class DataCIFARTests: XCTestCase {
         let set = try CIFAR10Reader.load(directory: dir, split: "train")
         XCTAssertEqual(set.count, 10)
         XCTAssertEqual(set.labels, [1, 5, 2, 6, 3, 7, 4, 8, 5, 9])
-        XCTAssertEqual(Array(set.image(at: 7)), (0 ..< 3).flatMap { c in (0 ..< 1024).map { value(7, c, $0) } })
+        XCTAssertEqual(Array(try set.image(at: 7)), (0 ..< 3).flatMap { c in (0 ..< 1024).map { value(7, c, $0) } })
     }
 
     func testBadFiles() throws {

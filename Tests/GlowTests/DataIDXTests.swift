@@ -39,7 +39,7 @@ final class DataIDXTests: XCTestCase {
         XCTAssertEqual(set.pixels, pixels)
         XCTAssertEqual(set.labels, [3, 0, 9])
         XCTAssertEqual(set.classes, 10)
-        XCTAssertEqual(Array(set.image(at: 1)), Array(pixels[8 ..< 16]))
+        XCTAssertEqual(Array(try set.image(at: 1)), Array(pixels[8 ..< 16]))
     }
 
     func testGzippedFilesReadBack() throws {
@@ -156,7 +156,7 @@ final class DataIDXTests: XCTestCase {
         let lines = output.split(separator: "\n").map { $0.split(separator: " ").map { Int($0)! } }
         XCTAssertEqual(Array(labels.prefix(10)), lines[0])
         XCTAssertEqual(histogram, lines[1])
-        XCTAssertEqual(set.image(at: 0).reduce(0) { $0 + Int($1) }, lines[2][0])
+        XCTAssertEqual(try set.image(at: 0).reduce(0) { $0 + Int($1) }, lines[2][0])
         XCTAssertEqual(set.pixels.reduce(0) { $0 + Int($1) }, lines[2][1])
         XCTAssertEqual(Int(set.pixels[784 * 9999 + 400]), lines[2][2])
     }

@@ -5,14 +5,14 @@ import XCTest
 final class DataTransformTests: XCTestCase {
     private typealias S = DataTestSupport
 
-    private func single(_ pixels: [UInt8], _ h: Int, _ w: Int) -> ImageSet {
-        ImageSet(count: 1, channels: 1, height: h, width: w, pixels: pixels, labels: [4], classes: 10)
+    private func single(_ pixels: [UInt8], _ h: Int, _ w: Int) throws -> ImageSet {
+        try ImageSet(count: 1, channels: 1, height: h, width: w, pixels: pixels, labels: [4], classes: 10)
     }
 
     func testDownscaleByTwoIsRoundedBlockMean() throws {
         // Two RGB 4×4 images, including blocks whose mean ends in .5 (rounded up).
         let pixels: [UInt8] = (0 ..< 96).map { (i: Int) -> UInt8 in UInt8((i * 29 + 1) % 256) }
-        let set = ImageSet(count: 2, channels: 3, height: 4, width: 4, pixels: pixels, labels: [1, 2], classes: 10)
+        let set = try ImageSet(count: 2, channels: 3, height: 4, width: 4, pixels: pixels, labels: [1, 2], classes: 10)
         let out = try ImageTransform.resizeArea(set, to: 2)
         XCTAssertEqual(out.height, 2)
         XCTAssertEqual(out.width, 2)
@@ -47,13 +47,13 @@ final class DataTransformTests: XCTestCase {
             let sum = image.reduce(0) { $0 + Int($1) }
             expected.append(UInt8((2 * sum + 6) / 12))   // floor(sum / 6 + 1/2)
         }
-        let set = ImageSet(count: 200, channels: 1, height: 2, width: 3, pixels: pixels)
+        let set = try ImageSet(count: 200, channels: 1, height: 2, width: 3, pixels: pixels)
         XCTAssertEqual(try ImageTransform.resizeArea(set, to: 1).pixels, expected)
     }
 
     func testThreeToTwoUsesAreaWeights() throws {
         // Output (0,0) covers input [0,1.5)²: weights 4/9, 2/9, 2/9, 1/9, and so on.
-        let set = single([10, 20, 30, 40, 50, 60, 70, 80, 90], 3, 3)
+        let set = try single([10, 20, 30, 40, 50, 60, 70, 80, 90], 3, 3)
         let out = try ImageTransform.resizeArea(set, to: 2)
         // (4·10 + 2·20 + 2·40 + 50)/9 = 23.3; (2·30 + 20 + 2·60 + 50)... by hand:
         // [210/9, 330/9, 570/9, 690/9] = [23.33, 36.67, 63.33, 76.67]
@@ -71,7 +71,7 @@ final class DataTransformTests: XCTestCase {
         let same = try ImageTransform.resizeArea(single(pixels, 5, 5), to: 5)
         XCTAssertEqual(same.pixels, pixels)
         // A constant 28×28 image stays constant at any size; shapes follow.
-        let flat = single([UInt8](repeating: 77, count: 28 * 28), 28, 28)
+        let flat = try single([UInt8](repeating: 77, count: 28 * 28), 28, 28)
         for size in [1, 7, 13, 32, 40] {
             let r = try ImageTransform.resizeArea(flat, to: size)
             XCTAssertEqual(r.height, size)
@@ -85,13 +85,13 @@ final class DataTransformTests: XCTestCase {
     }
 
     func testPad() throws {
-        let set = ImageSet(count: 2, channels: 1, height: 2, width: 3, pixels: Array(1 ... 12), labels: nil)
+        let set = try ImageSet(count: 2, channels: 1, height: 2, width: 3, pixels: Array(1 ... 12), labels: nil)
         let out = try ImageTransform.pad(set, by: 2)
         XCTAssertEqual(out.count, 2)
         XCTAssertEqual(out.height, 6)
         XCTAssertEqual(out.width, 7)
         for n in 0 ..< 2 {
-            let image = Array(out.image(at: n))
+            let image = Array(try out.image(at: n))
             for y in 0 ..< 6 {
                 for x in 0 ..< 7 {
                     let inside = (2 ..< 4).contains(y) && (2 ..< 5).contains(x)

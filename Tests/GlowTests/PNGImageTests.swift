@@ -136,7 +136,7 @@ final class PNGImageTests: XCTestCase {
         let rgb = try PNGFolderReader.load(directory: dir, channels: 3)
         XCTAssertEqual(rgb.channels, 3)
         // CHW: each image is its gray plane three times.
-        XCTAssertEqual(Array(rgb.image(at: 1)), Array(repeating: [10, 11, 12, 13, 14, 15], count: 3).flatMap { $0 })
+        XCTAssertEqual(Array(try rgb.image(at: 1)), Array(repeating: [10, 11, 12, 13, 14, 15], count: 3).flatMap { $0 })
 
         // An RGB file read as 1 channel, and planes split from interleaved pixels.
         let colour = try S.makeTempDirectory("png-rgb")

@@ -43,7 +43,7 @@ final class SamplingTests: XCTestCase {
         XCTAssertEqual(try g.sampleFloats(count: 5, temperature: 1, seed: 1), s1, "\(b.name): same seed, same samples")
         XCTAssertGreaterThan(Self.maxAbs(try g.sampleFloats(count: 5, temperature: 1, seed: 2), s1), 1e-3, "\(b.name): seeds differ")
         let px = try g.sample(count: 5, temperature: 1, seed: 1)
-        XCTAssertEqual(px.pixels, Preprocess.toPixels(s1, nBits: 8), "\(b.name): sample pixels are toPixels of the floats")
+        XCTAssertEqual(px.pixels, try Preprocess.toPixels(s1, nBits: 8), "\(b.name): sample pixels are toPixels of the floats")
         assertGlowError("\(b.name) class on an unconditional model", contains: ["unconditional"]) {
             _ = try g.sample(count: 1, classLabel: 3)
         }
@@ -86,7 +86,7 @@ final class SamplingTests: XCTestCase {
     }
 
     /// A small labelled set: label-1 images bright, others dark, with per-pixel noise.
-    static func syntheticSet(count: Int = 12) -> ImageSet {
+    static func syntheticSet(count: Int = 12) throws -> ImageSet {
         let labels = (0 ..< count).map { [1, 0, 2, 1, 0, 1, 2, 0][$0 % 8] }
         let noise = Philox.array(count: count * 64, distribution: .uniform(low: 0, high: 60), seed: 4, stream: 9)
         var px = [UInt8]()
@@ -94,7 +94,7 @@ final class SamplingTests: XCTestCase {
             let base: Float = labels[i] == 1 ? 180 : 20
             for j in 0 ..< 64 { px.append(UInt8(base + noise[i * 64 + j])) }
         }
-        return ImageSet(count: count, channels: 1, height: 8, width: 8, pixels: px, labels: labels, classes: 3)
+        return try ImageSet(count: count, channels: 1, height: 8, width: 8, pixels: px, labels: labels, classes: 3)
     }
 
     /// decode(encode(image i)), one image at a time, as the test's own reconstruction.
@@ -113,7 +113,7 @@ final class SamplingTests: XCTestCase {
     func checkInterpolation<B: Backend>(_ b: B) throws {
         let (model, _) = try makeTestModel(b, Self.config)
         let g = try GlowModel(model)
-        let set = Self.syntheticSet()
+        let set = try Self.syntheticSet()
         let n = 64
         let first = try reconstruction(model, set, 2), last = try reconstruction(model, set, 3)
         // The float route: encode both, interpolate, decode.
@@ -139,7 +139,7 @@ final class SamplingTests: XCTestCase {
         let row = try g.interpolate(images: set, from: 2, to: 3, steps: 3)
         XCTAssertEqual(row.count, 3)
         for (k, i) in [(0, 2), (2, 3)] {
-            let d = zip(row.pixels[k * n ..< (k + 1) * n], set.image(at: i)).map { abs(Int($0) - Int($1)) }.max() ?? 99
+            let d = zip(row.pixels[k * n ..< (k + 1) * n], try set.image(at: i)).map { abs(Int($0) - Int($1)) }.max() ?? 99
             XCTAssertLessThanOrEqual(d, 1, "\(b.name): row image \(k) is image \(i)")
         }
     }
@@ -154,7 +154,7 @@ final class SamplingTests: XCTestCase {
         let (model, _) = try makeTestModel(b, Self.config)
         let g = try GlowModel(model)
         g.batchSize = 2   // several device batches per group
-        let set = Self.syntheticSet(count: 12)
+        let set = try Self.syntheticSet(count: 12)
         // labels: 1 0 2 1 0 1 2 0 1 0 2 1 → label 1 at 0, 3, 5, 8, 11; others at 1, 2, 4, 6, 7, 9, 10.
         let (dir, nWith, nWithout) = try g.manipulationDirection(images: set, label: 1, count: 3)
         XCTAssertEqual(nWith, 3); XCTAssertEqual(nWithout, 3)

@@ -11,6 +11,10 @@ public enum CIFAR10Reader {
     public static let recordSize = 1 + 3 * 32 * 32
     /// Number of classes; labels lie in `0..<classes`.
     public static let classes = 10
+    /// The most records one batch file may hold: the whole 50 000-image training set (real
+    /// batch files hold 10 000), so that a corrupt or hostile file (e.g. a gzip bomb) is
+    /// refused before it fills memory.
+    public static let maxRecordsPerFile = 50_000
 
     /// The batch file names of a split: `data_batch_1.bin` … `data_batch_5.bin` for
     /// `"train"`, `test_batch.bin` for `"test"`; `nil` for any other split.
@@ -30,7 +34,8 @@ public enum CIFAR10Reader {
     ///   - split: `"train"` (50 000 images in 5 files) or `"test"` (10 000 images).
     /// - Returns: a 3-channel 32×32 `ImageSet` with labels and `classes == 10`.
     /// - Throws: `DataError` for an unknown split, a missing file, a file whose size is
-    ///   not a positive multiple of 3073, or a label outside 0...9.
+    ///   not a positive multiple of 3073 or larger than `maxRecordsPerFile` records, or a
+    ///   label outside 0...9.
     public static func load(directory: String, split: String) throws -> ImageSet {
         guard let names = batchFiles(split: split) else {
             throw DataError(path: directory, problem: "unknown split '\(split)', expected train or test")
@@ -47,7 +52,8 @@ public enum CIFAR10Reader {
         var labels = [Int]()
         for name in names {
             let path = (folder as NSString).appendingPathComponent(name)
-            let bytes = try GzipFileReader.read(path: path)
+            let bytes = try GzipFileReader(path: path)
+                .readToEnd(limit: maxRecordsPerFile * recordSize, what: "\(maxRecordsPerFile) records of \(recordSize) bytes")
             guard bytes.count > 0, bytes.count % recordSize == 0 else {
                 throw DataError(path: path, problem: "file holds \(bytes.count) bytes, not a positive multiple of \(recordSize) (1 label byte + \(plane) pixel bytes per record)")
             }
@@ -64,7 +70,7 @@ public enum CIFAR10Reader {
                 pixels.append(contentsOf: bytes[base + 1 ..< base + recordSize])
             }
         }
-        return ImageSet(count: labels.count, channels: 3, height: side, width: side,
+        return try ImageSet(count: labels.count, channels: 3, height: side, width: side,
                         pixels: pixels, labels: labels, classes: classes)
     }
 }

@@ -106,11 +106,11 @@ public enum DatasetLoader {
         }
         let n = count ?? (set.count - offset)
         guard n >= 1 else { throw GlowError("--count \(n): must be at least 1") }
-        guard offset + n <= set.count else {
+        guard n <= set.count - offset else {
             throw GlowError("--offset \(offset) --count \(n): runs past the dataset's \(set.count) images")
         }
         if offset == 0 && n == set.count { return set }
-        return set.subset(Array(offset ..< offset + n))
+        return try set.subset(Array(offset ..< offset + n))
     }
 
     /// Resamples to `imageSize × imageSize` (when given, with `ImageTransform.resizeArea`)

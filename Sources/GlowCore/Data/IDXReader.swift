@@ -21,26 +21,29 @@ public enum IDXReader {
     /// - Throws: `DataError` for a missing or unreadable file, a bad magic number,
     ///   zero rows or columns, or a size that disagrees with the header.
     public static func images(path: String) throws -> (count: Int, height: Int, width: Int, pixels: [UInt8]) {
-        let bytes = try GzipFileReader.read(path: path)
+        let reader = try GzipFileReader(path: path)
         let headerSize = 16
-        guard bytes.count >= headerSize else {
-            throw DataError(path: path, problem: "file holds \(bytes.count) bytes, too short for an IDX images header (\(headerSize) bytes)")
+        let header = try reader.read(upTo: headerSize)
+        guard header.count == headerSize else {
+            throw DataError(path: path, problem: "file holds \(header.count) bytes, too short for an IDX images header (\(headerSize) bytes)")
         }
-        let magic = uint32(bytes, at: 0)
+        let magic = uint32(header, at: 0)
         guard magic == imagesMagic else {
             throw DataError(path: path, problem: "bad magic number \(hex(magic)), expected \(hex(imagesMagic)) (IDX images)")
         }
-        let count = Int(uint32(bytes, at: 4))
-        let height = Int(uint32(bytes, at: 8))
-        let width = Int(uint32(bytes, at: 12))
+        let count = Int(uint32(header, at: 4))
+        let height = Int(uint32(header, at: 8))
+        let width = Int(uint32(header, at: 12))
         guard height > 0, width > 0 else {
             throw DataError(path: path, problem: "bad image dimensions \(height)×\(width) in header")
         }
-        let expected = headerSize + count * height * width
-        guard bytes.count == expected else {
-            throw DataError(path: path, problem: "file holds \(bytes.count) bytes but the header announces \(count) images of \(height)×\(width) (\(expected) bytes)")
+        // The header's sizes are checked against the file before any pixel is read.
+        let announced = "\(count) images of \(height)×\(width)"
+        guard let size = ReadLimits.product(count, height, width) else {
+            throw DataError(path: path, problem: "the header announces \(announced), more bytes than can be addressed")
         }
-        return (count, height, width, Array(bytes[headerSize...]))
+        let pixels = try readBody(reader, size: size, headerSize: headerSize, announced: announced)
+        return (count, height, width, pixels)
     }
 
     /// Reads an IDX labels file.
@@ -52,29 +55,57 @@ public enum IDXReader {
     /// - Throws: `DataError` for a missing or unreadable file, a bad magic number,
     ///   a size that disagrees with the header, or a label out of range.
     public static func labels(path: String, classes: Int = IDXReader.classes) throws -> [Int] {
-        let bytes = try GzipFileReader.read(path: path)
+        let reader = try GzipFileReader(path: path)
         let headerSize = 8
-        guard bytes.count >= headerSize else {
-            throw DataError(path: path, problem: "file holds \(bytes.count) bytes, too short for an IDX labels header (\(headerSize) bytes)")
+        let header = try reader.read(upTo: headerSize)
+        guard header.count == headerSize else {
+            throw DataError(path: path, problem: "file holds \(header.count) bytes, too short for an IDX labels header (\(headerSize) bytes)")
         }
-        let magic = uint32(bytes, at: 0)
+        let magic = uint32(header, at: 0)
         guard magic == labelsMagic else {
             throw DataError(path: path, problem: "bad magic number \(hex(magic)), expected \(hex(labelsMagic)) (IDX labels)")
         }
-        let count = Int(uint32(bytes, at: 4))
-        let expected = headerSize + count
-        guard bytes.count == expected else {
-            throw DataError(path: path, problem: "file holds \(bytes.count) bytes but the header announces \(count) labels (\(expected) bytes)")
-        }
+        let count = Int(uint32(header, at: 4))
+        let bytes = try readBody(reader, size: count, headerSize: headerSize, announced: "\(count) labels")
         var labels = [Int](repeating: 0, count: count)
         for i in 0 ..< count {
-            let label = Int(bytes[headerSize + i])
+            let label = Int(bytes[i])
             guard label < classes else {
                 throw DataError(path: path, problem: "label \(label) of item \(i) is outside 0...\(classes - 1)")
             }
             labels[i] = label
         }
         return labels
+    }
+
+    /// The `size` bytes after the header, checked first against what the file can hold and
+    /// the memory available, and then to be exactly all that follows the header.
+    private static func readBody(_ reader: GzipFileReader, size: Int, headerSize: Int, announced: String) throws -> [UInt8] {
+        let path = reader.path
+        guard size <= Int.max - headerSize else {
+            throw DataError(path: path, problem: "the header announces \(announced), more bytes than can be addressed")
+        }
+        let expected = headerSize + size
+        if size > reader.maxContentSize - headerSize {
+            if !reader.isGzip {
+                throw DataError(path: path, problem: "file holds \(reader.fileSize) bytes but the header announces \(announced) (\(expected) bytes)")
+            }
+            throw DataError(path: path, problem: "the header announces \(announced) (\(ReadLimits.describe(expected))), more than "
+                + "this \(ReadLimits.describe(reader.fileSize)) gzip file can inflate to (\(ReadLimits.describe(reader.maxContentSize)))")
+        }
+        let budget = reader.memoryBudget
+        guard size <= budget else {
+            throw DataError(path: path, problem: "the header announces \(announced) (\(ReadLimits.describe(expected))), more than "
+                + "the \(ReadLimits.describe(budget)) of memory available")
+        }
+        let body = try reader.read(upTo: size)
+        // One byte more than announced tells a too-long file without reading all of it.
+        let extra = try reader.read(upTo: 1)
+        guard body.count == size, extra.isEmpty else {
+            let held = body.count == size ? "more than \(expected)" : "\(headerSize + body.count)"
+            throw DataError(path: path, problem: "file holds \(held) bytes but the header announces \(announced) (\(expected) bytes)")
+        }
+        return body
     }
 
     /// Loads one split of an MNIST-style dataset from `directory`.
@@ -101,7 +132,7 @@ public enum IDXReader {
         guard labels.count == images.count else {
             throw DataError(path: labelsPath, problem: "labels file has \(labels.count) labels but images file has \(images.count) images")
         }
-        return ImageSet(count: images.count, channels: 1, height: images.height, width: images.width,
+        return try ImageSet(count: images.count, channels: 1, height: images.height, width: images.width,
                         pixels: images.pixels, labels: labels, classes: classes)
     }
 

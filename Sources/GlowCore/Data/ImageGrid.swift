@@ -27,13 +27,22 @@ public enum ImageGrid {
         guard count >= 1, channels == 1 || channels == 3, height >= 1, width >= 1, columns >= 1, border >= 0 else {
             throw DataError(path: nil, problem: "grid: bad arguments count \(count), channels \(channels), size \(height)×\(width), columns \(columns), border \(border)")
         }
-        let size = channels * height * width
-        guard images.count == count * size else {
-            throw DataError(path: nil, problem: "grid: \(images.count) bytes given for \(count) images of \(channels)×\(height)×\(width) (\(count * size) bytes)")
+        guard let size = MemoryLimit.product([channels, height, width]) else {
+            throw DataError(path: nil, problem: "grid: image size \(channels)×\(height)×\(width) is past the largest integer")
         }
-        let gridRows = (count + columns - 1) / columns
-        let gw = columns * width + (columns + 1) * border
-        let gh = gridRows * height + (gridRows + 1) * border
+        guard let bytes = MemoryLimit.product([count, size]), images.count == bytes else {
+            throw DataError(path: nil, problem: "grid: \(images.count) bytes given for \(count) images of \(channels)×\(height)×\(width) (\(MemoryLimit.product([count, size]).map(String.init) ?? "too many") bytes)")
+        }
+        let gridRows = count / columns + (count % columns == 0 ? 0 : 1)
+        // Sizes from callers' options (--columns, --count) are checked before anything is
+        // allocated: a PNG row is at most 2³¹−1 bytes, and the whole grid must fit in memory.
+        let gwOpt = MemoryLimit.sum([MemoryLimit.product([columns, width]), MemoryLimit.product([columns, border]), border])
+        let ghOpt = MemoryLimit.sum([MemoryLimit.product([gridRows, height]), MemoryLimit.product([gridRows, border]), border])
+        guard let gw = gwOpt, let gh = ghOpt, let rowBytes = MemoryLimit.product([gw, channels]), rowBytes <= Int(Int32.max),
+              gh <= Int(Int32.max), let total = MemoryLimit.product([rowBytes, gh]), total <= MemoryLimit.physicalBytes else {
+            throw DataError(path: nil, problem: "grid: \(count) images of \(width)×\(height) in \(columns) columns make a picture "
+                + "too large to write (\(gwOpt.map(String.init) ?? "huge")×\(ghOpt.map(String.init) ?? "huge") pixels)")
+        }
         var pixels = [UInt8](repeating: borderValue, count: gw * gh * channels)
         for n in 0 ..< count {
             let top = border + (n / columns) * (height + border)
@@ -59,7 +68,7 @@ public enum ImageGrid {
     public static func rows(_ rows: [[UInt8]], channels: Int, height: Int, width: Int,
                             border: Int = 1, borderValue: UInt8 = 255)
         throws -> (width: Int, height: Int, channels: Int, pixels: [UInt8]) {
-        let size = channels * height * width
+        let size = MemoryLimit.product([channels, height, width]) ?? 0
         guard let first = rows.first, size > 0, !first.isEmpty, first.count % size == 0 else {
             throw DataError(path: nil, problem: "grid: rows must be non-empty batches of \(channels)×\(height)×\(width) images")
         }

@@ -18,7 +18,7 @@ public struct ImageSet: Sendable, Equatable {
     /// Number of classes the labels range over (labels lie in `0..<classes`); 0 when unlabelled.
     public let classes: Int
 
-    /// Makes an image set; traps if the pixel or label counts do not match the shape.
+    /// Makes an image set.
     ///
     /// - Parameters:
     ///   - count: number of images.
@@ -28,14 +28,17 @@ public struct ImageSet: Sendable, Equatable {
     ///   - pixels: `count × channels × height × width` bytes in NCHW order.
     ///   - labels: one label per image, or `nil`.
     ///   - classes: number of classes; pass 0 (the default) when `labels` is `nil`.
+    /// - Throws: `DataError` when the shape is empty or the pixel or label counts do not match it.
     public init(count: Int, channels: Int, height: Int, width: Int,
-                pixels: [UInt8], labels: [Int]? = nil, classes: Int = 0) {
-        precondition(count >= 0 && channels > 0 && height > 0 && width > 0,
-                     "ImageSet: bad shape \(count)×\(channels)×\(height)×\(width)")
-        precondition(pixels.count == count * channels * height * width,
-                     "ImageSet: \(pixels.count) pixels for shape \(count)×\(channels)×\(height)×\(width)")
-        if let labels {
-            precondition(labels.count == count, "ImageSet: \(labels.count) labels for \(count) images")
+                pixels: [UInt8], labels: [Int]? = nil, classes: Int = 0) throws {
+        guard count >= 0 && channels > 0 && height > 0 && width > 0 else {
+            throw DataError(path: nil, problem: "image set: bad shape \(count)×\(channels)×\(height)×\(width)")
+        }
+        guard let n = MemoryLimit.product([count, channels, height, width]), pixels.count == n else {
+            throw DataError(path: nil, problem: "image set: \(pixels.count) pixels for shape \(count)×\(channels)×\(height)×\(width)")
+        }
+        if let labels, labels.count != count {
+            throw DataError(path: nil, problem: "image set: \(labels.count) labels for \(count) images")
         }
         self.count = count
         self.channels = channels
@@ -50,26 +53,30 @@ public struct ImageSet: Sendable, Equatable {
     public var imageSize: Int { channels * height * width }
 
     /// The pixels of image `index` (CHW order), as a slice of `pixels`.
-    public func image(at index: Int) -> ArraySlice<UInt8> {
-        precondition(index >= 0 && index < count, "ImageSet: image index \(index) out of 0..<\(count)")
+    /// - Throws: `DataError` for an index outside `0..<count`.
+    public func image(at index: Int) throws -> ArraySlice<UInt8> {
+        guard index >= 0 && index < count else { throw DataError(path: nil, problem: "image set: image index \(index) out of 0..<\(count)") }
         let n = imageSize
         return pixels[index * n ..< (index + 1) * n]
     }
 
     /// A new set holding the images (and labels) at `indices`, in that order; indices may repeat.
-    public func subset(_ indices: [Int]) -> ImageSet {
+    /// - Throws: `DataError` for an index outside `0..<count`.
+    public func subset(_ indices: [Int]) throws -> ImageSet {
+        if let bad = indices.first(where: { $0 < 0 || $0 >= count }) {
+            throw DataError(path: nil, problem: "image set: subset index \(bad) out of 0..<\(count)")
+        }
         let n = imageSize
         var out = [UInt8](repeating: 0, count: indices.count * n)
         out.withUnsafeMutableBufferPointer { dst in
             pixels.withUnsafeBufferPointer { src in
                 for (k, i) in indices.enumerated() {
-                    precondition(i >= 0 && i < count, "ImageSet: subset index \(i) out of 0..<\(count)")
                     UnsafeMutableRawPointer(dst.baseAddress! + k * n)
                         .copyMemory(from: src.baseAddress! + i * n, byteCount: n)
                 }
             }
         }
-        return ImageSet(count: indices.count, channels: channels, height: height, width: width,
-                        pixels: out, labels: labels.map { l in indices.map { l[$0] } }, classes: classes)
+        return try ImageSet(count: indices.count, channels: channels, height: height, width: width,
+                            pixels: out, labels: labels.map { l in indices.map { l[$0] } }, classes: classes)
     }
 }

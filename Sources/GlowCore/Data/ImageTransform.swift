@@ -20,6 +20,7 @@ public enum ImageTransform {
             throw DataError(path: nil, problem: "resize: bad output size \(size), expected at least 1")
         }
         if set.height == size && set.width == size { return set }
+        try checkOutput(set, height: size, width: size, what: "resize to \(size)×\(size)")
         let h = set.height, w = set.width
         let rows = areaWeights(input: h, output: size)
         let cols = areaWeights(input: w, output: size)
@@ -68,7 +69,7 @@ public enum ImageTransform {
         }
         }
         }
-        return ImageSet(count: set.count, channels: set.channels, height: size, width: size,
+        return try ImageSet(count: set.count, channels: set.channels, height: size, width: size,
                         pixels: out, labels: set.labels, classes: set.classes)
     }
 
@@ -82,6 +83,10 @@ public enum ImageTransform {
         guard p >= 0 else {
             throw DataError(path: nil, problem: "pad: bad border \(p), expected at least 0")
         }
+        guard let side = MemoryLimit.product([2, p]), side <= Int.max - max(set.height, set.width) else {
+            throw DataError(path: nil, problem: "pad: border \(p) is past the largest image size")
+        }
+        try checkOutput(set, height: set.height + side, width: set.width + side, what: "pad by \(p)")
         if p == 0 { return set }
         let h = set.height, w = set.width
         let oh = h + 2 * p, ow = w + 2 * p
@@ -98,7 +103,7 @@ public enum ImageTransform {
                 }
             }
         }
-        return ImageSet(count: set.count, channels: set.channels, height: oh, width: ow,
+        return try ImageSet(count: set.count, channels: set.channels, height: oh, width: ow,
                         pixels: out, labels: set.labels, classes: set.classes)
     }
 
@@ -106,6 +111,15 @@ public enum ImageTransform {
     /// `[j·input, (j+1)·input)` and input pixel `i` covers `[i·output, (i+1)·output)` (both in
     /// units of `1/output` input pixels); its weights are the integer overlaps of the input
     /// pixels `start[j] ..< start[j] + count[j]`, stored from `weight[j · stride]`, and sum to `input`.
+    /// Throws unless `set.count` images of `height × width` (and the resize's work row) fit in memory.
+    static func checkOutput(_ set: ImageSet, height: Int, width: Int, what: String) throws {
+        do {
+            try MemoryLimit.check(bytes: MemoryLimit.sum([MemoryLimit.product([set.count, set.channels, height, width]),
+                                                          MemoryLimit.product([set.height, width, 8])]),
+                                  what: "\(what): \(set.count) images of \(set.channels)×\(height)×\(width)")
+        } catch let e as GlowError { throw DataError(path: nil, problem: e.message) }
+    }
+
     static func areaWeights(input: Int, output: Int) -> (start: [Int], count: [Int], weight: [Double], stride: Int) {
         let stride = (input + output - 1) / output + 1
         var start = [Int](repeating: 0, count: output)

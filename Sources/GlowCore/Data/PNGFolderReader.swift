@@ -47,6 +47,6 @@ public enum PNGFolderReader {
                 }
             }
         }
-        return ImageSet(count: files.count, channels: channels, height: height, width: width, pixels: pixels)
+        return try ImageSet(count: files.count, channels: channels, height: height, width: width, pixels: pixels)
     }
 }

@@ -31,13 +31,29 @@ public enum PNGImage {
         image.width = UInt32(width)
         image.height = UInt32(height)
         image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
-        let ok = pixels.withUnsafeBytes { buffer in
-            png_image_write_to_file(&image, path, 0, buffer.baseAddress, Int32(width * channels), nil)
+        // Encoded in memory and written with AtomicFile, so a failed write (a full disk) leaves
+        // the previous file at `path` intact.
+        var size = 0
+        var ok = pixels.withUnsafeBytes { buffer in
+            png_image_write_to_memory(&image, nil, &size, 0, buffer.baseAddress, Int32(width * channels), nil)
+        }
+        var encoded = [UInt8](repeating: 0, count: ok != 0 ? size : 0)
+        if ok != 0 {
+            ok = pixels.withUnsafeBytes { buffer in
+                encoded.withUnsafeMutableBytes { out in
+                    png_image_write_to_memory(&image, out.baseAddress, &size, 0, buffer.baseAddress, Int32(width * channels), nil)
+                }
+            }
         }
         let problem = message(of: &image)
         png_image_free(&image)
         guard ok != 0 else {
             throw DataError(path: path, problem: "cannot write PNG: \(problem)")
+        }
+        do {
+            try AtomicFile.write(Array(encoded.prefix(size)), to: path)
+        } catch let e as GlowError {
+            throw DataError(path: path, problem: "cannot write PNG: " + e.message.dropFirst(path.count + 2))
         }
     }
 
@@ -81,7 +97,8 @@ public enum PNGImage {
         image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
         let width = Int(image.width)
         let height = Int(image.height)
-        var buffer = [UInt8](repeating: 0, count: width * height * readChannels)
+        let bytes = try checkedSize(path: path, width: width, height: height, channels: readChannels)
+        var buffer = [UInt8](repeating: 0, count: bytes)
         let ok = buffer.withUnsafeMutableBytes { raw in
             png_image_finish_read(&image, nil, raw.baseAddress, Int32(width * readChannels), nil)
         }
@@ -91,13 +108,37 @@ public enum PNGImage {
             throw DataError(path: path, problem: "corrupt PNG: \(problem)")
         }
         guard hasAlpha else { return (width, height, outChannels, buffer) }
-        var pixels = [UInt8](repeating: 0, count: width * height * outChannels)
+        var pixels = [UInt8](repeating: 0, count: width * height * outChannels)   // ≤ bytes, checked above
         for p in 0 ..< width * height {
             for c in 0 ..< outChannels {
                 pixels[p * outChannels + c] = buffer[p * readChannels + c]
             }
         }
         return (width, height, outChannels, pixels)
+    }
+
+    /// The bytes of a `width × height × channels` decode buffer, once the header's size is
+    /// found possible: the file must be long enough to hold that many pixels even at one bit
+    /// each with deflate's best ratio (1032:1), the buffer must fit in the memory available,
+    /// and a row must fit libpng's 32-bit stride. Checked before anything is allocated.
+    private static func checkedSize(path: String, width: Int, height: Int, channels: Int) throws -> Int {
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        // Smallest raw image data: one bit per pixel and one filter byte per row.
+        let minimumRaw = ReadLimits.product(height, 1 + (width + 7) / 8) ?? Int.max
+        let possible = ReadLimits.product(fileSize, ReadLimits.maxDeflateRatio) ?? Int.max
+        guard minimumRaw <= possible else {
+            throw DataError(path: path, problem: "corrupt PNG: its header says \(width)×\(height) pixels, more than "
+                + "its \(ReadLimits.describe(fileSize)) can hold (truncated or hostile file)")
+        }
+        let budget = ReadLimits.memoryBudget()
+        guard let bytes = ReadLimits.product(width, height, channels), bytes <= budget else {
+            throw DataError(path: path, problem: "a \(width)×\(height) PNG needs more than the "
+                + "\(ReadLimits.describe(budget)) of memory available")
+        }
+        guard width * channels <= Int(Int32.max) else {
+            throw DataError(path: path, problem: "PNG width \(width) is too large (a row exceeds 2³¹ bytes)")
+        }
+        return bytes
     }
 
     /// libpng's message in `image.message` (empty when none).

@@ -6,20 +6,23 @@ import Foundation
 /// `q = ⌊p / 2^(8−nBits)⌋` and mapped to `x = q / 2^nBits − 0.5`, in `[−0.5, 0.5)`.
 public enum Preprocess {
     /// Maps pixels to model space: `⌊p / 2^(8−nBits)⌋ / 2^nBits − 0.5` for each pixel.
-    public static func toModel(pixels: [UInt8], nBits: Int) -> [Float] {
-        pixels.withUnsafeBufferPointer { toModel($0, nBits: nBits) }
+    /// - Throws: `GlowError` when `nBits` is outside 1…8.
+    public static func toModel(pixels: [UInt8], nBits: Int) throws -> [Float] {
+        try pixels.withUnsafeBufferPointer { try toModel($0, nBits: nBits) }
     }
 
     /// Maps pixels to model space: `⌊p / 2^(8−nBits)⌋ / 2^nBits − 0.5` for each pixel.
-    public static func toModel(pixels: ArraySlice<UInt8>, nBits: Int) -> [Float] {
-        pixels.withUnsafeBufferPointer { toModel($0, nBits: nBits) }
+    /// - Throws: `GlowError` when `nBits` is outside 1…8.
+    public static func toModel(pixels: ArraySlice<UInt8>, nBits: Int) throws -> [Float] {
+        try pixels.withUnsafeBufferPointer { try toModel($0, nBits: nBits) }
     }
 
     /// Maps model-space values back to pixels: `q = clamp(⌊(x + 0.5) · 2^nBits⌋, 0, 2^nBits − 1)`,
     /// then `p = clamp(q · 2^(8−nBits), 0, 255)`. NaN maps to 0. Inverts `toModel` exactly
     /// on its outputs: `toPixels(toModel(p)) == p` with the low `8 − nBits` bits cleared.
-    public static func toPixels(_ x: [Float], nBits: Int) -> [UInt8] {
-        precondition((1 ... 8).contains(nBits), "Preprocess: nBits \(nBits) outside 1...8")
+    /// - Throws: `GlowError` when `nBits` is outside 1…8.
+    public static func toPixels(_ x: [Float], nBits: Int) throws -> [UInt8] {
+        try checkBits(nBits)
         let bins = Float(1 << nBits)
         let maxBin = bins - 1
         let shift = 8 - nBits
@@ -32,8 +35,12 @@ public enum Preprocess {
         }
     }
 
-    private static func toModel(_ pixels: UnsafeBufferPointer<UInt8>, nBits: Int) -> [Float] {
-        precondition((1 ... 8).contains(nBits), "Preprocess: nBits \(nBits) outside 1...8")
+    private static func checkBits(_ nBits: Int) throws {
+        guard (1 ... 8).contains(nBits) else { throw GlowError("n_bits \(nBits): must be 1…8") }
+    }
+
+    private static func toModel(_ pixels: UnsafeBufferPointer<UInt8>, nBits: Int) throws -> [Float] {
+        try checkBits(nBits)
         let shift = UInt8(8 - nBits)
         let scale = 1 / Float(1 << nBits)
         return [Float](unsafeUninitializedCapacity: pixels.count) { out, initialized in

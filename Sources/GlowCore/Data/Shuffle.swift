@@ -5,8 +5,9 @@ public enum Shuffle {
     /// A permutation of `0 ..< count` by Fisher–Yates with a `SplitMix64` generator seeded
     /// with `seed`: for `i` from `count − 1` down to 1, swap element `i` with element
     /// `j = rng.below(i + 1)`. The same seed always gives the same permutation.
-    public static func permutation(count: Int, seed: UInt64) -> [Int] {
-        precondition(count >= 0, "Shuffle.permutation: negative count \(count)")
+    /// - Throws: `GlowError` for a negative count.
+    public static func permutation(count: Int, seed: UInt64) throws -> [Int] {
+        guard count >= 0 else { throw GlowError("shuffle: negative count \(count)") }
         var result = Array(0 ..< count)
         var rng = SplitMix64(seed: seed)
         var i = count - 1

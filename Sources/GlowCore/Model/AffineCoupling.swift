@@ -31,12 +31,18 @@ public final class CouplingNetwork<B: Backend> {
         [conv1.weight] + actnorm1.parameters + [conv2.weight] + actnorm2.parameters + convZeros.parameters
     }
 
+    /// Shared `columns` scratch of the two 3×3 convolutions (nil when the backend needs none).
+    func scratch(images: Int, height: Int, width: Int) throws -> B.Buffer? {
+        try backend.scratch(max(conv1.scratchCount(images: images, height: height, width: width),
+                                convZeros.conv.scratchCount(images: images, height: height, width: width)))
+    }
+
     /// `NN(x)` for the first `conv1.inChannels` channels of the CNHW `x`; returns the
     /// output h (`[out, P]`) with the activations the backward pass needs. With
     /// `initialize`, the two ActNorms first take their data-dependent initialisation.
     func forward(_ x: B.Buffer, images: Int, height: Int, width: Int, initialize: Bool = false) throws -> CouplingNetworkCache<B> {
         let p = images * height * width
-        let columns = try backend.allocate(max(conv1.inChannels, hidden) * 9 * p)
+        let columns = try scratch(images: images, height: height, width: width)
         let r1 = try backend.allocate(hidden * p), r2 = try backend.allocate(hidden * p)
         try conv1.forward(x, xOffset: 0, images: images, height: height, width: width, columns: columns, into: r1)
         if initialize { try actnorm1.initialize(from: r1, cols: p) }
@@ -119,7 +125,7 @@ extension CouplingNetwork {
     func backward(input x: B.Buffer, cache: CouplingNetworkCache<B>, dh: B.Buffer, images: Int, height: Int, width: Int,
                   dx: B.Buffer) throws {
         let p = images * height * width, n = hidden * p
-        let columns = try backend.allocate(max(conv1.inChannels, hidden) * 9 * p)
+        let columns = try scratch(images: images, height: height, width: width)
         let g2 = try backend.allocate(n), g1 = try backend.allocate(n), t = try backend.allocate(n)
         // Conv2dZeros → ∂r2
         try backend.fill(g2, offset: 0, count: n, value: 0)

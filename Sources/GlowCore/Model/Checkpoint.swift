@@ -52,6 +52,14 @@ public enum Checkpoint {
     /// Loads a model from a file already read.
     public static func load<B>(_ file: SafeTensorsFile, source: String, backend: B) throws -> Glow<B> {
         let config = try config(of: file, source: source)
+        // The file must hold the weights its config describes, so their count is bounded by
+        // the file before a model of that config is allocated (a hostile config can ask for
+        // terabytes while the file is tiny).
+        let stored = file.tensors.reduce(0) { $0 + ($1.floats?.count ?? 0) }
+        guard let least = minimumParameterCount(config), least <= stored else {
+            throw GlowError("\(source): its config (K=\(config.K), L=\(config.L), hidden=\(config.hidden), "
+                + "\(config.channels) channels) needs more weights than the \(stored) floats the file holds")
+        }
         let model: Glow<B>
         do { model = try Glow(config: config, backend: backend) } catch let e as GlowError { throw GlowError("\(source): \(e.message)") }
         var expected = Set(model.parameters.map(\.name))
@@ -80,5 +88,27 @@ public enum Checkpoint {
         for a in model.actnorms { a.initialized = true }
         do { try model.refresh() } catch let e as GlowError { throw GlowError("\(source): \(e.message)") }
         return model
+    }
+
+    /// A lower bound on the float parameters of a model of `config`, computed with checked
+    /// arithmetic: per flow step of level `i` (C = channels · 4 · 2^i), the ActNorm's 2C, the
+    /// coupling network's first 3×3 convolution (≥ hidden · C/2 · 9) and its hidden × hidden
+    /// 1×1 convolution. `nil` when it overflows `Int` (no file can hold that many).
+    static func minimumParameterCount(_ config: GlowConfig) -> Int? {
+        guard config.L >= 1, config.L <= 62, config.K >= 0, config.hidden >= 0, config.channels >= 0 else { return nil }
+        var total = 0
+        for i in 0 ..< config.L {
+            guard let c = ReadLimits.product(config.channels, 4, 1 << i),
+                  let actnorm = ReadLimits.product(2, c),
+                  let conv1 = ReadLimits.product(config.hidden, c / 2, 9),
+                  let conv2 = ReadLimits.product(config.hidden, config.hidden) else { return nil }
+            let (a, o1) = actnorm.addingReportingOverflow(conv1)
+            let (b, o2) = a.addingReportingOverflow(conv2)
+            guard !o1, !o2, let level = ReadLimits.product(config.K, b) else { return nil }
+            let (t, o3) = total.addingReportingOverflow(level)
+            if o3 { return nil }
+            total = t
+        }
+        return total
     }
 }

@@ -90,6 +90,39 @@ public struct GlowConfig: Equatable, Sendable {
         if !(1...8).contains(nBits) { throw bad("n_bits", "\(nBits), must be 1…8") }
         if pad < 0 { throw bad("pad", "\(pad), must be 0 or more") }
         if batch < 1 { throw bad("batch", "\(batch), must be at least 1") }
+        // Upper bounds: every size derived below must be computable in an Int, and one image
+        // and the parameters must fit in this machine's memory (a checkpoint or an option asking
+        // for K = 10⁹ or hidden = 10⁷ is refused here, before anything is built).
+        guard let d = MemoryLimit.product([channels, height, width, 4]) else {
+            throw bad("image_shape", "\(channels)×\(height)×\(width) is past the largest integer")
+        }
+        do { try MemoryLimit.check(bytes: d, what: "one \(channels)×\(height)×\(width) image") } catch let e as GlowError {
+            throw bad("image_shape", e.message)
+        }
+        guard let bytes = estimatedModelBytes() else {
+            throw bad("K/L/hidden/classes", "K=\(K) L=\(L) hidden=\(hidden) classes=\(classes): the parameter count is past the largest integer")
+        }
+        do { try MemoryLimit.check(bytes: bytes, what: "the parameters of K=\(K) L=\(L) hidden=\(hidden)") } catch let e as GlowError {
+            throw bad("K/L/hidden", e.message)
+        }
+    }
+
+    /// A lower estimate of the model's host memory in bytes: per step of level i (c = channels
+    /// at that level, h = hidden) the 1×1 convolution's c², the coupling's h² and about 13·c·h
+    /// weights, 4 bytes each, plus 4 KiB of per-layer bookkeeping; the class-conditional prior's
+    /// classes × 2·c_top weights. Nil when it overflows.
+    func estimatedModelBytes() -> Int? {
+        var total = 0
+        for i in 0 ..< L {
+            guard let c = MemoryLimit.product([channels, 4, 1 << i]),
+                  let perStep = MemoryLimit.sum([MemoryLimit.product([c, c]), MemoryLimit.product([hidden, hidden]),
+                                                 MemoryLimit.product([13, c, hidden]), 1024]),
+                  let level = MemoryLimit.product([K, perStep, 4]),
+                  let t = MemoryLimit.sum([total, level]) else { return nil }
+            total = t
+        }
+        guard let top = MemoryLimit.product([channels, 4, 1 << (L - 1), 2, classes, 4]) else { return nil }
+        return MemoryLimit.sum([total, top])
     }
 
     /// The `"config"` JSON string of the checkpoint's `__metadata__`.

@@ -55,7 +55,7 @@ public final class InvertibleConv1x1<B: Backend> {
         let c = channels
         let v = try parameters.map { try backend.download($0.value).map(Double.init) }
         let (p, lower, upper, logS, signS) = (v[0], v[1], v[2], v[3], v[4])
-        var l = Matrix64.identity(c), u = Matrix64(n: c, values: .init(repeating: 0, count: c * c))
+        var l = Matrix64.identity(c), u = Matrix64(zeros: c)
         for i in 0..<c {
             for j in 0..<c {
                 if j < i { l[i, j] = lower[i * c + j] }
@@ -63,12 +63,12 @@ public final class InvertibleConv1x1<B: Backend> {
             }
             u[i, i] = signS[i] * Foundation.exp(logS[i])
         }
-        return (Matrix64(n: c, values: p), l, u, logS.reduce(0, +))
+        return (try Matrix64(n: c, values: p), l, u, logS.reduce(0, +))
     }
 
     /// The matrix W in Float64 from the current parameters.
     public func matrix() throws -> Matrix64 {
-        if !lu { return Matrix64(n: channels, values: try backend.download(parameters[0].value).map(Double.init)) }
+        if !lu { return try Matrix64(n: channels, values: try backend.download(parameters[0].value).map(Double.init)) }
         let (p, l, u, _) = try factors()
         return p * l * u
     }
@@ -191,7 +191,7 @@ extension InvertibleConv1x1 {
         }
         let (perm, l, ut) = try factors64 ?? { let f = try factors(); return (f.p, f.l, f.u) }()
         let pm = perm.values
-        var ptdw = Matrix64(n: c, values: .init(repeating: 0, count: c * c))   // Pᵀ · ∂W
+        var ptdw = Matrix64(zeros: c)   // Pᵀ · ∂W
         for i in 0..<c { for k in 0..<c where pm[k * c + i] != 0 { for j in 0..<c { ptdw[i, j] += pm[k * c + i] * dw[k * c + j] } } }
         var gl = [Float](repeating: 0, count: c * c), gu = gl, gs = [Float](repeating: 0, count: c)
         for i in 0..<c {

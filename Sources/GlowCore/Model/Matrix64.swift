@@ -10,14 +10,22 @@ public struct Matrix64: Equatable, Sendable {
     public var values: [Double]
 
     /// An `n × n` matrix of `values` (row-major).
-    public init(n: Int, values: [Double]) {
-        precondition(values.count == n * n)
+    /// - Throws: `GlowError` when `values.count != n · n`.
+    public init(n: Int, values: [Double]) throws {
+        guard n >= 0, let nn = MemoryLimit.product([n, n]), values.count == nn else {
+            throw GlowError("matrix: \(values.count) values for \(n)×\(n)")
+        }
         self.n = n; self.values = values
+    }
+
+    /// The `n × n` zero matrix (empty for n ≤ 0).
+    init(zeros n: Int) {
+        self.n = max(0, n); values = [Double](repeating: 0, count: max(0, n) * max(0, n))
     }
 
     /// The identity.
     public static func identity(_ n: Int) -> Matrix64 {
-        var m = Matrix64(n: n, values: [Double](repeating: 0, count: n * n))
+        var m = Matrix64(zeros: n)
         for i in 0..<n { m[i, i] = 1 }
         return m
     }
@@ -30,7 +38,7 @@ public struct Matrix64: Equatable, Sendable {
 
     /// Matrix product.
     public static func * (a: Matrix64, b: Matrix64) -> Matrix64 {
-        var c = Matrix64(n: a.n, values: [Double](repeating: 0, count: a.n * a.n))
+        var c = Matrix64(zeros: a.n)
         for i in 0..<a.n { for k in 0..<a.n {
             let v = a[i, k]
             if v == 0 { continue }
@@ -57,7 +65,7 @@ public struct Matrix64: Equatable, Sendable {
             let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
             q[j] = v.map { $0 / norm }
         }
-        var m = Matrix64(n: n, values: [Double](repeating: 0, count: n * n))
+        var m = Matrix64(zeros: n)
         for i in 0..<n { for j in 0..<n { m[i, j] = q[j][i] } }
         return m
     }
@@ -82,10 +90,10 @@ public struct Matrix64: Equatable, Sendable {
                 for j in (k + 1)..<n { a[i, j] -= f * a[k, j] }
             }
         }
-        var l = Matrix64.identity(n), u = Matrix64(n: n, values: [Double](repeating: 0, count: n * n))
+        var l = Matrix64.identity(n), u = Matrix64(zeros: n)
         for i in 0..<n { for j in 0..<n { if j < i { l[i, j] = a[i, j] } else { u[i, j] = a[i, j] } } }
         // Row i of (P·L·U) is row perm[i] of... we permuted rows of A: P_r · A = L · U, so A = P_rᵀ · L · U.
-        var p = Matrix64(n: n, values: [Double](repeating: 0, count: n * n))
+        var p = Matrix64(zeros: n)
         for i in 0..<n { p[perm[i], i] = 1 }
         return (p, l, u)
     }
@@ -96,7 +104,7 @@ public struct Matrix64: Equatable, Sendable {
         var logdet = 0.0
         for i in 0..<n { logdet += Foundation.log(abs(u[i, i])) }
         // A⁻¹ = U⁻¹ · L⁻¹ · Pᵀ, by solving column by column.
-        var inv = Matrix64(n: n, values: [Double](repeating: 0, count: n * n))
+        var inv = Matrix64(zeros: n)
         for col in 0..<n {
             // e = Pᵀ column col: solve A x = e_col. With A = P L U: L U x = Pᵀ e_col.
             var b = (0..<n).map { p[col, $0] }   // (Pᵀ e_col)_i = P[col, i]

@@ -11,8 +11,11 @@ public final class Parameter<B: Backend> {
     public let trainable: Bool
 
     /// Allocates a parameter holding `values`.
+    /// - Throws: `GlowError` when the value count does not match `shape`, or the backend's allocation error.
     public init(_ backend: B, name: String, shape: [Int], values: [Float], trainable: Bool = true) throws {
-        precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
+        guard let n = MemoryLimit.product(shape), values.count == n else {
+            throw GlowError("\(name): \(values.count) values for shape \(shape)")
+        }
         self.name = name; self.shape = shape; self.trainable = trainable; self.backend = backend
         value = try backend.makeBuffer(values)
     }

@@ -19,7 +19,7 @@ public final class Split<B: Backend> {
     /// The prior's `h` (`[C, P]`) given z1.
     func prior(_ z1: Tensor<B>) throws -> B.Buffer {
         let p = z1.cols
-        let columns = try backend.allocate(z1.channels * 9 * p)
+        let columns = try backend.scratch(convZeros.conv.scratchCount(images: z1.images, height: z1.height, width: z1.width))
         let h = try backend.allocate(channels * p)
         try convZeros.forward(z1.buffer, xOffset: 0, images: z1.images, height: z1.height, width: z1.width,
                               columns: columns, into: h)
@@ -74,7 +74,7 @@ extension Split {
         let dh = try backend.allocate(channels * p)
         try backend.gaussianBackward(z2.buffer, zOffset: 0, h: h, meanOffset: 0, logsOffset: p, rowStride: 2, rows: half,
                                      cols: p, scale: scale, dz: dx.buffer, dzOffset: half * p, dh: dh)
-        let columns = try backend.allocate(half * 9 * p)
+        let columns = try backend.scratch(convZeros.conv.scratchCount(images: z1.images, height: z1.height, width: z1.width))
         try convZeros.backward(input: z1.buffer, xOffset: 0, output: h, dy: dh, images: z1.images, height: z1.height,
                                width: z1.width, columns: columns, dx: dx.buffer, dxOffset: 0)
         return (x, dx)

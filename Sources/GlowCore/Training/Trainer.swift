@@ -48,6 +48,15 @@ public final class Trainer<B: Backend> {
         }
         guard data.count >= 1 else { throw GlowError("the training set is empty") }
         guard batch >= 1 else { throw GlowError("--batch \(batch): must be at least 1") }
+        // A lower bound of one step's memory: the batch in model space and its noise, the latents,
+        // and two hidden activations of the first level's coupling network per image.
+        let c = model.config
+        let perImage = MemoryLimit.sum([MemoryLimit.product([3, c.dimension]),
+                                        MemoryLimit.product([2, c.hidden, c.levelHeight(0), c.levelWidth(0)])])
+        do {
+            try MemoryLimit.check(bytes: perImage.flatMap { MemoryLimit.product([$0, batch, 4]) },
+                                  what: "a training step of \(batch) images of \(c.channels)×\(c.height)×\(c.width) with hidden \(c.hidden)")
+        } catch let e as GlowError { throw GlowError("--batch \(batch): " + e.message) }
         if model.config.classes > 0 {
             guard data.labels != nil, data.classes == model.config.classes else {
                 throw GlowError("the model is class-conditional with \(model.config.classes) classes but the training "
@@ -60,14 +69,19 @@ public final class Trainer<B: Backend> {
     }
 
     /// Indices of the images of step `s`: epoch e visits a permutation drawn from (seed, e).
-    public func batchIndices(step s: Int) -> [Int] {
+    /// - Throws: `GlowError` when `s × batch` is past the largest `Int`.
+    public func batchIndices(step s: Int) throws -> [Int] {
         var out: [Int] = []
-        var pos = s * batch
+        let (start, overflow) = s.multipliedReportingOverflow(by: batch)
+        guard s >= 0, !overflow, start <= Int.max - batch else {
+            throw GlowError("step \(s) × batch \(batch): the data position is past the largest integer")
+        }
+        var pos = start
         var epoch = pos / data.count
-        var order = Shuffle.permutation(count: data.count, seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        var order = try Shuffle.permutation(count: data.count, seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         while out.count < batch {
             let e = pos / data.count
-            if e != epoch { epoch = e; order = Shuffle.permutation(count: data.count, seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) }
+            if e != epoch { epoch = e; order = try Shuffle.permutation(count: data.count, seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) }
             out.append(order[pos % data.count])
             pos += 1
         }
@@ -83,13 +97,13 @@ public final class Trainer<B: Backend> {
     /// The images `indices` in model space with dequantisation noise U(0, 1/2^n_bits)
     /// drawn on the device from (seed, stream).
     public func input(_ indices: [Int], noiseStream: UInt64?) throws -> Tensor<B> {
-        try Trainer.input(data.subset(indices), model: model, noiseSeed: seed, noiseStream: noiseStream)
+        try Trainer.input(try data.subset(indices), model: model, noiseSeed: seed, noiseStream: noiseStream)
     }
 
     /// `set` in model space on `model`'s backend, with noise when `noiseStream` is given.
     public static func input(_ set: ImageSet, model: Glow<B>, noiseSeed: UInt64, noiseStream: UInt64?) throws -> Tensor<B> {
         let c = model.config
-        let x = try Tensor(model.backend, nchw: Preprocess.toModel(pixels: set.pixels, nBits: c.nBits),
+        let x = try Tensor(model.backend, nchw: try Preprocess.toModel(pixels: set.pixels, nBits: c.nBits),
                            images: set.count, channels: c.channels, height: c.height, width: c.width)
         if let noiseStream {
             let noise = try model.backend.allocate(x.count)
@@ -105,7 +119,7 @@ public final class Trainer<B: Backend> {
     /// the data order (at most the whole set).
     public func initialize() throws {
         let n = min(data.count, max(batch, 64))
-        let order = Shuffle.permutation(count: data.count, seed: seed ^ 0xA5A5_A5A5)
+        let order = try Shuffle.permutation(count: data.count, seed: seed ^ 0xA5A5_A5A5)
         let indices = Array(order.prefix(n))
         _ = try model.encode(try input(indices, noiseStream: 0xFFFF_FFFF), labels: labels(indices), initialize: true)
     }
@@ -115,7 +129,7 @@ public final class Trainer<B: Backend> {
     public func trainStep() throws -> StepReport {
         let t0 = Date()
         let s = step
-        let indices = batchIndices(step: s)
+        let indices = try batchIndices(step: s)
         let x = try input(indices, noiseStream: UInt64(s) + 1)
         let pass = try model.gradients(x, labels: labels(indices), memory: memory)
         let norm = try optimizer.gradientNorm()
@@ -151,15 +165,25 @@ public final class Trainer<B: Backend> {
         return f
     }
 
-    /// Writes `checkpoint.safetensors` and `training-state.safetensors` into `directory`
-    /// (each atomically; the state last, so a state file always has its checkpoint).
+    /// Writes `checkpoint.safetensors` and `training-state.safetensors` into `directory` as one
+    /// consistent unit (`RunFiles`: both carry the same save id and step; the previous pair is
+    /// kept until the new one is complete), then `checkpoint-ema.safetensors` when EMA is on.
     public func save(to directory: String) throws {
-        try Checkpoint.save(model, to: directory + "/checkpoint.safetensors")
-        try stateFile().write(path: directory + "/training-state.safetensors")
+        let id = RunFiles.newSaveID()
+        var ckpt = try Checkpoint.file(model)
+        ckpt.metadata["train_step"] = String(step)
+        ckpt.metadata["save_id"] = id
+        var state = try stateFile()
+        state.metadata["save_id"] = id
+        try RunFiles(directory: directory).save(checkpoint: ckpt, state: state)
         if optimizer.config.ema != nil {
             try optimizer.swapEMA()
             defer { try? optimizer.swapEMA() }
-            try Checkpoint.save(model, to: directory + "/checkpoint-ema.safetensors")
+            var ema = try Checkpoint.file(model)
+            ema.metadata["train_step"] = String(step)
+            let bytes: [UInt8]
+            do { bytes = try ema.encode() } catch let e as SafeTensorsError { throw GlowError(e.message) }
+            try AtomicFile.write(bytes, to: directory + "/checkpoint-ema.safetensors")
         }
     }
 
@@ -173,6 +197,15 @@ public final class Trainer<B: Backend> {
         if let b = file.metadata["batch"].flatMap(Int.init), b != batch {
             throw GlowError("\(source): was trained with --batch \(b), not \(batch)")
         }
+        if let o = file.metadata["optimizer"], o != optimizer.config.kind.rawValue {
+            throw GlowError("\(source): was trained with --optimizer \(o), not \(optimizer.config.kind.rawValue)")
+        }
+        let hasEMA = file.tensors.contains { $0.name.hasPrefix("ema.") }
+        if hasEMA != (optimizer.config.ema != nil) {
+            throw GlowError("\(source): was trained \(hasEMA ? "with" : "without") --ema; "
+                + (hasEMA ? "pass --ema with its decay" : "omit --ema") + " to resume")
+        }
+        guard s >= 0 else { throw GlowError("\(source): step \(s) is negative") }
         try optimizer.restore(from: file, source: source)
         step = s
     }
@@ -181,19 +214,28 @@ public final class Trainer<B: Backend> {
 /// Mean bits per dimension over an image set, with dequantisation noise from a fixed seed.
 public enum Evaluation {
     /// Mean bpd of `set` under `model`, in batches of `batch`; noise from `seed`.
+    /// - Throws: `GlowError` for an empty set, and for a non-finite mean unless `allowNonFinite`
+    ///   (training records such a test bpd as missing instead of stopping).
     public static func meanBPD<B: Backend>(_ model: Glow<B>, _ set: ImageSet, batch: Int, seed: UInt64 = 1234,
+                                           allowNonFinite: Bool = false,
                                            progress: ((Int, Int) -> Void)? = nil) throws -> Double {
+        guard set.count >= 1 else { throw GlowError("evaluation: the image set is empty") }
+        guard batch >= 1 else { throw GlowError("evaluation: batch \(batch) must be at least 1") }
         var total = 0.0
         var start = 0
         while start < set.count {
-            let idx = Array(start..<min(set.count, start + batch))
-            let sub = set.subset(idx)
+            let idx = Array(start..<(start + min(set.count - start, batch)))
+            let sub = try set.subset(idx)
             let x = try Trainer.input(sub, model: model, noiseSeed: seed, noiseStream: UInt64(start))
             let labels = model.config.classes > 0 ? sub.labels : nil
             total += try model.encode(x, labels: labels).bpd.reduce(0, +)
             start += idx.count
             progress?(start, set.count)
         }
-        return total / Double(set.count)
+        let mean = total / Double(set.count)
+        guard mean.isFinite || allowNonFinite else {
+            throw GlowError("evaluation: the mean bpd over \(set.count) images is not finite (\(mean)); the model or the images are degenerate")
+        }
+        return mean
     }
 }

@@ -19,7 +19,7 @@ public struct GeneratedImages: Sendable, Equatable {
     /// Wraps pixels; the count must match the shape.
     /// - Throws: `GlowError` when `pixels.count != count · channels · height · width`.
     public init(count: Int, channels: Int, height: Int, width: Int, pixels: [UInt8]) throws {
-        guard count >= 0, channels >= 1, height >= 1, width >= 1, pixels.count == count * channels * height * width else {
+        guard count >= 0, channels >= 1, height >= 1, width >= 1, pixels.count == MemoryLimit.product([count, channels, height, width]) else {
             throw GlowError("images: \(pixels.count) pixels for \(count) images of \(channels)×\(height)×\(width)")
         }
         self.count = count; self.channels = channels; self.height = height; self.width = width; self.pixels = pixels
@@ -36,8 +36,9 @@ public struct GeneratedImages: Sendable, Equatable {
     }
 
     /// The images as an unlabelled `ImageSet` (same NCHW layout).
+    /// - Throws: `DataError` when there are no images' worth of shape (cannot happen for images a model made).
     public var imageSet: ImageSet {
-        ImageSet(count: count, channels: channels, height: height, width: width, pixels: pixels)
+        get throws { try ImageSet(count: count, channels: channels, height: height, width: width, pixels: pixels) }
     }
 
     /// Writes the images as one PNG grid (`ImageGrid`), `columns` per row (default ⌈√count⌉),
@@ -180,8 +181,17 @@ public final class GlowModel {
         } else if config.classes > 0 {
             throw GlowError("this model is class-conditional (\(config.classes) classes): give a class label to sample")
         }
-        return try runner.sample(count: count, temperature: temperature, seed: seed,
-                                 labels: classLabel.map { [Int](repeating: $0, count: count) })
+        guard count >= 1 else { throw GlowError("sample count \(count): must be at least 1") }
+        guard temperature.isFinite, temperature >= 0 else { throw GlowError("temperature \(temperature): must be finite and ≥ 0") }
+        // The latents, the images and the pixels of `count` images are held at once.
+        try MemoryLimit.check(elements: [count, config.dimension, 12], bytesEach: 1, what: "sampling \(count) images")
+        let x = try runner.sample(count: count, temperature: temperature, seed: seed,
+                                  labels: classLabel.map { [Int](repeating: $0, count: count) })
+        if let bad = x.firstIndex(where: { !$0.isFinite }) {
+            throw GlowError("sampling at temperature \(temperature) gave a non-finite value (image \(bad / config.dimension)): "
+                + "the temperature is too large for this model")
+        }
+        return x
     }
 
     // MARK: Encoding and decoding
@@ -201,7 +211,7 @@ public final class GlowModel {
             throw GlowError("the images are \(images.channels)×\(images.height)×\(images.width) but the model takes "
                 + "\(c.channels)×\(c.height)×\(c.width)" + (c.pad > 0 ? " (including its padding of \(c.pad) on each side)" : ""))
         }
-        var x = Preprocess.toModel(pixels: set.pixels, nBits: c.nBits)
+        var x = try Preprocess.toModel(pixels: set.pixels, nBits: c.nBits)
         if noise {
             let u = Philox.array(count: x.count, distribution: .uniform(low: 0, high: 1 / Float(1 << c.nBits)), seed: seed, stream: 0)
             for i in x.indices { x[i] += u[i] }
@@ -223,7 +233,7 @@ public final class GlowModel {
     public func encode(floats x: [Float], count: Int, labels: [Int]? = nil) throws -> Latents {
         let d = config.dimension
         guard count >= 1 else { throw GlowError("encode: image count \(count) must be at least 1") }
-        guard x.count == count * d else {
+        guard x.count == MemoryLimit.product([count, d]) else {
             throw GlowError("encode: \(x.count) values are not \(count) images of \(config.channels)×\(config.height)×\(config.width)")
         }
         var parts: [Latents] = []
@@ -240,12 +250,20 @@ public final class GlowModel {
     public func decode(_ latents: Latents) throws -> [Float] {
         try checkShapes(latents)
         guard latents.count >= 1 else { throw GlowError("decode: no images") }
+        for (i, level) in latents.levels.enumerated() {
+            if let bad = level.firstIndex(where: { !$0.isFinite }) {
+                throw GlowError("decode: latent z.\(i) of image \(bad / max(1, latents.shapes[i].count)) holds a non-finite value")
+            }
+        }
         var out: [Float] = []
         out.reserveCapacity(latents.count * config.dimension)
         for start in stride(from: 0, to: latents.count, by: max(1, batchSize)) {
             let n = min(max(1, batchSize), latents.count - start)
             let levels = zip(latents.levels, latents.shapes).map { l, s in Array(l[start * s.count ..< (start + n) * s.count]) }
             out += try runner.decode(levels, count: n)
+        }
+        if let bad = out.firstIndex(where: { !$0.isFinite }) {
+            throw GlowError("decode: image \(bad / config.dimension) came out non-finite: its latents are too large for the model's inverse")
         }
         return out
     }
@@ -257,11 +275,11 @@ public final class GlowModel {
 
     /// Model-space floats (NCHW, `count` images) to 8-bit images with the model's `n_bits`.
     public func pixels(_ x: [Float], count: Int) throws -> GeneratedImages {
-        guard x.count == count * config.dimension else {
+        guard count >= 0, x.count == MemoryLimit.product([count, config.dimension]) else {
             throw GlowError("\(x.count) values are not \(count) images of \(config.channels)×\(config.height)×\(config.width)")
         }
         return try GeneratedImages(count: count, channels: config.channels, height: config.height, width: config.width,
-                                   pixels: Preprocess.toPixels(x, nBits: config.nBits))
+                                   pixels: try Preprocess.toPixels(x, nBits: config.nBits))
     }
 
     func checkShapes(_ latents: Latents) throws {
@@ -282,6 +300,7 @@ public final class GlowModel {
     /// - Throws: `GlowError` when `steps < 2` or `a`, `b` are not single images of one shape.
     public func interpolate(_ a: Latents, _ b: Latents, steps: Int) throws -> Latents {
         guard steps >= 2 else { throw GlowError("interpolation steps \(steps): must be at least 2") }
+        try MemoryLimit.check(elements: [steps, config.dimension, 12], bytesEach: 1, what: "interpolation in \(steps) steps")
         guard a.count == 1, b.count == 1, a.shapes == b.shapes else {
             throw GlowError("interpolation needs the latents of one image at each end")
         }
@@ -305,7 +324,7 @@ public final class GlowModel {
         for i in [from, to] where !(0 ..< images.count).contains(i) {
             throw GlowError("image index \(i): the set holds \(images.count) images (0…\(images.count - 1))")
         }
-        let z = try encode(images.subset([from, to]))
+        let z = try encode(try images.subset([from, to]))
         return try decodePixels(interpolate(try z.selecting([0]), try z.selecting([1]), steps: steps))
     }
 
@@ -324,8 +343,8 @@ public final class GlowModel {
         let without = Array(labels.indices.filter { labels[$0] != label }.prefix(count))
         guard !with.isEmpty else { throw GlowError("label \(label): no image in the set has this label") }
         guard !without.isEmpty else { throw GlowError("label \(label): every image in the set has this label; nothing to contrast") }
-        let mw = try encode(images.subset(with)).mean()
-        let mo = try encode(images.subset(without)).mean()
+        let mw = try encode(try images.subset(with)).mean()
+        let mo = try encode(try images.subset(without)).mean()
         let d = try Latents(count: 1, shapes: mw.shapes,
                             levels: zip(mw.levels, mo.levels).map { zip($0, $1).map { $0 - $1 } })
         return (d, with.count, without.count)
@@ -338,6 +357,7 @@ public final class GlowModel {
             throw GlowError("manipulation needs the latents of one image and a one-image direction of the same shape")
         }
         guard !alphas.isEmpty else { throw GlowError("manipulation needs at least one alpha") }
+        guard alphas.allSatisfy(\.isFinite) else { throw GlowError("manipulation alphas must be finite") }
         let levels = z.levels.indices.map { i in
             alphas.flatMap { a in zip(z.levels[i], direction.levels[i]).map { $0 + a * $1 } }
         }
@@ -350,7 +370,7 @@ public final class GlowModel {
         guard (0 ..< images.count).contains(index) else {
             throw GlowError("image index \(index): the set holds \(images.count) images (0…\(images.count - 1))")
         }
-        let z = try encode(images.subset([index]))
+        let z = try encode(try images.subset([index]))
         return try decodePixels(shift(z, along: direction, alphas: alphas))
     }
 }

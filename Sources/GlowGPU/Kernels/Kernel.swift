@@ -71,6 +71,16 @@ public enum Kernel: String, CaseIterable, Sendable {
     case rowDots = "row_dots"
     case sampleSums = "sample_sums"
     case philoxFill = "philox_fill"
+    // GPU variant (kernels.cl's "GPU variant" section).
+    case gemmTiled = "gemm_tiled"
+    case gemmSplitKReduce = "gemm_splitk_reduce"
+    case conv3x3Forward = "conv3x3_forward"
+    case conv3x3BackwardData = "conv3x3_backward_data"
+    case conv3x3BackwardWeights = "conv3x3_backward_weights"
+    case rowSumsWG = "row_sums_wg"
+    case rowDotsWG = "row_dots_wg"
+    case sampleSumsWG = "sample_sums_wg"
+    case channelAffineExp = "channel_affine_exp"
 
     /// The kernel's name in kernels.cl.
     public var name: String { rawValue }
@@ -102,6 +112,15 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .rowDots: [.buffer, .buffer, .int, .int, .buffer]
         case .sampleSums: [.buffer, .int, .int, .int, .int, .buffer, .int]
         case .philoxFill: [.buffer, .int, .int, .uint, .uint, .uint, .uint, .int, .float, .float]
+        case .gemmTiled: [.int, .int, .int, .float, .buffer, .int, .int, .int, .buffer, .int, .int, .int,
+                          .float, .buffer, .int, .int, .int, .int]
+        case .gemmSplitKReduce: [.buffer, .int, .int, .int, .float, .float, .buffer, .int, .int]
+        case .conv3x3Forward, .conv3x3BackwardData: [.buffer, .int, .buffer, .int, .int, .int, .int, .int, .buffer, .int]
+        case .conv3x3BackwardWeights: [.buffer, .int, .buffer, .int, .int, .int, .int, .int, .int, .buffer, .int, .int]
+        case .rowSumsWG: [.buffer, .int, .int, .int, .int, .buffer, .int]
+        case .rowDotsWG: [.buffer, .buffer, .int, .int, .buffer]
+        case .sampleSumsWG: [.buffer, .int, .int, .int, .int, .int, .buffer, .int]
+        case .channelAffineExp: [.buffer, .int, .int, .buffer, .buffer, .float, .int, .int, .buffer, .int]
         }
     }
 

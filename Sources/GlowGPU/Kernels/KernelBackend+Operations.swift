@@ -23,7 +23,13 @@ extension KernelBackend {
                             rows: Int, cols: Int) throws {
         try launch(.copyStrided, [.buffer(src), .int(srcOffset), .int(srcRowStride), .int(srcColStride), .buffer(dst),
                                     .int(dstOffset), .int(dstRowStride), .int(dstColStride), .int(cols)],
-                   global: [cols, rows], local: [16, 1])
+                   global: [cols, rows], local: [rowLocal(16), 1])
+    }
+
+    /// The work-group width of a row-wise (2-D) elementwise launch: `cpu` keeps the size
+    /// PoCL was measured with, `gpu` takes `WG_ELEMENTWISE`.
+    func rowLocal(_ cpu: Int) -> Int {
+        tuning.variant == .gpu ? tuning["WG_ELEMENTWISE", default: 256] : cpu
     }
 
     /// `gemm` from kernels.cl: op(B) packed into contiguous 64-column panels, then one
@@ -35,6 +41,11 @@ extension KernelBackend {
         if m == 0 || n == 0 { return }
         if k == 0 {   // C = beta · C
             for r in 0..<m { try scale(c, xOffset: cOffset + r * ldc, alpha: beta, beta: 0, y: c, yOffset: cOffset + r * ldc, count: n) }
+            return
+        }
+        if tuning.variant == .gpu {
+            try tiledGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, aOffset: aOffset, lda: lda,
+                          b: b, bOffset: bOffset, ldb: ldb, beta: beta, c: c, cOffset: cOffset, ldc: ldc)
             return
         }
         let panelCount = (n + 63) / 64
@@ -62,6 +73,13 @@ extension KernelBackend {
     public func channelAffine(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, bias: Buffer,
                               logs: Buffer, factor: Float, reverse: Bool, relu: Bool, y: Buffer,
                               yOffset: Int) throws {
+        if tuning.variant == .gpu {   // one launch, the exp per element (PoCL prefers exp per row)
+            try launch(.channelAffineExp, [.buffer(x), .int(xOffset), .int(cols), .buffer(bias), .buffer(logs),
+                                           .float(reverse ? -factor : factor), .int(reverse ? 1 : 0), .int(relu ? 1 : 0),
+                                           .buffer(y), .int(yOffset)],
+                       global: [cols, rows], local: [rowLocal(256), 1])
+            return
+        }
         let scale = try allocate(rows)
         try launch(.rowScale, [.buffer(logs), .float(reverse ? -factor : factor), .buffer(scale), .int(rows)],
                    global: [rows], local: [16])
@@ -82,16 +100,34 @@ extension KernelBackend {
     }
 
     public func rowSums(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: Buffer) throws {
+        if tuning.variant == .gpu {
+            try groupReduce(.rowSumsWG, rows: rows, length: cols, out: out, accumulate: false) { chunk, dst, acc in
+                [.buffer(x), .int(xOffset), .int(cols), .int(squares ? 1 : 0), .int(chunk), .buffer(dst), .int(acc ? 1 : 0)]
+            }
+            return
+        }
         try launch(.rowSums, [.buffer(x), .int(xOffset), .int(rows), .int(cols), .int(squares ? 1 : 0), .buffer(out)],
                    global: [rows], local: [1])
     }
 
     public func rowDots(_ a: Buffer, _ b: Buffer, rows: Int, cols: Int, out: Buffer) throws {
+        if tuning.variant == .gpu {
+            try groupReduce(.rowDotsWG, rows: rows, length: cols, out: out, accumulate: false) { chunk, dst, _ in
+                [.buffer(a), .buffer(b), .int(cols), .int(chunk), .buffer(dst)]
+            }
+            return
+        }
         try launch(.rowDots, [.buffer(a), .buffer(b), .int(rows), .int(cols), .buffer(out)], global: [rows], local: [1])
     }
 
     public func sampleSums(_ x: Buffer, xOffset: Int, rows: Int, images: Int, spatial: Int,
                            out: Buffer, accumulate: Bool) throws {
+        if tuning.variant == .gpu {
+            try groupReduce(.sampleSumsWG, rows: images, length: rows * spatial, out: out, accumulate: accumulate) { chunk, dst, acc in
+                [.buffer(x), .int(xOffset), .int(rows), .int(images), .int(spatial), .int(chunk), .buffer(dst), .int(acc ? 1 : 0)]
+            }
+            return
+        }
         try launch(.sampleSums, [.buffer(x), .int(xOffset), .int(rows), .int(images), .int(spatial), .buffer(out),
                                    .int(accumulate ? 1 : 0)], global: [images], local: [1])
     }
@@ -105,7 +141,7 @@ extension KernelBackend {
 
     public func affineCoupling(_ x: Buffer, h: Buffer, half: Int, cols: Int, reverse: Bool,
                                y: Buffer, logScale: Buffer) throws {
-        try copy2D(x, srcOffset: 0, srcStride: half * cols, y, dstOffset: 0, dstStride: half * cols, rows: 1, cols: half * cols)
+        // The kernel also copies the first half (y1 = x1).
         try elementwise(.affineCoupling, [.buffer(x), .buffer(h), .int(half), .int(cols), .int(reverse ? 1 : 0), .buffer(y),
                                             .buffer(logScale), .int(half * cols)], total: half * cols)
     }

@@ -37,16 +37,13 @@ public final class OpenCLBackend: KernelBackend {
     let pool = BufferPool<cl_mem>(release: { clReleaseMemObject($0) })
     private var built = false
 
-    /// Opens `device`, building kernels.cl for it.
+    /// Opens `device`, building kernels.cl for it with the variant and constants
+    /// `KernelTuningTable` picks (after `GLOW_CL_VARIANT` and `GLOW_CL_TUNING`), then
+    /// `tuning` laid over them.
     public init(device: OpenCLDeviceInfo, tuning: [String: Int] = [:]) throws {
         self.device = device
-        // GLOW_CL_TUNING="GEMM_LOCAL=2" overrides tuning constants (passed as -D too), for tuning runs.
-        var values = tuning
-        for item in (ProcessInfo.processInfo.environment["GLOW_CL_TUNING"] ?? "").split(separator: ",") {
-            let kv = item.split(separator: "=")
-            if kv.count == 2, let v = Int(kv[1]) { values[String(kv[0])] = v }
-        }
-        self.tuning = KernelTuning(variant: .cpu, values: values)
+        self.tuning = try KernelTuningTable.tuning(for: device.kernelDevice,
+                                                   environment: ProcessInfo.processInfo.environment, overrides: tuning)
         var st: cl_int = 0
         var dev: cl_device_id? = device.deviceID
         guard let ctx = clCreateContext(nil, 1, &dev, nil, nil, &st), st == CL_SUCCESS else {
@@ -149,7 +146,9 @@ public final class OpenCLBackend: KernelBackend {
     public func allocate(_ count: Int) throws -> OpenCLBuffer {
         if let m = pool.take(count: count) { return OpenCLBuffer(mem: m, count: count, pool: pool) }
         var st: cl_int = 0
-        guard let m = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), max(count, 1) * 4, nil, &st),
+        let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: 4)
+        guard count >= 0, !overflow else { throw GlowError("opencl: cannot allocate \(count) floats: past the largest size") }
+        guard let m = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &st),
               st == CL_SUCCESS else {
             throw OpenCLError(st, "clCreateBuffer(\(count) floats = \(max(count, 1) * 4) bytes)")
         }

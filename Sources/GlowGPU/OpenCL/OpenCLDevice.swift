@@ -20,8 +20,20 @@ public struct OpenCLDeviceInfo: @unchecked Sendable {
     public let openCLCVersion: String
     /// The driver's version string.
     public let driverVersion: String
+    /// The device vendor, e.g. `NVIDIA Corporation`.
+    public let vendor: String
+    /// The largest work-group (local size product) a kernel may use.
+    public let maxWorkGroupSize: Int
+    /// `__local` memory per work-group in bytes.
+    public let localMemory: Int
     let platformID: cl_platform_id
     let deviceID: cl_device_id
+
+    /// What the kernel tuning table matches on.
+    public var kernelDevice: KernelDevice {
+        KernelDevice(type: type, vendor: vendor, name: name, computeUnits: computeUnits,
+                     maxWorkGroupSize: maxWorkGroupSize, localMemory: localMemory)
+    }
 
     /// True for GPUs and accelerators, the devices `--device auto` prefers.
     public var isAccelerator: Bool { type == "GPU" || type == "accelerator" }
@@ -58,6 +70,9 @@ public struct OpenCLDeviceInfo: @unchecked Sendable {
                     computeUnits: Int(cu), globalMemory: mem, maxAllocation: alloc,
                     openCLCVersion: try deviceString(d, cl_device_info(CL_DEVICE_OPENCL_C_VERSION)),
                     driverVersion: try deviceString(d, cl_device_info(CL_DRIVER_VERSION)),
+                    vendor: try deviceString(d, cl_device_info(CL_DEVICE_VENDOR)),
+                    maxWorkGroupSize: Int(try deviceValue(d, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE)) as Int),
+                    localMemory: Int(try deviceValue(d, cl_device_info(CL_DEVICE_LOCAL_MEM_SIZE)) as cl_ulong),
                     platformID: p, deviceID: d))
             }
         }
