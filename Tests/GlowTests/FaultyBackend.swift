@@ -52,6 +52,27 @@ final class FaultyBackend<Inner: Backend>: Backend {
     func col2im3x3(_ columns: Buffer, channels: Int, images: Int, height: Int, width: Int, x: Buffer, xOffset: Int) throws {
         try inner.col2im3x3(columns, channels: channels, images: images, height: height, width: width, x: x, xOffset: xOffset)
     }
+    // The fused convolutions go straight to `inner` (not through this wrapper's gemm), so a
+    // GEMM fault stays in the GEMM rows.
+    func conv3x3ScratchCount(inChannels: Int, outChannels: Int, images: Int, height: Int, width: Int) -> Int {
+        inner.conv3x3ScratchCount(inChannels: inChannels, outChannels: outChannels, images: images, height: height, width: width)
+    }
+    func conv3x3Forward(_ x: Buffer, xOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int, images: Int, height: Int,
+                        width: Int, y: Buffer, yOffset: Int, columns: Buffer?) throws {
+        try inner.conv3x3Forward(x, xOffset: xOffset, weight: weight, inChannels: inChannels, outChannels: outChannels, images: images,
+                                 height: height, width: width, y: y, yOffset: yOffset, columns: columns)
+    }
+    func conv3x3BackwardData(_ dy: Buffer, dyOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int, images: Int,
+                             height: Int, width: Int, dx: Buffer, dxOffset: Int, columns: Buffer?) throws {
+        try inner.conv3x3BackwardData(dy, dyOffset: dyOffset, weight: weight, inChannels: inChannels, outChannels: outChannels,
+                                      images: images, height: height, width: width, dx: dx, dxOffset: dxOffset, columns: columns)
+    }
+    func conv3x3BackwardWeights(_ x: Buffer, xOffset: Int, dy: Buffer, dyOffset: Int, inChannels: Int, outChannels: Int, images: Int,
+                                height: Int, width: Int, dw: Buffer, columns: Buffer?) throws {
+        try inner.conv3x3BackwardWeights(x, xOffset: xOffset, dy: dy, dyOffset: dyOffset, inChannels: inChannels,
+                                         outChannels: outChannels, images: images, height: height, width: width, dw: dw,
+                                         columns: columns)
+    }
     func channelAffine(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, bias: Buffer, logs: Buffer, factor: Float, reverse: Bool,
                        relu: Bool, y: Buffer, yOffset: Int) throws {
         try inner.channelAffine(x, xOffset: xOffset, rows: rows, cols: cols, bias: bias, logs: logs, factor: factor, reverse: reverse,

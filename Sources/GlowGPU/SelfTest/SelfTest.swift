@@ -28,6 +28,12 @@ public enum SelfTest {
             checks.append(Im2colCheck(channels: c, images: n, height: h, width: w))
             checks.append(Col2imCheck(channels: c, images: n, height: h, width: w))
         }
+        // 3×3 convolutions: wider and narrower outputs (Conv2dZeros), a single pixel, and one
+        // crossing several GPU tiles with ragged edges; once without scratch.
+        for (ci, co, n, h, w) in [(1, 1, 1, 1, 1), (3, 5, 2, 7, 7), (17, 12, 3, 9, 6), (40, 70, 2, 14, 13)] {
+            checks += Conv3x3Check.Kind.allCases.map { Conv3x3Check($0, inChannels: ci, outChannels: co, images: n, height: h, width: w) }
+        }
+        checks += Conv3x3Check.Kind.allCases.map { Conv3x3Check($0, inChannels: 6, outChannels: 9, images: 2, height: 5, width: 5, scratch: false) }
         for (factor, reverse, relu) in [(Float(1), false, false), (1, false, true), (3, true, false), (1, true, false)] {
             checks.append(ChannelAffineCheck(rows: 5, cols: 301, factor: factor, reverse: reverse, relu: relu))
         }
