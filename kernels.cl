@@ -32,7 +32,7 @@
 // B (or Bᵀ) re-laid as panels of GEMM_PW = 16·GEMM_TV columns, each K × GEMM_PW contiguous,
 // zero-padded past N: panel j holds op(B)[k, PW·j …] at panels[(j·K + k)·PW …]. The GEMM
 // below then streams its B operand contiguously whatever B's layout was
-// (pocl-kernel-notes.md, lesson 4). Work-item (k, j).
+// (docs/kernel-notes.md, PoCL rule 4). Work-item (k, j).
 #ifndef GEMM_TV
 #define GEMM_TV 4            // float16 vectors per row of the gemm_packed tile
 #endif

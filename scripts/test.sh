@@ -11,6 +11,8 @@ swift test
 # reductions) on PoCL: the parity suite and the model-level CPU/OpenCL parity again, with
 # every OpenCL operation taking its GPU path. One to two minutes.
 GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
-    --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity'
+    --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity|SelfTestTests/testPassesOnOpenCL'
 # Every file parser under libFuzzer (Fuzz/, docs/reliability.md) for 20 s each, side by side.
 bash scripts/fuzz.sh 20
+# The portable bundle (release build, static Swift runtime) run from / under env -i.
+bash scripts/bundle-test.sh

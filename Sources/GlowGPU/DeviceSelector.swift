@@ -3,8 +3,9 @@ import GlowCore
 import GlowCPU
 
 /// Turns a `--device` value into a backend: `cpu`, `cuda` (the first CUDA device), `cuda:N`,
-/// `opencl` (the first OpenCL device), `opencl:N`, `auto` (a CUDA device if CUDA is usable,
-/// else an OpenCL GPU or accelerator, else the CPU), or a substring of a device's name.
+/// `opencl` (the first OpenCL device), `opencl:N`, `gpu` (the first OpenCL GPU or
+/// accelerator; an error when there is none), `auto` (a CUDA device if CUDA is usable, else
+/// an OpenCL GPU or accelerator, else the CPU), or a substring of a device's name.
 public enum DeviceSelector {
     /// Opens the backend `spec` names; `precision` other than FP32 needs the CUDA backend.
     /// For one of `localSize` processes on this machine (MPI ranks), see `openForRank`.
@@ -49,7 +50,16 @@ public enum DeviceSelector {
             return CPUBackend()
         case "cuda":
             return try openCUDA(spec, index: nil, precision: precision)
-        case "opencl", "gpu", "cl":
+        case "gpu":
+            // Strict, unlike `opencl`: a GPU check must not quietly run on PoCL's CPU device.
+            let all = try OpenCLDeviceInfo.all()
+            guard let d = all.first(where: { $0.isAccelerator }) else {
+                throw GlowError("--device gpu: no OpenCL GPU or accelerator found"
+                    + (all.isEmpty ? " (no OpenCL device at all)" : " (devices: \(all.map { "\($0.name) [\($0.type)]" }.joined(separator: ", ")))")
+                    + "; see `glow-gpu devices`")
+            }
+            return try OpenCLBackend(device: d)
+        case "opencl", "cl":
             let all = try OpenCLDeviceInfo.all()
             guard let d = all.first(where: { $0.isAccelerator }) ?? all.first else { throw noDevice(spec) }
             return try OpenCLBackend(device: d)

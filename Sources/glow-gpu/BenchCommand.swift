@@ -76,7 +76,11 @@ struct BenchCommand: ParsableCommand {
         let n = cfg.batch, ranks = comm.size
         let pixels = (0..<(n * ranks * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
         let set = try ImageSet(count: n * ranks, channels: cfg.channels, height: cfg.height, width: cfg.width, pixels: pixels)
-        let trainer = try Trainer(model: model, optimizer: OptimizerConfig(), data: set, batch: n, seed: 1, memory: mode,
+        // train's default warm-up: without it `paper` on these synthetic images diverges at
+        // the second step, and skipped steps (no update, no refresh) would be timed instead.
+        var optimizer = OptimizerConfig()
+        optimizer.warmup = 200
+        let trainer = try Trainer(model: model, optimizer: optimizer, data: set, batch: n, seed: 1, memory: mode,
                                   communicator: comm)
         try trainer.initialize()
         for p in model.parameters { _ = try p.gradient() }
@@ -88,11 +92,16 @@ struct BenchCommand: ParsableCommand {
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
         try backend.synchronize()
         try comm.barrier()
+        // Launch overhead: kernels enqueued and host waits per training step (kernel backends only).
         let counters = (backend as? any KernelBackend)?.counters
         counters?.reset()
         let t0 = Date()
-        var exchangeSeconds = 0.0
-        for _ in 0..<steps { exchangeSeconds += try trainer.trainStep().allReduceSeconds }
+        var exchangeSeconds = 0.0, skipped = 0
+        for _ in 0..<steps {
+            let r = try trainer.trainStep()
+            exchangeSeconds += r.allReduceSeconds
+            if r.skipped { skipped += 1 }
+        }
         try backend.synchronize()
         let launches = counters.map { Double($0.launches) / Double(steps) }
         let syncs = counters.map { Double($0.hostSyncs) / Double(steps) }
@@ -139,15 +148,15 @@ struct BenchCommand: ParsableCommand {
             print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
                 + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
+                + "\"kernel_launches_per_step\": \(launches.map(count) ?? "null"), "
+                + "\"host_syncs_per_step\": \(syncs.map(count) ?? "null"), \"skipped_steps\": \(skipped), "
                 + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
                 + "\"encode_images_per_second\": \(r(encodeIPS)), "
                 + "\"sample_images_per_second\": \(r(sampleIPS)), \"parameters\": \(params), \"ranks\": \(ranks), "
                 + "\"per_rank_images_per_second\": [\(rankIPS.map(r).joined(separator: ", "))], "
                 + "\"step_seconds\": \(r(stepSeconds)), \"allreduce_seconds_per_step\": \(r(exchange)), "
                 + "\"allreduce_fraction\": \(r(exchange / stepSeconds)), \"allreduce_alone_seconds\": \(r(alone)), "
-                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))"
-                + (launches.map { ", \"kernel_launches_per_step\": \(r($0)), \"host_syncs_per_step\": \(r(syncs ?? 0))" } ?? "")
-                + "}")
+                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
             if ranks > 1 {
@@ -156,6 +165,7 @@ struct BenchCommand: ParsableCommand {
                     + "%d parameters, %.1f MB per rank", exchange, stepSeconds, 100 * exchange / stepSeconds, alone, params,
                     2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params) / 1e6))
             }
+            if skipped > 0 { print("  warning: \(skipped) of \(steps) timed steps were skipped (non-finite loss or gradient)") }
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
             if let launches, let syncs {
                 print(String(format: "  launches   %.0f kernels and %.0f host waits per training step", launches, syncs))
@@ -169,6 +179,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func r(_ v: Double) -> String { String(format: "%.4g", v) }
+    /// A per-step count: exact when whole, one decimal otherwise.
+    func count(_ v: Double) -> String { v == v.rounded() ? String(format: "%.0f", v) : String(format: "%.1f", v) }
 
     /// GEMM 512 × 12544 × 512 (a batch of 64 at 14×14 through a 512-wide 1×1 convolution)
     /// and a 3×3 convolution 512 → 512 at 64×14×14, on the backend and with cblas_sgemm.

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import GlowGPU
 
-/// `glow-gpu encode`: images to latents (a latent safetensors file, glow-spec.md "Latent files").
+/// `glow-gpu encode`: images to latents (a latent safetensors file, docs/glow-spec.md "Latent files").
 struct EncodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "encode",
         abstract: "Encode images to their latents z.0 … z.{L-1} and bits per dimension.",

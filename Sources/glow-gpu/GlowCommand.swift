@@ -20,5 +20,6 @@ struct GlowCommand: ParsableCommand {
         commandName: "glow-gpu",
         abstract: "Glow (generative flow with invertible 1×1 convolutions) on OpenCL devices and the CPU.",
         subcommands: [DevicesCommand.self, EncodeCommand.self, DecodeCommand.self, SampleCommand.self,
-                      InterpolateCommand.self, ManipulateCommand.self, TrainCommand.self, EvalCommand.self, BenchCommand.self])
+                      InterpolateCommand.self, ManipulateCommand.self, TrainCommand.self, EvalCommand.self, BenchCommand.self,
+                      SelftestCommand.self])
 }

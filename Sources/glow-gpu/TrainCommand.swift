@@ -7,7 +7,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
         abstract: "Train Glow on an image set, with a progress bar, checkpoints, metrics, sample grids and a bpd plot.")
 
-    @Option(help: "tiny, mnist or paper (glow-spec.md's reference configurations; default mnist, or the checkpoint's with --resume).")
+    @Option(help: "tiny, mnist or paper (docs/glow-spec.md's reference configurations; default mnist, or the checkpoint's with --resume).")
     var config: String?
     @Option(name: .customLong("K"), help: "Steps of flow per level (overrides the configuration).") var k: Int?
     @Option(name: .customLong("L"), help: "Levels (overrides the configuration).") var l: Int?

@@ -1,7 +1,7 @@
 import Foundation
 @testable import GlowCore
 
-/// A naive Float64 Glow written from glow-spec.md independently of the engine's layers
+/// A naive Float64 Glow written from docs/glow-spec.md independently of the engine's layers
 /// (NCHW loops, no backend, no shared helpers), reading the engine model's parameters by
 /// their checkpoint names. Tests compare the engine against it, and its log-determinant
 /// against a brute-force Jacobian.

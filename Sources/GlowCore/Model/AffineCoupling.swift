@@ -1,4 +1,4 @@
-/// The coupling network NN of glow-spec.md: `Conv3×3(C/2 → hidden) → ActNorm → ReLU →
+/// The coupling network NN of docs/glow-spec.md: `Conv3×3(C/2 → hidden) → ActNorm → ReLU →
 /// Conv1×1(hidden → hidden) → ActNorm → ReLU → Conv2dZeros(hidden → C or C/2)`.
 public final class CouplingNetwork<B: Backend> {
     /// First convolution, weights N(0, 0.05²).

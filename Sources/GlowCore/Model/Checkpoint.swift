@@ -1,6 +1,6 @@
 import Foundation
 
-/// Saving and loading a model as one safetensors file (glow-spec.md, "Checkpoint").
+/// Saving and loading a model as one safetensors file (docs/glow-spec.md, "Checkpoint").
 public enum Checkpoint {
     /// The `format` tag in `__metadata__`.
     public static let format = "glow-gpu/1"

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What `Glow.encode` returns: every factored-out latent and the per-image terms of the
-/// objective (glow-spec.md, "Data and objective").
+/// objective (docs/glow-spec.md, "Data and objective").
 public struct Encoding<B: Backend> {
     /// `z.0 … z.{L-1}`: the split latents of levels 0…L-2, then the top latent.
     public let latents: [Tensor<B>]
@@ -112,7 +112,7 @@ public final class Glow<B: Backend> {
         return try run(top: latents[config.L - 1], splits: Array(latents.dropLast()), temperature: 1, seed: 0)
     }
 
-    /// Draws `count` images at `temperature` (glow-spec.md "Sampling"), from Philox with
+    /// Draws `count` images at `temperature` (docs/glow-spec.md "Sampling"), from Philox with
     /// `seed`: the same seed gives the same samples on every backend. Class-conditional
     /// models need `labels` (one class per image).
     public func sample(count: Int, temperature: Float, seed: UInt64, labels: [Int]? = nil) throws -> Tensor<B> {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The architecture of a Glow model (glow-spec.md, "Checkpoint" and "Reference configurations").
+/// The architecture of a Glow model (docs/glow-spec.md, "Checkpoint" and "Reference configurations").
 public struct GlowConfig: Equatable, Sendable {
     /// How the coupling layer transforms the second half.
     public enum Coupling: String, Sendable, CaseIterable { case affine, additive }

@@ -17,6 +17,9 @@ public final class InvertibleConv1x1<B: Backend> {
     private(set) var logAbsDet: Double = 0
     /// W⁻¹ in Float64, row-major (for the log-determinant's gradient).
     private(set) var inverse64: [Double] = []
+    /// The LU factors as of the last `refresh()`, kept for the backward pass so that it
+    /// does not download the parameters again (five host waits per step and layer).
+    private var factors64: (p: Matrix64, l: Matrix64, u: Matrix64)?
 
     /// A random orthogonal W (LU factors taken from it when `lu`).
     public init(_ backend: B, channels c: Int, lu: Bool, prefix: String, seed: UInt64, stream: UInt64) throws {
@@ -47,7 +50,8 @@ public final class InvertibleConv1x1<B: Backend> {
 
     /// The LU factors in Float64 from the current parameters: P, unit lower L, and
     /// `Ũ = U + diag(sign_s ⊙ exp(log_s))` (LU variant only).
-    func factors() throws -> (p: Matrix64, l: Matrix64, u: Matrix64) {
+    /// Also returns `Σ log_s` (= log|det W|) from the same download.
+    func factors() throws -> (p: Matrix64, l: Matrix64, u: Matrix64, logSSum: Double) {
         let c = channels
         let v = try parameters.map { try backend.download($0.value).map(Double.init) }
         let (p, lower, upper, logS, signS) = (v[0], v[1], v[2], v[3], v[4])
@@ -59,27 +63,32 @@ public final class InvertibleConv1x1<B: Backend> {
             }
             u[i, i] = signS[i] * Foundation.exp(logS[i])
         }
-        return (try Matrix64(n: c, values: p), l, u)
+        return (try Matrix64(n: c, values: p), l, u, logS.reduce(0, +))
     }
 
     /// The matrix W in Float64 from the current parameters.
     public func matrix() throws -> Matrix64 {
         if !lu { return try Matrix64(n: channels, values: try backend.download(parameters[0].value).map(Double.init)) }
-        let (p, l, u) = try factors()
+        let (p, l, u, _) = try factors()
         return p * l * u
     }
 
     /// Recomputes W, W⁻¹ and log|det W| from the parameters and uploads them.
     public func refresh() throws {
-        let w = try matrix()
+        let w: Matrix64
+        var logSSum = 0.0
+        if lu {
+            let f = try factors()
+            factors64 = (f.p, f.l, f.u)
+            logSSum = f.logSSum
+            w = f.p * f.l * f.u
+        } else {
+            w = try matrix()
+        }
         guard let (inv, logdet) = w.inverseAndLogAbsDet() else {
             throw GlowError("\(parameters[0].name): the 1×1 convolution's W is singular")
         }
-        if lu {
-            logAbsDet = try backend.download(parameters[3].value).reduce(0.0) { $0 + Double($1) }
-        } else {
-            logAbsDet = logdet
-        }
+        logAbsDet = lu ? logSSum : logdet
         inverse64 = inv.values
         try backend.upload(w.floats, to: weight, offset: 0)
         try backend.upload(inv.floats, to: inverse, offset: 0)
@@ -180,7 +189,7 @@ extension InvertibleConv1x1 {
             try backend.upload(g.map(Float.init), to: try parameters[0].gradient(), offset: 0)
             return dx
         }
-        let (perm, l, ut) = try factors()
+        let (perm, l, ut) = try factors64 ?? { let f = try factors(); return (f.p, f.l, f.u) }()
         let pm = perm.values
         var ptdw = Matrix64(zeros: c)   // Pᵀ · ∂W
         for i in 0..<c { for k in 0..<c where pm[k * c + i] != 0 { for j in 0..<c { ptdw[i, j] += pm[k * c + i] * dw[k * c + j] } } }

@@ -1,5 +1,5 @@
 /// A named, trainable (or fixed) tensor of a layer, stored on the backend, named as in
-/// the checkpoint (glow-spec.md).
+/// the checkpoint (docs/glow-spec.md).
 public final class Parameter<B: Backend> {
     /// Checkpoint name, e.g. `levels.0.steps.3.actnorm.bias`.
     public let name: String

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Settings of the optimizer (glow-spec.md follows the official code: Adamax by default).
+/// Settings of the optimizer (docs/glow-spec.md follows the official code: Adamax by default).
 public struct OptimizerConfig: Sendable, Equatable {
     /// The update rule.
     public enum Kind: String, Sendable, CaseIterable { case adam, adamax }

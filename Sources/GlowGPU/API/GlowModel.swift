@@ -100,7 +100,7 @@ private func loadRunner<B: Backend>(_ backend: B, path: String) throws -> GlowRu
 /// This is the library's front door: it hides the backend type (`CPUBackend`,
 /// `OpenCLBackend`) and takes and returns plain host arrays. Images go in and out either
 /// as 8-bit pixels (`ImageSet`, `GeneratedImages`, NCHW) or as floats in the model's space
-/// (NCHW, `x = ⌊p / 2^(8−n_bits)⌋ / 2^n_bits − 0.5`, see glow-spec.md "Data and objective").
+/// (NCHW, `x = ⌊p / 2^(8−n_bits)⌋ / 2^n_bits − 0.5`, see docs/glow-spec.md "Data and objective").
 ///
 /// ```swift
 /// import GlowGPU

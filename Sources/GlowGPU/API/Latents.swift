@@ -107,7 +107,7 @@ public struct Latents: Sendable, Equatable {
     }
 }
 
-/// The latent file that `glow-gpu encode` writes and `glow-gpu decode` reads (glow-spec.md,
+/// The latent file that `glow-gpu encode` writes and `glow-gpu decode` reads (docs/glow-spec.md,
 /// "Latent files"): a safetensors file holding `x` (the exact model input), `z.0 … z.{L-1}`,
 /// and `logdet`, `logp`, `objective`, `bpd` ([N] each), with `__metadata__` `format`
 /// `glow-gpu-latents/1` and the model's `config` JSON.

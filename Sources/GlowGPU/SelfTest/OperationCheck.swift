@@ -1,0 +1,75 @@
+import GlowCore
+
+/// One self-test row's work: runs a backend operation on a given backend with inputs that
+/// depend only on the check (so the reference and the device under test see the same
+/// values) and returns every output buffer whole, untouched margins included.
+///
+/// Outputs are allocated NaN-poisoned (`nanFilled`) so an element the
+/// operation forgets to write shows as NaN, and inputs sit at offsets inside larger
+/// buffers so a wrong offset reads the wrong values.
+public protocol OperationCheck: Sendable {
+    /// The `Backend` method the row exercises (the coverage test matches it against the
+    /// protocol's method names).
+    var op: String { get }
+    /// Sizes and options, for the report.
+    var shape: String { get }
+    /// How outputs are compared.
+    var measure: ErrorMeasure { get }
+    /// The largest error that passes.
+    var tolerance: Double { get }
+    /// Runs the operation on `backend` and downloads its outputs.
+    func outputs<B: Backend>(on backend: B) throws -> [[Float]]
+}
+
+/// How a self-test compares an output with the reference backend's.
+public enum ErrorMeasure: Sendable {
+    /// `max |x - r| / (|r| + floor)`: elementwise maps. Outputs that are differences of
+    /// terms of size ~1 (a bias subtracted, `1 - s`) use floor 1, an error relative to
+    /// `max(|r|, 1)`, since rounding there is absolute; products and quotients use 1e-3.
+    case relative(floor: Double)
+    /// `max |x - r| / max |r|`: sums whose terms cancel (GEMM, col2im, dots), where an
+    /// elementwise error would divide by a near-zero result.
+    case normwise
+
+    /// The error of `got` against `reference`. A NaN where the reference has a number
+    /// (an unwritten element), a number where the reference has NaN (a write outside the
+    /// output region), an infinity or a size mismatch gives `.infinity`.
+    public func error(_ got: [Float], _ reference: [Float]) -> Double {
+        guard got.count == reference.count else { return .infinity }
+        var worst = 0.0, scale = 0.0
+        for i in 0..<got.count {
+            let x = Double(got[i]), r = Double(reference[i])
+            if r.isNaN { if !x.isNaN { return .infinity }; continue }
+            if !x.isFinite || !r.isFinite { if x != r { return .infinity }; continue }
+            switch self {
+            case .relative(let floor): worst = max(worst, abs(x - r) / (abs(r) + floor))
+            case .normwise: worst = max(worst, abs(x - r)); scale = max(scale, abs(r))
+            }
+        }
+        if case .normwise = self { return scale == 0 ? worst : worst / scale }
+        return worst
+    }
+}
+
+/// Deterministic inputs for checks: Philox numbers from a fixed seed, one stream per use.
+public enum SelfTestInputs {
+    /// Seed of every self-test input.
+    public static let seed: UInt64 = 0x5E1F_7E57
+
+    /// `count` values from N(0, 1), or U(low, high) when both are given.
+    public static func values(_ count: Int, stream: UInt64, low: Float? = nil, high: Float? = nil) -> [Float] {
+        if let low, let high {
+            return Philox.array(count: count, distribution: .uniform(low: low, high: high), seed: seed, stream: stream)
+        }
+        return Philox.array(count: count, distribution: .normal, seed: seed, stream: stream)
+    }
+}
+
+extension Backend {
+    /// A buffer of `count` NaNs: an element an operation forgets to write stays NaN.
+    func nanFilled(_ count: Int) throws -> Buffer {
+        let b = try allocate(count)
+        if count > 0 { try fill(b, offset: 0, count: count, value: .nan) }
+        return b
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import GlowCore
+import GlowCPU
+
+/// `glow-gpu selftest`: every backend operation on a device against a reference backend
+/// (the CPU backend) with the same deterministic random inputs, awkward shapes and
+/// NaN-poisoned outputs, then a small model's forward, reverse and gradient passes.
+/// What a user runs first on a new GPU or driver.
+///
+/// To cover a new `Backend` operation, write a type conforming to `OperationCheck` (one
+/// per operation or family, beside the others in this folder) and add its instances to
+/// `operationChecks`; `SelfTestTests.testEveryBackendOperationHasARow` fails until then.
+public enum SelfTest {
+    /// The operation rows, in the order they run.
+    public static var operationChecks: [any OperationCheck] {
+        var checks: [any OperationCheck] = MemoryCheck.Kind.allCases.map { MemoryCheck($0, rows: 7, cols: 13) }
+        // GEMM: tiny, odd, and several-tile shapes with ragged edges, every transpose, β 0 and not;
+        // then Glow's three training shapes (forward NN, data gradient TN, weight gradient NT with long K).
+        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (67, 131, 45), (130, 97, 260)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for beta: Float in [0, 0.5] { checks.append(GemmCheck(m: m, n: n, k: k, transA: ta, transB: tb, beta: beta)) }
+            }
+        }
+        checks += [GemmCheck(m: 48, n: 1030, k: 300, transA: false, transB: false, beta: 0),
+                   GemmCheck(m: 300, n: 1030, k: 48, transA: true, transB: false, beta: 0),
+                   GemmCheck(m: 48, n: 300, k: 1030, transA: false, transB: true, beta: 0.5)]
+        for (c, n, h, w) in [(1, 1, 1, 1), (3, 2, 7, 7), (17, 3, 9, 6)] {
+            checks.append(Im2colCheck(channels: c, images: n, height: h, width: w))
+            checks.append(Col2imCheck(channels: c, images: n, height: h, width: w))
+        }
+        // 3×3 convolutions: wider and narrower outputs (Conv2dZeros), a single pixel, and one
+        // crossing several GPU tiles with ragged edges; once without scratch.
+        for (ci, co, n, h, w) in [(1, 1, 1, 1, 1), (3, 5, 2, 7, 7), (17, 12, 3, 9, 6), (40, 70, 2, 14, 13)] {
+            checks += Conv3x3Check.Kind.allCases.map { Conv3x3Check($0, inChannels: ci, outChannels: co, images: n, height: h, width: w) }
+        }
+        checks += Conv3x3Check.Kind.allCases.map { Conv3x3Check($0, inChannels: 6, outChannels: 9, images: 2, height: 5, width: 5, scratch: false) }
+        for (factor, reverse, relu) in [(Float(1), false, false), (1, false, true), (3, true, false), (1, true, false)] {
+            checks.append(ChannelAffineCheck(rows: 5, cols: 301, factor: factor, reverse: reverse, relu: relu))
+        }
+        checks += UnaryOp.allCases.map { UnaryCheck($0, count: 1001) }
+        checks += BinaryOp.allCases.map { BinaryCheck($0, count: 1001) }
+        checks.append(ScaleCheck(count: 301))
+        for (rows, images, spatial) in [(6, 3, 49), (3, 7, 433)] {
+            checks += ReductionCheck.Kind.allCases.map { ReductionCheck($0, rows: rows, images: images, spatial: spatial) }
+        }
+        checks += [SqueezeCheck(channels: 3, images: 2, height: 6, width: 10, inverse: false),
+                   SqueezeCheck(channels: 3, images: 2, height: 6, width: 10, inverse: true)]
+        for (half, cols) in [(3, 29), (6, 391)] {
+            checks += [AffineCouplingCheck(half: half, cols: cols, reverse: false),
+                       AffineCouplingCheck(half: half, cols: cols, reverse: true),
+                       AffineCouplingBackwardCheck(half: half, cols: cols)]
+        }
+        for kind in GaussianCheck.Kind.allCases {
+            checks += [GaussianCheck(kind, interleaved: true, rows: 4, cols: 29), GaussianCheck(kind, interleaved: false, rows: 5, cols: 97)]
+        }
+        checks += [AdamCheck(adamax: false, count: 1001), AdamCheck(adamax: true, count: 1001)]
+        checks += [RandomCheck(.normal, count: 1001), RandomCheck(.uniform(low: -0.5, high: 0.25), count: 1001)]
+        return checks
+    }
+
+    /// Runs `checks` on `subject` and `reference` and compares; then, with `model`, the
+    /// small-model rows. `progress` sees each row as it completes. Never throws: an
+    /// operation that throws becomes a failed row carrying the error.
+    public static func run<R: Backend, S: Backend>(subject: S, reference: R, checks: [any OperationCheck] = operationChecks,
+                                                   model: Bool = true, progress: ((SelfTestRow) -> Void)? = nil) -> SelfTestReport {
+        let start = Date()
+        var rows: [SelfTestRow] = []
+        for check in checks {
+            let row: SelfTestRow
+            do {
+                let want: [[Float]]
+                do { want = try check.outputs(on: reference) } catch {
+                    throw GlowError("the reference backend failed: \(error)")
+                }
+                let got = try check.outputs(on: subject)
+                var worst = got.count == want.count ? 0.0 : .infinity
+                for (g, w) in zip(got, want) { worst = max(worst, check.measure.error(g, w)) }
+                row = SelfTestRow(op: check.op, shape: check.shape, maxRelativeError: worst, tolerance: check.tolerance)
+            } catch {
+                row = SelfTestRow(op: check.op, shape: check.shape, maxRelativeError: .infinity, tolerance: check.tolerance,
+                                  failure: "\(error)")
+            }
+            rows.append(row)
+            progress?(row)
+        }
+        if model {
+            for row in ModelCheck.rows(reference: reference, subject: subject) {
+                rows.append(row)
+                progress?(row)
+            }
+        }
+        return SelfTestReport(device: subject.name, reference: reference.name, rows: rows,
+                              seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Runs the self-test of `subject` against the CPU backend.
+    public static func run<S: Backend>(subject: S, progress: ((SelfTestRow) -> Void)? = nil) -> SelfTestReport {
+        run(subject: subject, reference: CPUBackend(), progress: progress)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+@testable import GlowCore
+import GlowCPU
+@testable import GlowGPU
+
+/// `glow-gpu selftest`'s checking logic: it passes on the CPU and OpenCL backends, fails
+/// (on the right rows) when one operation is wrong, and has a row for every operation of
+/// the `Backend` protocol.
+final class SelfTestTests: XCTestCase {
+    func testPassesOnCPU() throws {
+        let report = SelfTest.run(subject: TestBackends.cpu, reference: CPUBackend())
+        XCTAssert(report.ok, report.table())
+        XCTAssertGreaterThan(report.rows.count, 80)
+        XCTAssert(report.rows.contains { $0.op == "model.gradients" })
+    }
+
+    func testPassesOnOpenCL() throws {
+        guard let cl = try TestBackends.openCL() else { throw XCTSkip("no OpenCL device") }
+        let report = SelfTest.run(subject: cl, reference: TestBackends.cpu)
+        XCTAssert(report.ok, report.table())
+        // Different kernels from the CPU's: at least the GEMM rows differ a little, and no row is NaN.
+        XCTAssert(report.rows.allSatisfy { $0.maxRelativeError.isFinite })
+        XCTAssert(report.rows.contains { $0.op == "gemm" && $0.maxRelativeError > 0 })
+    }
+
+    /// Each injected fault fails exactly the rows of its operation (and the model rows
+    /// that use it), and nothing else.
+    func testFailsWhenAnOperationIsWrong() throws {
+        let cpu = TestBackends.cpu
+        let cases: [(FaultyBackend<CPUBackend>.Fault, String, Bool)] = [
+            (.rowSumsScaled, "rowSums", true), (.gemmSkipsLastElement, "gemm", true),
+            (.couplingBackwardIgnoresLogdet, "affineCouplingBackward", true), (.squeezeSwapsTwo, "squeeze", true),
+        ]
+        for (fault, op, breaksModel) in cases {
+            let report = SelfTest.run(subject: FaultyBackend(cpu, fault: fault), reference: cpu)
+            XCTAssertFalse(report.ok, "\(fault)")
+            let failedOps = Set(report.failures.map(\.op))
+            XCTAssert(failedOps.contains(op), "\(fault): failed rows \(failedOps)")
+            XCTAssertEqual(failedOps.subtracting([op]).filter { !$0.hasPrefix("model.") }, [], "\(fault): other operations failed")
+            XCTAssertEqual(failedOps.contains { $0.hasPrefix("model.") }, breaksModel, "\(fault): model rows \(failedOps)")
+            XCTAssert(report.rows.filter { $0.op == op }.contains { !$0.ok })
+        }
+        // The scaled sums are off by 1e-3: the row reports that size, not infinity.
+        let r = SelfTest.run(subject: FaultyBackend(cpu, fault: .rowSumsScaled), reference: cpu, model: false)
+        let e = r.failures.first { $0.op == "rowSums" }!.maxRelativeError
+        XCTAssertEqual(e, 1e-3, accuracy: 1e-4)
+        // An unwritten GEMM element stays NaN from the poisoning (β = 0) or keeps C's old
+        // value (β ≠ 0): both fail.
+        let g = SelfTest.run(subject: FaultyBackend(cpu, fault: .gemmSkipsLastElement), reference: cpu, model: false)
+        XCTAssert(g.rows.filter { $0.op == "gemm" }.allSatisfy { !$0.ok })
+    }
+
+    /// The JSON and table forms carry every row; a non-finite error is JSON null.
+    func testReportFormats() throws {
+        let rows = [SelfTestRow(op: "gemm", shape: "1×1×1 NN β=0", maxRelativeError: 0, tolerance: 1e-5),
+                    SelfTestRow(op: "rowSums", shape: "3×\"7\"", maxRelativeError: .infinity, tolerance: 1e-5, failure: "boom")]
+        let report = SelfTestReport(device: "d", reference: "cpu", rows: rows, seconds: 0.5)
+        let obj = try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as! [String: Any]
+        XCTAssertEqual(obj["ok"] as? Bool, false)
+        XCTAssertEqual(obj["failed"] as? Int, 1)
+        let results = obj["results"] as! [[String: Any]]
+        XCTAssertEqual(results.count, 2)
+        XCTAssertEqual(results[1]["shape"] as? String, "3×\"7\"")
+        XCTAssert(results[1]["max_rel_err"] is NSNull)
+        XCTAssertEqual(results[1]["error"] as? String, "boom")
+        XCTAssertEqual(results[0]["ok"] as? Bool, true)
+        let table = report.table()
+        XCTAssert(table.contains("FAIL  (boom)"), table)
+        XCTAssert(table.hasSuffix("2 rows, 1 failed, 0.5 s: FAIL"), table)
+    }
+
+    /// Every method of the `Backend` protocol (read from Backend.swift) is the `op` of
+    /// some self-test row, except the buffer plumbing every row uses. When the protocol
+    /// gains an operation, add an `OperationCheck` for it to `SelfTest.operationChecks`.
+    func testEveryBackendOperationHasARow() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("Sources/GlowCore/Backend.swift"), encoding: .utf8)
+        guard let start = text.range(of: "public protocol Backend"),
+              let end = text.range(of: "\n}\n", range: start.upperBound..<text.endIndex) else {
+            return XCTFail("Backend.swift: the protocol declaration was not found")
+        }
+        let body = text[start.upperBound..<end.lowerBound]
+        let regex = try NSRegularExpression(pattern: #"^\s*func\s+([A-Za-z0-9_]+)"#, options: .anchorsMatchLines)
+        let s = String(body)
+        let names = Set(regex.matches(in: s, range: NSRange(s.startIndex..., in: s)).map { String(s[Range($0.range(at: 1), in: s)!]) })
+        XCTAssertGreaterThan(names.count, 20)
+        // Buffer plumbing every row uses, and the scratch-size query every conv3x3 row uses.
+        let plumbing: Set = ["allocate", "count", "upload", "download", "synchronize", "conv3x3ScratchCount"]
+        let covered = Set(SelfTest.operationChecks.map(\.op))
+        XCTAssertEqual(names.subtracting(plumbing).subtracting(covered).sorted(), [],
+                       "Backend operations without a selftest row: add an OperationCheck to SelfTest.operationChecks")
+    }
+}
+
+extension CLITests {
+    /// `glow-gpu selftest --device cpu --json`: one JSON object, every row ok, exit 0;
+    /// `--device gpu` without a GPU is a named error, not a fallback to PoCL's CPU device.
+    func testSelftestCommand() throws {
+        let r = try run(["selftest", "--device", "cpu", "--json", "--no-model"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(obj?["ok"] as? Bool, true, r.stdout)
+        XCTAssertEqual((obj?["results"] as? [Any])?.count, SelfTest.operationChecks.count)
+        let all = (try? OpenCLDeviceInfo.all()) ?? []
+        if !all.contains(where: \.isAccelerator) {
+            let g = try run(["selftest", "--device", "gpu"])
+            XCTAssertNotEqual(g.status, 0)
+            XCTAssert(g.stderr.contains("no OpenCL GPU"), g.stderr)
+        }
+    }
+}
