@@ -102,10 +102,11 @@ struct BenchCommand: ParsableCommand {
             exchangeSeconds += r.allReduceSeconds
             if r.skipped { skipped += 1 }
         }
-        try backend.synchronize()
+        // Counted before the bench's own synchronize, which is not part of a step.
         let launches = counters.map { Double($0.launches) / Double(steps) }
         let syncs = counters.map { Double($0.hostSyncs) / Double(steps) }
         let byKernel = counters?.byKernel ?? [:]   // before encode and sample add theirs
+        try backend.synchronize()
         let trainSeconds = Date().timeIntervalSince(t0)
         // Per-rank figures, gathered by summing vectors that are zero but in each rank's slot.
         var perRank = [Double](repeating: 0, count: 3 * ranks)

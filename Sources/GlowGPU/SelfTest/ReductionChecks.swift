@@ -1,6 +1,7 @@
 import GlowCore
 
-/// `rowSums` (plain or of squares), `rowDots` and `sampleSums` (fresh or accumulated):
+/// `rowSums` (plain or of squares), `rowDots`, `sampleSums` (fresh or accumulated) and
+/// `sumOfSquares` (one slot of a poisoned vector, the gradient norm's terms):
 /// Float32 sums in different orders, compared normwise.
 public struct ReductionCheck: OperationCheck {
     /// Which reduction.
@@ -15,6 +16,8 @@ public struct ReductionCheck: OperationCheck {
         case sampleSums
         /// `sampleSums` added onto existing values.
         case sampleSumsAccumulate
+        /// `sumOfSquares` of the whole input into slot 2 of a 5-float output.
+        case sumOfSquares
     }
     /// The reduction.
     public let kind: Kind
@@ -25,6 +28,7 @@ public struct ReductionCheck: OperationCheck {
         case .rowSums, .rowSumsOfSquares: return "rowSums"
         case .rowDots: return "rowDots"
         case .sampleSums, .sampleSumsAccumulate: return "sampleSums"
+        case .sumOfSquares: return "sumOfSquares"
         }
     }
     public var shape: String {
@@ -32,6 +36,7 @@ public struct ReductionCheck: OperationCheck {
         switch kind {
         case .rowSumsOfSquares: suffix = " squares"
         case .sampleSumsAccumulate: suffix = " accumulate"
+        case .sumOfSquares: return "\(rows * images * spatial) into slot 2 of 5"
         default: suffix = ""
         }
         return kind == .sampleSums || kind == .sampleSumsAccumulate
@@ -65,6 +70,15 @@ public struct ReductionCheck: OperationCheck {
             let out = accumulate ? try b.makeBuffer(SelfTestInputs.values(images, stream: 25)) : try b.nanFilled(images)
             try b.sampleSums(x, xOffset: 4, rows: rows, images: images, spatial: spatial, out: out, accumulate: accumulate)
             return [try b.download(out)]
+        case .sumOfSquares:
+            // The other slots must stay untouched: they come back as they went in (NaN).
+            let out = try b.nanFilled(5)
+            try b.sumOfSquares(x, count: 4 + rows * cols, out: out, outIndex: 2)
+            let v = try b.download(out)
+            guard v.enumerated().allSatisfy({ $0.offset == 2 || $0.element.isNaN }) else {
+                throw GlowError("sumOfSquares wrote outside out[outIndex]: \(v)")
+            }
+            return [[v[2]]]
         }
     }
 }
