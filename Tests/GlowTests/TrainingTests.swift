@@ -91,4 +91,28 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try trainer.trainStep()) { XCTAssert("\($0)".contains("non-finite")) }
         XCTAssertThrowsError(try Checkpoint.file(model)) { XCTAssert("\($0)".contains("non-finite")) }
     }
+
+    /// With EMA, evaluating after `swapEMA` is evaluating the EMA weights: the same bpd as a
+    /// model loaded fresh from those weights (whose W⁻¹, log|det W| and ActNorm sums are
+    /// computed from them), and swapping back restores the live model's bpd.
+    func testSwapEMAEvaluatesTheEMAWeights() throws {
+        let b = TestBackends.cpu
+        let train = try tinyData(split: "train", count: 64)
+        var opt = OptimizerConfig(); opt.ema = 0.5; opt.learningRate = 1e-2
+        let model = try Glow(config: try GlowConfig.named("tiny"), backend: b, seed: 3)
+        let trainer = try Trainer(model: model, optimizer: opt, data: train, batch: 8, seed: 3, memory: .store)
+        try trainer.initialize()
+        for _ in 0..<4 { XCTAssertFalse(try trainer.trainStep().skipped) }
+        let x = try trainer.input(Array(0..<8), noiseStream: 99)
+        let live = try model.encode(x).bpd
+        try trainer.optimizer.swapEMA()
+        let swapped = try model.encode(x).bpd
+        let fresh = try Checkpoint.load(try Checkpoint.file(model), source: "ema weights", backend: b)
+        let reference = try fresh.encode(x).bpd
+        try trainer.optimizer.swapEMA()
+        let back = try model.encode(x).bpd
+        XCTAssertGreaterThan(zip(live, reference).map { abs($0 - $1) }.max()!, 1e-4, "EMA and live weights should differ")
+        for (s, r) in zip(swapped, reference) { XCTAssertEqual(s, r, accuracy: 1e-9 * abs(r)) }
+        XCTAssertEqual(back, live)
+    }
 }

@@ -47,6 +47,9 @@ public final class Optimizer<B: Backend> {
     public private(set) var step = 0
     let backend: B
     let parameters: [Parameter<B>]
+    /// Recomputes what the model derives from its weights (W⁻¹, log|det W|, ActNorm's
+    /// log-scale sums) after `swapEMA` exchanged them.
+    private let refreshModel: () throws -> Void
     var m: [B.Buffer] = [], v: [B.Buffer] = [], ema: [B.Buffer] = []
     private let norms: B.Buffer
 
@@ -55,6 +58,7 @@ public final class Optimizer<B: Backend> {
         try config.validate()
         self.config = config; backend = model.backend
         parameters = model.parameters.filter(\.trainable)
+        refreshModel = { [weak model] in try model?.refresh() }
         for p in parameters {
             m.append(try backend.zeros(p.count)); v.append(try backend.zeros(p.count))
             if config.ema != nil {
@@ -96,7 +100,9 @@ public final class Optimizer<B: Backend> {
         }
     }
 
-    /// Swaps the live weights with their EMA (call twice to swap back); no-op without EMA.
+    /// Swaps the live weights with their EMA (call twice to swap back) and refreshes what
+    /// the model derives from them, so evaluation and sampling use the EMA weights
+    /// throughout; no-op without EMA.
     public func swapEMA() throws {
         guard config.ema != nil else { return }
         for (i, p) in parameters.enumerated() {
@@ -105,6 +111,7 @@ public final class Optimizer<B: Backend> {
             try backend.copy2D(ema[i], srcOffset: 0, srcStride: 0, p.value, dstOffset: 0, dstStride: 0, rows: 1, cols: p.count)
             try backend.copy2D(t, srcOffset: 0, srcStride: 0, ema[i], dstOffset: 0, dstStride: 0, rows: 1, cols: p.count)
         }
+        try refreshModel()
     }
 
     /// The state as tensors (`m.<name>`, `v.<name>`, `ema.<name>`) plus the step.
