@@ -268,30 +268,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
 
     // im2col + cuBLAS (Backend's lowering), not kernels.cl's implicit-GEMM kernels: cuBLAS
     // reaches the tensor cores, and TF32 under `--precision tf32`.
-
-    public func conv3x3ScratchCount(inChannels: Int, outChannels: Int, images: Int, height: Int, width: Int) -> Int {
-        loweredConv3x3ScratchCount(inChannels: inChannels, outChannels: outChannels, images: images, height: height, width: width)
-    }
-
-    public func conv3x3Forward(_ x: CUDABuffer, xOffset: Int, weight: CUDABuffer, inChannels: Int, outChannels: Int,
-                               images: Int, height: Int, width: Int, y: CUDABuffer, yOffset: Int, columns: CUDABuffer?) throws {
-        try loweredConv3x3Forward(x, xOffset: xOffset, weight: weight, inChannels: inChannels, outChannels: outChannels,
-                                  images: images, height: height, width: width, y: y, yOffset: yOffset, columns: columns)
-    }
-
-    public func conv3x3BackwardData(_ dy: CUDABuffer, dyOffset: Int, weight: CUDABuffer, inChannels: Int, outChannels: Int,
-                                    images: Int, height: Int, width: Int, dx: CUDABuffer, dxOffset: Int, columns: CUDABuffer?) throws {
-        try loweredConv3x3BackwardData(dy, dyOffset: dyOffset, weight: weight, inChannels: inChannels, outChannels: outChannels,
-                                       images: images, height: height, width: width, dx: dx, dxOffset: dxOffset, columns: columns)
-    }
-
-    public func conv3x3BackwardWeights(_ x: CUDABuffer, xOffset: Int, dy: CUDABuffer, dyOffset: Int, inChannels: Int,
-                                       outChannels: Int, images: Int, height: Int, width: Int, dw: CUDABuffer,
-                                       columns: CUDABuffer?) throws {
-        try loweredConv3x3BackwardWeights(x, xOffset: xOffset, dy: dy, dyOffset: dyOffset, inChannels: inChannels,
-                                          outChannels: outChannels, images: images, height: height, width: width,
-                                          dw: dw, columns: columns)
-    }
+    public var implicitConvolutions: Bool { false }
 
     // MARK: GEMM
 

@@ -85,7 +85,7 @@ extension KernelBackend {
     /// lowering with taps on the output side instead: its GEMMs have M = 9·O, which fills
     /// the tile, and its scratch is the 9·O·P columns of the narrow side, not 9·C·P.
     func implicitConv3x3(inChannels c: Int, outChannels o: Int) -> Bool {
-        guard tuning.variant == .gpu else { return false }
+        guard implicitConvolutions else { return false }
         let mwg = tuning.gemmGeometry.mwg
         let used = Double(o) / Double(((o + mwg - 1) / mwg) * mwg)
         return !(o < c && used < 0.5)

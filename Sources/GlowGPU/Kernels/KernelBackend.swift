@@ -59,6 +59,14 @@ public protocol KernelBackend: Backend {
     /// dimension, none zero) in work-groups of `local`. `args` have been checked against
     /// `kernel.arguments`.
     func enqueue(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], global: [Int], local: [Int]) throws
+    /// Whether 3×3 convolutions run as kernels.cl's implicit-GEMM kernels (default: on the
+    /// GPU variant). A backend whose GEMM is a vendor library (CUDA's cuBLAS, with TF32)
+    /// answers false and gets the lowering to GEMM instead.
+    var implicitConvolutions: Bool { get }
+}
+
+extension KernelBackend {
+    public var implicitConvolutions: Bool { tuning.variant == .gpu }
 }
 
 extension KernelBackend {
