@@ -728,3 +728,150 @@ __kernel void channel_affine_exp(__global const float* x, int xoff, int cols,
     const float out = reverse ? v * s - b : (v + b) * s;
     y[yoff + i] = relu ? fmax(out, 0.0f) : out;
 }
+
+
+// ---------------------------------------------------------------------------------------
+// The training step on the device (both variants): log-determinant terms added where they
+// arise, the LU-parametrised 1×1 convolution's W, W⁻¹ and chain rule, and one optimizer
+// update over the parameter arena decided on the device (Sources/GlowCore/Training/
+// ParameterArena.swift, StepRecord.swift). All of it is small (C × C, C ≤ a few hundred)
+// next to the step's GEMMs; what it saves is the host's waits and round trips.
+
+// out[ooff + i] += scale · Σ_j x[xoff + j] for i < outn. Every work-item sums x in the same
+// order, so every image receives the same value (ActNorm's and LU's H·W·Σ log-scales).
+__kernel void add_scaled_sum(__global const float* x, int xoff, int n, float scale,
+                             __global float* out, int ooff, int outn)
+{
+    const int i = get_global_id(0);
+    if (i >= outn) return;
+    float s = 0.0f;
+    for (int j = 0; j < n; ++j) s += x[xoff + j];
+    out[ooff + i] += scale * s;
+}
+
+// Ũ[k, j] of W = P·L·Ũ: strict upper part of `upper`, sign_s·exp(log_s) on the diagonal.
+float lu_u(__global const float* upper, __global const float* logs, __global const float* signs, int c, int k, int j)
+{
+    return k == j ? signs[k] * exp(logs[k]) : upper[k * c + j];
+}
+
+// (Pᵀ · ∂W)[i, k] = Σ_r P[r, i] · ∂W[r, k], skipping P's zeros (P is a permutation).
+float lu_pt_dw(__global const float* p, __global const float* dw, int c, int i, int k)
+{
+    float a = 0.0f;
+    for (int r = 0; r < c; ++r) {
+        const float pr = p[r * c + i];
+        if (pr != 0.0f) a += pr * dw[r * c + k];
+    }
+    return a;
+}
+
+// W = P · L · Ũ (L unit lower triangular from `lower`'s strict lower part). Work-item (j, i)
+// writes W[i, j] = Σ_r P[i, r] · Σ_{k ≤ min(r, j)} L[r, k] · Ũ[k, j].
+__kernel void lu_weight(__global const float* p, __global const float* lower, __global const float* upper,
+                        __global const float* logs, __global const float* signs, int c, __global float* w)
+{
+    const int j = get_global_id(0), i = get_global_id(1);
+    if (j >= c || i >= c) return;
+    float acc = 0.0f;
+    for (int r = 0; r < c; ++r) {
+        const float pr = p[i * c + r];
+        if (pr == 0.0f) continue;
+        const int kmax = min(r, j);
+        float s = 0.0f;
+        for (int k = 0; k <= kmax; ++k) {
+            const float l = k == r ? 1.0f : lower[r * c + k];
+            s += l * lu_u(upper, logs, signs, c, k, j);
+        }
+        acc += pr * s;
+    }
+    w[i * c + j] = acc;
+}
+
+// W⁻¹ = Ũ⁻¹ · L⁻¹ · Pᵀ, one column per work-item: solve L·y = Pᵀ·e_j forward, then
+// Ũ·x = y backward, in place in column j of `inv`.
+__kernel void lu_inverse(__global const float* p, __global const float* lower, __global const float* upper,
+                         __global const float* logs, __global const float* signs, int c, __global float* inv)
+{
+    const int j = get_global_id(0);
+    if (j >= c) return;
+    for (int i = 0; i < c; ++i) {
+        float s = p[j * c + i];
+        for (int k = 0; k < i; ++k) s -= lower[i * c + k] * inv[k * c + j];
+        inv[i * c + j] = s;
+    }
+    for (int i = c - 1; i >= 0; --i) {
+        float s = inv[i * c + j];
+        for (int k = i + 1; k < c; ++k) s -= upper[i * c + k] * inv[k * c + j];
+        inv[i * c + j] = s / (signs[i] * exp(logs[i]));
+    }
+}
+
+// The chain rule from ∂W to the LU factors (work-item (j, i)): with A = Pᵀ·∂W,
+// ∂L[i, j] = (A·Ũᵀ)[i, j] for j < i, ∂Ũ[i, j] = (Lᵀ·A)[i, j] for j ≥ i; ∂upper takes the
+// strict upper part, ∂log_s[i] = ∂Ũ[i, i] · Ũ[i, i] + logdet_scale (the H·W·N·∂loss/∂logdet
+// of log|det W| = Σ log_s). Entries outside each factor's part are written as 0.
+__kernel void lu_backward(__global const float* dw, __global const float* p, __global const float* lower,
+                          __global const float* upper, __global const float* logs, __global const float* signs,
+                          int c, float logdet_scale,
+                          __global float* glower, __global float* gupper, __global float* glogs)
+{
+    const int j = get_global_id(0), i = get_global_id(1);
+    if (j >= c || i >= c) return;
+    float s = 0.0f;
+    if (j < i) {
+        for (int k = j; k < c; ++k) s += lu_pt_dw(p, dw, c, i, k) * lu_u(upper, logs, signs, c, j, k);
+        glower[i * c + j] = s;
+        gupper[i * c + j] = 0.0f;
+    } else {
+        for (int k = i; k < c; ++k) s += (k == i ? 1.0f : lower[k * c + i]) * lu_pt_dw(p, dw, c, k, j);
+        glower[i * c + j] = 0.0f;
+        gupper[i * c + j] = j > i ? s : 0.0f;
+        if (j == i) glogs[i] = s * signs[i] * exp(logs[i]) + logdet_scale;
+    }
+}
+
+// The step record's decision (one work-item): record[0] holds Σ g² over the gradient arena
+// (non-finite when a gradient or, through the arena's loss slot, the loss is); writes the
+// norm into record[3], 1 into record[2] when the step is applied (else 0: skipped), and
+// the clipping factor into record[1] (clip ≤ 0: no clipping).
+__kernel void step_decide(__global float* record, float clip)
+{
+    if (get_global_id(0) != 0) return;
+    const float norm = sqrt(record[0]);
+    const int ok = norm <= 3.402823466e+38f;   // false for NaN and +inf
+    record[3] = norm;
+    record[2] = ok ? 1.0f : 0.0f;
+    record[1] = (ok && clip > 0.0f && norm > clip) ? clip / norm : 1.0f;
+}
+
+// Adam / Adamax over the whole parameter arena with the gradients scaled by record[1],
+// nothing changed when record[2] is 0 (a skipped step), then the EMA
+// `ema += ema_rate · (p - ema)` when ema_rate > 0.
+__kernel void arena_update(__global float* p, __global const float* g, __global float* m, __global float* v,
+                           __global float* ema, __global const float* record,
+                           float lr, float b1, float b2, float eps, float c1, float c2, int adamax,
+                           float ema_rate, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    if (record[2] == 0.0f) return;
+    const float gi = g[i] * record[1];
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    m[i] = mi;
+    float pi = p[i];
+    if (adamax) {
+        const float u = fmax(b2 * v[i], fabs(gi));
+        v[i] = u;
+        pi -= lr * c1 * mi / (u + eps);
+    } else {
+        const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        v[i] = vi;
+        pi -= lr * (mi * c1) / (sqrt(vi * c2) + eps);
+    }
+    p[i] = pi;
+    if (ema_rate > 0.0f) {
+        const float e = ema[i];
+        ema[i] = e + ema_rate * (pi - e);
+    }
+}

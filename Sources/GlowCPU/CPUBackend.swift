@@ -8,11 +8,14 @@ public final class CPUBuffer {
     public let pointer: UnsafeMutablePointer<Float>
     /// How many.
     public let count: Int
-    let pool: BufferPool<UnsafeMutablePointer<Float>>
-    init(count: Int, pointer: UnsafeMutablePointer<Float>, pool: BufferPool<UnsafeMutablePointer<Float>>) {
-        self.count = count; self.pointer = pointer; self.pool = pool
+    /// The pool the allocation goes back to (nil for a view).
+    let pool: BufferPool<UnsafeMutablePointer<Float>>?
+    /// The buffer a view aliases, kept alive by it.
+    let parent: CPUBuffer?
+    init(count: Int, pointer: UnsafeMutablePointer<Float>, pool: BufferPool<UnsafeMutablePointer<Float>>?, parent: CPUBuffer? = nil) {
+        self.count = count; self.pointer = pointer; self.pool = pool; self.parent = parent
     }
-    deinit { pool.give(pointer, count: count) }
+    deinit { pool?.give(pointer, count: count) }
 }
 
 /// The CPU backend: matrix and convolution work through OpenBLAS `cblas_sgemm`, the rest
@@ -55,22 +58,38 @@ public final class CPUBackend: Backend {
     }
     public func count(of buffer: CPUBuffer) -> Int { buffer.count }
 
+    /// Host memory: any offset will do; 16 floats keeps views on 64-byte cache lines.
+    public var viewAlignment: Int { 16 }
+
+    public func view(of buffer: CPUBuffer, offset: Int, count: Int) throws -> CPUBuffer {
+        try check(offset >= 0 && count >= 0 && offset + count <= buffer.count,
+                  "view of \(count) floats at \(offset) past a buffer of \(buffer.count)")
+        return CPUBuffer(count: count, pointer: buffer.pointer + offset, pool: nil, parent: buffer)
+    }
+
+    /// Counted as on a device (`DeviceCounters`): a download is where the host would wait.
+    public let counters = DeviceCounters()
+
     public func upload(_ values: [Float], to buffer: CPUBuffer, offset: Int) throws {
+        counters.uploads += 1
         try check(offset + values.count <= buffer.count, "upload of \(values.count) at \(offset) past buffer of \(buffer.count)")
         values.withUnsafeBufferPointer { (buffer.pointer + offset).update(from: $0.baseAddress!, count: values.count) }
     }
 
     public func download(_ buffer: CPUBuffer, offset: Int, count: Int) throws -> [Float] {
+        counters.downloads += 1; counters.hostWaits += 1
         try check(offset + count <= buffer.count, "download of \(count) at \(offset) past buffer of \(buffer.count)")
         return Array(UnsafeBufferPointer(start: buffer.pointer + offset, count: count))
     }
 
     public func download(_ buffer: CPUBuffer, offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) throws {
+        counters.downloads += 1; counters.hostWaits += 1
         try check(offset + count <= buffer.count, "download of \(count) at \(offset) past buffer of \(buffer.count)")
         destination.update(from: buffer.pointer + offset, count: count)
     }
 
     public func upload(from source: UnsafePointer<Float>, count: Int, to buffer: CPUBuffer, offset: Int) throws {
+        counters.uploads += 1
         try check(offset + count <= buffer.count, "upload of \(count) at \(offset) past buffer of \(buffer.count)")
         (buffer.pointer + offset).update(from: source, count: count)
     }
@@ -94,7 +113,7 @@ public final class CPUBackend: Backend {
         }
     }
 
-    public func synchronize() throws {}
+    public func synchronize() throws { counters.hostWaits += 1 }
 
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                      a: CPUBuffer, aOffset: Int, lda: Int, b: CPUBuffer, bOffset: Int, ldb: Int,
@@ -111,6 +130,7 @@ public final class CPUBackend: Backend {
             return
         }
         // OpenBLAS with beta = 0 stores 0 without reading C (the NaN-poisoned parity test checks it).
+        counters.libraryCalls += 1
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a.pointer + aOffset, Int32(lda),
                     b.pointer + bOffset, Int32(ldb), beta, c.pointer + cOffset, Int32(ldc))
@@ -355,6 +375,51 @@ public final class CPUBackend: Backend {
                 vp[i] = beta2 * vp[i] + (1 - beta2) * gi * gi
                 p[i] -= learningRate * (mp[i] * correction1) / ((vp[i] * correction2).squareRoot() + epsilon)
             }
+        }
+    }
+
+    // MARK: The training step (StepMath on the buffers' memory)
+
+    public func addScaledSum(_ x: CPUBuffer, xOffset: Int, count: Int, scale: Float, out: CPUBuffer, outOffset: Int,
+                             outCount: Int) throws {
+        try check(xOffset + count <= x.count && outOffset + outCount <= out.count, "addScaledSum past a buffer")
+        StepMath.addScaledSum(x.pointer + xOffset, count: count, scale: scale, out: out.pointer + outOffset, outCount: outCount)
+    }
+
+    public func luWeight(p: CPUBuffer, lower: CPUBuffer, upper: CPUBuffer, logS: CPUBuffer, signS: CPUBuffer, channels: Int,
+                         weight: CPUBuffer) throws {
+        StepMath.luWeight(p: p.pointer, lower: lower.pointer, upper: upper.pointer, logS: logS.pointer, signS: signS.pointer,
+                          channels: channels, weight: weight.pointer)
+    }
+
+    public func luInverse(p: CPUBuffer, lower: CPUBuffer, upper: CPUBuffer, logS: CPUBuffer, signS: CPUBuffer, channels: Int,
+                          inverse: CPUBuffer) throws {
+        StepMath.luInverse(p: p.pointer, lower: lower.pointer, upper: upper.pointer, logS: logS.pointer, signS: signS.pointer,
+                           channels: channels, inverse: inverse.pointer)
+    }
+
+    public func luBackward(dw: CPUBuffer, p: CPUBuffer, lower: CPUBuffer, upper: CPUBuffer, logS: CPUBuffer, signS: CPUBuffer,
+                           channels: Int, logdetScale: Float, gLower: CPUBuffer, gUpper: CPUBuffer, gLogS: CPUBuffer) throws {
+        StepMath.luBackward(dw: dw.pointer, p: p.pointer, lower: lower.pointer, upper: upper.pointer, logS: logS.pointer,
+                            signS: signS.pointer, channels: channels, logdetScale: logdetScale, gLower: gLower.pointer,
+                            gUpper: gUpper.pointer, gLogS: gLogS.pointer)
+    }
+
+    public func stepDecide(record: CPUBuffer, clip: Float) throws {
+        StepMath.stepDecide(record: record.pointer, clip: clip)
+    }
+
+    public func arenaUpdate(_ parameters: CPUBuffer, gradients: CPUBuffer, m: CPUBuffer, v: CPUBuffer, ema: CPUBuffer?,
+                            record: CPUBuffer, count: Int, learningRate: Float, beta1: Float, beta2: Float, epsilon: Float,
+                            correction1: Float, correction2: Float, adamax: Bool, emaRate: Float) throws {
+        try check([parameters, gradients, m, v].allSatisfy { $0.count >= count } && (ema?.count ?? count) >= count,
+                  "arenaUpdate of \(count) floats past a buffer")
+        let chunk = 1 << 15
+        parallelFor((count + chunk - 1) / chunk) { c in   // elementwise: the same result for any split
+            StepMath.arenaUpdate(parameters.pointer, gradients: gradients.pointer, m: m.pointer, v: v.pointer,
+                                 ema: ema?.pointer, record: record.pointer, range: (c * chunk)..<min(count, (c + 1) * chunk),
+                                 learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                                 correction1: correction1, correction2: correction2, adamax: adamax, emaRate: emaRate)
         }
     }
 

@@ -151,6 +151,44 @@ public protocol Backend: AnyObject {
                     beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
                     gradScale: Float, adamax: Bool) throws
 
+    // MARK: Views, counters and the training step on the device
+
+    /// The granularity, in floats, of `view` offsets (an OpenCL sub-buffer must start at the
+    /// device's base-address alignment; 1 where any offset will do).
+    var viewAlignment: Int { get }
+    /// A buffer aliasing `count` floats of `buffer` from `offset` (a multiple of
+    /// `viewAlignment`): writes through either are seen through both, and the view keeps
+    /// `buffer` alive. The parameter arena hands every trainable tensor out as one.
+    func view(of buffer: Buffer, offset: Int, count: Int) throws -> Buffer
+    /// Launches, library calls, host waits and transfers since the last reset, counted
+    /// alike on every backend (`DeviceCounters`).
+    var counters: DeviceCounters { get }
+    /// `out[outOffset + i] += scale · Σ_j x[xOffset + j]` for `i < outCount`, every `i`
+    /// receiving the same sum (the per-image log-determinant of ActNorm and the LU 1×1
+    /// convolution, `H·W·Σ log-scales`, added where it arises).
+    func addScaledSum(_ x: Buffer, xOffset: Int, count: Int, scale: Float, out: Buffer, outOffset: Int, outCount: Int) throws
+    /// `W = P · L · Ũ` of the LU-parametrised 1×1 convolution (`channels × channels`):
+    /// L unit lower triangular from `lower`'s strict lower part, `Ũ` = `upper`'s strict
+    /// upper part plus `diag(signS ⊙ exp(logS))`.
+    func luWeight(p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels: Int, weight: Buffer) throws
+    /// `W⁻¹ = Ũ⁻¹ · L⁻¹ · Pᵀ` by triangular solves, the same factors as `luWeight`.
+    func luInverse(p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels: Int, inverse: Buffer) throws
+    /// The chain rule from `dw` = ∂loss/∂W to the factors: with `A = Pᵀ·∂W`,
+    /// `∂lower = strict_lower(A·Ũᵀ)`, `∂upper = strict_upper(Lᵀ·A)`,
+    /// `∂logS = diag(Lᵀ·A) ⊙ signS ⊙ exp(logS) + logdetScale` (zeros elsewhere; every entry written).
+    func luBackward(dw: Buffer, p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels: Int,
+                    logdetScale: Float, gLower: Buffer, gUpper: Buffer, gLogS: Buffer) throws
+    /// Decides a training step on the device from `record[0]` (Σ g² over the gradient
+    /// arena): `record[3]` = the norm, `record[2]` = 1 when it is finite (the update is
+    /// applied) else 0, `record[1]` = the clipping factor (`clip ≤ 0`: none). See `StepRecord`.
+    func stepDecide(record: Buffer, clip: Float) throws
+    /// One Adam (or Adamax) update of the whole parameter arena from `gradients · record[1]`,
+    /// skipped entirely when `record[2]` is 0, then `ema += emaRate · (parameters - ema)`
+    /// when `emaRate > 0` (`ema` may then not be nil).
+    func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer, count: Int,
+                     learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
+                     adamax: Bool, emaRate: Float) throws
+
     // MARK: Random numbers
 
     /// Fills `count` floats with N(0, 1) (`normal`) or U(low, high) from Philox4x32-10 with

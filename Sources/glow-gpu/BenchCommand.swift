@@ -92,9 +92,9 @@ struct BenchCommand: ParsableCommand {
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
         try backend.synchronize()
         try comm.barrier()
-        // Launch overhead: kernels enqueued and host waits per training step (kernel backends only).
-        let counters = (backend as? any KernelBackend)?.counters
-        counters?.reset()
+        // Launch overhead per training step, counted alike on every backend (DeviceCounters).
+        let counters = backend.counters
+        counters.reset()
         let t0 = Date()
         var exchangeSeconds = 0.0, skipped = 0
         for _ in 0..<steps {
@@ -103,9 +103,11 @@ struct BenchCommand: ParsableCommand {
             if r.skipped { skipped += 1 }
         }
         // Counted before the bench's own synchronize, which is not part of a step.
-        let launches = counters.map { Double($0.launches) / Double(steps) }
-        let syncs = counters.map { Double($0.hostSyncs) / Double(steps) }
-        let byKernel = counters?.byKernel ?? [:]   // before encode and sample add theirs
+        func perStep(_ v: Int) -> Double { Double(v) / Double(steps) }
+        let launches = perStep(counters.launches), syncs = perStep(counters.hostWaits)
+        let libraryCalls = perStep(counters.libraryCalls), uploads = perStep(counters.uploads)
+        let downloads = perStep(counters.downloads), graphLaunches = perStep(counters.graphLaunches)
+        let byKernel = counters.byKernel   // before encode and sample add theirs
         try backend.synchronize()
         let trainSeconds = Date().timeIntervalSince(t0)
         // Per-rank figures, gathered by summing vectors that are zero but in each rank's slot.
@@ -149,8 +151,10 @@ struct BenchCommand: ParsableCommand {
             print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
                 + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
-                + "\"kernel_launches_per_step\": \(launches.map(count) ?? "null"), "
-                + "\"host_syncs_per_step\": \(syncs.map(count) ?? "null"), \"skipped_steps\": \(skipped), "
+                + "\"kernel_launches_per_step\": \(count(launches)), \"host_syncs_per_step\": \(count(syncs)), "
+                + "\"kernel_launches\": \(count(launches)), \"library_calls\": \(count(libraryCalls)), "
+                + "\"host_waits\": \(count(syncs)), \"uploads\": \(count(uploads)), \"downloads\": \(count(downloads)), "
+                + "\"graph_launches\": \(count(graphLaunches)), \"skipped_steps\": \(skipped), "
                 + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
                 + "\"encode_images_per_second\": \(r(encodeIPS)), "
                 + "\"sample_images_per_second\": \(r(sampleIPS)), \"parameters\": \(params), \"ranks\": \(ranks), "
@@ -168,10 +172,11 @@ struct BenchCommand: ParsableCommand {
             }
             if skipped > 0 { print("  warning: \(skipped) of \(steps) timed steps were skipped (non-finite loss or gradient)") }
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
-            if let launches, let syncs {
-                print(String(format: "  launches   %.0f kernels and %.0f host waits per training step", launches, syncs))
+            print("  per step   \(count(launches)) kernel launches, \(count(libraryCalls)) library GEMMs, "
+                + "\(count(syncs)) host waits, \(count(uploads)) uploads, \(count(downloads)) downloads")
+            if !byKernel.isEmpty {
                 let top = byKernel.sorted { $0.value > $1.value }.prefix(8)
-                print("             most launched: " + top.map { "\($0.key.name) \($0.value / steps)" }.joined(separator: ", "))
+                print("             most launched: " + top.map { "\($0.key) \($0.value / steps)" }.joined(separator: ", "))
             }
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
             print(String(format: "  peak RSS   %.0f MB (%.0f MB weights, gradients, moments and data before the first step; "

@@ -3,9 +3,10 @@ import XCTest
 @testable import GlowGPU
 
 extension CLITests {
-    /// `bench --json` reports launch and host-sync counts per training step for a kernel
-    /// backend (whole numbers: every step of a configuration issues the same work), null
-    /// for the CPU backend, and no skipped steps.
+    /// `bench --json` reports per training step the counts of every backend with one
+    /// definition (DeviceCounters): one host wait and one download (the step record), one
+    /// upload (the batch), whole numbers (every step issues the same work), library GEMMs
+    /// on the CPU backend and kernel launches on OpenCL, no graph launches, no skipped steps.
     func testBenchReportsLaunchCounts() throws {
         var devices = ["cpu"]
         if (try? OpenCLDeviceInfo.all())?.isEmpty == false { devices.append("opencl") }
@@ -14,18 +15,22 @@ extension CLITests {
             XCTAssertEqual(r.status, 0, r.stderr)
             let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
             XCTAssertEqual(obj["skipped_steps"] as? Int, 0, r.stdout)
+            func value(_ key: String) throws -> Double { try XCTUnwrap(obj[key] as? Double, "\(key): \(r.stdout)") }
+            XCTAssertEqual(try value("host_waits"), 1, r.stdout)
+            XCTAssertEqual(try value("host_syncs_per_step"), 1, r.stdout)
+            XCTAssertEqual(try value("downloads"), 1, r.stdout)
+            XCTAssertEqual(try value("uploads"), 1, r.stdout)
+            XCTAssertEqual(try value("graph_launches"), 0, r.stdout)
+            let launches = try value("kernel_launches"), calls = try value("library_calls")
+            XCTAssertEqual(launches, launches.rounded())
+            XCTAssertEqual(calls, calls.rounded())
             if device == "cpu" {
-                XCTAssert(obj["kernel_launches_per_step"] is NSNull, r.stdout)
-                XCTAssert(obj["host_syncs_per_step"] is NSNull, r.stdout)
+                XCTAssertEqual(launches, 0, r.stdout)
+                // tiny: 4 flow steps, each with several GEMMs forward and backward.
+                XCTAssertGreaterThan(calls, 4 * 4, r.stdout)
             } else {
-                let launches = try XCTUnwrap(obj["kernel_launches_per_step"] as? Double, r.stdout)
-                let syncs = try XCTUnwrap(obj["host_syncs_per_step"] as? Double, r.stdout)
-                // tiny: 4 flow steps, each with several kernels and host waits (the LU refresh).
-                XCTAssertGreaterThan(launches, 100)
-                XCTAssertGreaterThan(syncs, 4 * 4)
-                XCTAssertLessThan(syncs, launches)
-                XCTAssertEqual(launches, launches.rounded())
-                XCTAssertEqual(syncs, syncs.rounded())
+                XCTAssertGreaterThan(launches, 100, r.stdout)
+                XCTAssertEqual(calls, 0, r.stdout)
             }
         }
     }

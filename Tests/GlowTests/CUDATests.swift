@@ -255,6 +255,9 @@ final class PrecisionSpy: Backend, ReducedPrecisionGEMM {
                              dstRowStride: dstRowStride, dstColStride: dstColStride, rows: rows, cols: cols)
     }
     func synchronize() throws { try base.synchronize() }
+    var viewAlignment: Int { base.viewAlignment }
+    func view(of buffer: Buffer, offset: Int, count: Int) throws -> Buffer { try base.view(of: buffer, offset: offset, count: count) }
+    var counters: DeviceCounters { base.counters }
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Buffer, aOffset: Int, lda: Int,
               b: Buffer, bOffset: Int, ldb: Int, beta: Float, c: Buffer, cOffset: Int, ldc: Int) throws {
         if reducedPrecisionAllowed { marked += 1 } else { unmarked += 1 }

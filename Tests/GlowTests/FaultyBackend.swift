@@ -37,6 +37,9 @@ final class FaultyBackend<Inner: Backend>: Backend {
                               dstRowStride: dstRowStride, dstColStride: dstColStride, rows: rows, cols: cols)
     }
     func synchronize() throws { try inner.synchronize() }
+    var viewAlignment: Int { inner.viewAlignment }
+    func view(of buffer: Buffer, offset: Int, count: Int) throws -> Buffer { try inner.view(of: buffer, offset: offset, count: count) }
+    var counters: DeviceCounters { inner.counters }
 
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Buffer, aOffset: Int, lda: Int,
               b: Buffer, bOffset: Int, ldb: Int, beta: Float, c: Buffer, cOffset: Int, ldc: Int) throws {

@@ -14,8 +14,6 @@ public final class ActNorm<B: Backend> {
     let channels: Int
     /// A zero bias of `channels`, for the backward pass's `dy ⊙ exp(logs)` (made once).
     let zero: B.Buffer
-    /// Σ logs, refreshed from the device whenever the parameters change.
-    private(set) var logsSum: Double = 0
 
     /// An uninitialised ActNorm over `channels`, its tensors named `prefix.bias`, `prefix.logs`.
     public init(_ backend: B, channels: Int, prefix: String) throws {
@@ -27,11 +25,6 @@ public final class ActNorm<B: Backend> {
 
     /// The layer's tensors.
     public var parameters: [Parameter<B>] { [bias, logs] }
-
-    /// Re-reads what the host caches (Σ logs) after the parameters changed.
-    public func refresh() throws {
-        logsSum = try backend.download(logs.value).reduce(0.0) { $0 + Double($1) }
-    }
 
     /// Ranks whose statistics `initialize` sums (data-parallel training); nil: this
     /// process's batch alone.
@@ -65,7 +58,6 @@ public final class ActNorm<B: Backend> {
         let std = squares.map { ($0 / total).squareRoot() }
         try backend.upload(std.map { Float(Foundation.log(1 / ($0 + 1e-6))) }, to: logs.value, offset: 0)
         initialized = true
-        try refresh()
     }
 
     /// `y = (x + b) ⊙ exp(logs)` over `channels × cols`, followed by ReLU when `relu`;
@@ -81,12 +73,13 @@ public final class ActNorm<B: Backend> {
                                   factor: 1, reverse: true, y: x, yOffset: 0)
     }
 
-    /// The flow-layer forward: initialises from `x` when the context asks, adds H·W·Σ logs.
+    /// The flow-layer forward: initialises from `x` when the context asks, adds H·W·Σ logs
+    /// to every image's log-determinant on the device.
     public func forward(_ x: Tensor<B>, _ ctx: FlowContext<B>) throws -> Tensor<B> {
         if ctx.initialize { try initialize(from: x.buffer, cols: x.cols) }
         let y = try Tensor(backend, images: x.images, channels: channels, height: x.height, width: x.width)
         try forward(x.buffer, cols: x.cols, into: y.buffer)
-        ctx.logdetConstant += Double(x.spatial) * logsSum
+        try ctx.addLogdet(logs.value, count: channels, scale: Float(x.spatial), images: x.images)
         return y
     }
 

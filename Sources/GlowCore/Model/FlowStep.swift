@@ -60,7 +60,7 @@ extension FlowStep {
         let x0: Tensor<B>?, x1: Tensor<B>, x2: Tensor<B>, dx2: Tensor<B>
         if let input {
             x0 = input
-            let scratch = try FlowContext(actnorm.backend, images: input.images)
+            let scratch = try FlowContext(actnorm.backend, images: input.images, tracksLogdet: false)
             x1 = try actnorm.forward(input, scratch)
             x2 = try invconv?.forward(x1, scratch) ?? permutation!.forward(x1)
             (_, dx2) = try coupling.backward(input: x2, output: nil, dy: dy, logdetGrad: logdetGrad, kept: kept)

@@ -26,12 +26,37 @@ public struct TrainingPass {
 
 extension Glow {
     /// Forward and backward for the loss `mean bpd` of the batch `x`: every parameter's
-    /// `gradient()` holds ∂loss/∂parameter afterwards.
+    /// `gradient()` holds ∂loss/∂parameter afterwards. Reads the per-image terms back once,
+    /// at the end.
     public func gradients(_ x: Tensor<B>, labels: [Int]? = nil, memory: MemoryMode) throws -> TrainingPass {
+        let record = try StepRecord(backend, images: x.images)
+        let crossEntropy = try enqueueGradients(x, labels: labels, memory: memory, record: record)
+        return pass(try record.read(backend), crossEntropy: crossEntropy)
+    }
+
+    /// The per-image bpd from a step record's log-determinants and log-densities.
+    public func pass(_ values: StepRecord<B>.Values, crossEntropy: [Double]?) -> TrainingPass {
+        let d = Double(config.dimension)
+        let quant = d * Foundation.log(Double(1 << config.nBits))
+        let bpd = zip(values.logp, values.logdet).map { -(Double($0) + Double($1) - quant) / (d * Foundation.log(2.0)) }
+        return TrainingPass(bpd: bpd, crossEntropy: crossEntropy)
+    }
+
+    /// `gradients` without reading anything back: the forward pass accumulates each
+    /// image's log-determinant and log-density into `record`, the backward pass fills every
+    /// parameter's `gradient()`, and the host does not wait (the gradient's scale,
+    /// `-1/(N·D·ln 2)`, does not depend on the forward pass's values). Returns the
+    /// classifier's cross-entropy per image for class-conditional models (computed on the
+    /// host: those models wait for it), nil otherwise.
+    public func enqueueGradients(_ x: Tensor<B>, labels: [Int]? = nil, memory: MemoryMode,
+                                 record: StepRecord<B>) throws -> [Double]? {
         try checkInput(x)
         guard isInitialized else { throw GlowError("the model's ActNorms are not initialised; run an initial batch first") }
+        guard record.images == x.images else {
+            throw GlowError("the step record holds \(record.images) images but the batch has \(x.images)")
+        }
         let n = x.images
-        let ctx = try FlowContext(backend, images: n, keepActivations: memory == .store)
+        let ctx = try FlowContext(backend, record: record, keepActivations: memory == .store)
         // Forward, keeping step inputs (store) or nothing but the latents (reversible).
         var stored: [[Tensor<B>]] = []
         var h = x
@@ -52,10 +77,6 @@ extension Glow {
         }
         try top.logDensity(h, labels: labels, ctx)
         let d = Double(config.dimension)
-        let quant = d * Foundation.log(Double(1 << config.nBits))
-        let logdet = try backend.download(ctx.logdet).map { Double($0) + ctx.logdetConstant }
-        let logp = try backend.download(ctx.logp).map(Double.init)
-        let bpd = zip(logp, logdet).map { -($0 + $1 - quant) / (d * Foundation.log(2.0)) }
 
         // loss = -(1/(N·D·ln 2)) Σ_n (log p_n + logdet_n): one scale for both.
         let g = Float(-1 / (Double(n) * d * Foundation.log(2.0)))
@@ -76,7 +97,7 @@ extension Glow {
                 dout = try level.unsqueeze(dout)
             }
         }
-        return TrainingPass(bpd: bpd, crossEntropy: ctx.crossEntropy)
+        return ctx.crossEntropy
     }
 }
 

@@ -28,6 +28,8 @@ public final class Glow<B: Backend> {
     public let levels: [FlowLevel<B>]
     /// The prior of the top latent.
     public let top: TopPrior<B>
+    /// The trainable tensors in one device buffer (and their gradients in another).
+    public let arena: ParameterArena<B>
 
     /// A freshly initialised model (orthogonal 1×1 convolutions, N(0, 0.05²) coupling
     /// convolutions, zero Conv2dZeros, ActNorms awaiting data-dependent initialisation).
@@ -36,6 +38,7 @@ public final class Glow<B: Backend> {
         self.config = config; self.backend = backend
         levels = try (0..<config.L).map { try FlowLevel(backend, config: config, level: $0, seed: seed) }
         top = try TopPrior(backend, channels: config.topChannels, learnTop: config.learnTop, classes: config.classes)
+        arena = try ParameterArena(backend, parameters: (levels.flatMap(\.parameters) + top.parameters).filter(\.trainable))
     }
 
     /// Every float tensor, in checkpoint order.
@@ -57,9 +60,10 @@ public final class Glow<B: Backend> {
         }
     }
 
-    /// Re-reads host-side caches (Σ logs, W⁻¹, log|det W|) after the parameters changed.
+    /// Checks that every 1×1 convolution is invertible (an error naming the layer if not).
+    /// Nothing derived from the weights is cached between passes (docs/glow-spec.md), so no
+    /// caller needs this for correctness: loading a checkpoint calls it to reject a bad file.
     public func refresh() throws {
-        for a in actnorms { try a.refresh() }
         for l in levels { for s in l.steps { try s.invconv?.refresh() } }
     }
 
@@ -89,7 +93,7 @@ public final class Glow<B: Backend> {
         }
         latents.append(h)
         try top.logDensity(h, labels: labels, ctx)
-        let logdet = try backend.download(ctx.logdet).map { Double($0) + ctx.logdetConstant }
+        let logdet = try backend.download(ctx.logdet).map(Double.init)
         let logp = try backend.download(ctx.logp).map(Double.init)
         let d = Double(config.dimension)
         let quant = d * Foundation.log(Double(1 << config.nBits))

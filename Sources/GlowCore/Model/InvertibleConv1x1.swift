@@ -1,25 +1,31 @@
 import Foundation
 
 /// The invertible 1×1 convolution `y[:, o] = Σ_i W[o, i] · x[:, i]`, logdet `+= H·W·log|det W|`.
-/// Plain (W trained directly) or LU-decomposed, `W = P · L · (U + diag(sign_s ⊙ exp(log_s)))`,
-/// where logdet is `H·W·Σ log_s`. `W`, `W⁻¹` and `log|det W|` are computed on the host in
-/// Float64 by `refresh()`, once per weight update, and uploaded; a batch is one GEMM.
+///
+/// **LU** (the default), `W = P · L · (U + diag(sign_s ⊙ exp(log_s)))`: everything derived
+/// from the factors is computed on the device where it is needed, and nothing is cached
+/// across weight updates: `forward` builds W (`Backend.luWeight`) and adds `H·W·Σ log_s`
+/// to every image's log-determinant (`addScaledSum`), `reverse` builds W⁻¹ by triangular
+/// solves (`luInverse`), and `backward` takes `∂W = dy·xᵀ` to the factors on the device
+/// (`luBackward`). A training step therefore waits for none of it.
+///
+/// **Plain** (W trained directly): log|det W| and W⁻¹ come from a Float64 LU on the host,
+/// recomputed from a download of W in every forward and reverse pass (one host wait per
+/// layer and pass; counted apart in docs/benchmarks.md). A batch is one GEMM either way.
 public final class InvertibleConv1x1<B: Backend> {
     /// Plain: `weight` `[C, C]`. LU: `p`, `lower`, `upper` `[C, C]`, `log_s`, `sign_s` `[C]`.
     public let parameters: [Parameter<B>]
     let backend: B
     let channels: Int
     let lu: Bool
-    /// W and W⁻¹ as used by forward and reverse (derived, not checkpointed, for LU).
+    /// LU: W as built by the last `forward` (the backward pass of the same step uses it).
     let weight: B.Buffer
+    /// W⁻¹ as built by the last `reverse` (LU) or refresh from the host (plain).
     let inverse: B.Buffer
-    /// log|det W|.
-    private(set) var logAbsDet: Double = 0
-    /// W⁻¹ in Float64, row-major (for the log-determinant's gradient).
-    private(set) var inverse64: [Double] = []
-    /// The LU factors as of the last `refresh()`, kept for the backward pass so that it
-    /// does not download the parameters again (five host waits per step and layer).
-    private var factors64: (p: Matrix64, l: Matrix64, u: Matrix64)?
+    /// Plain: the identity, for adding `s·W⁻ᵀ` to ∂W in one GEMM.
+    private let identity: B.Buffer?
+    /// Plain: log|det W| as of the last host refresh.
+    private var logAbsDet: Double = 0
 
     /// A random orthogonal W (LU factors taken from it when `lu`).
     public init(_ backend: B, channels c: Int, lu: Bool, prefix: String, seed: UInt64, stream: UInt64) throws {
@@ -40,17 +46,17 @@ public final class InvertibleConv1x1<B: Backend> {
                 try Parameter(backend, name: prefix + ".log_s", shape: [c], values: logS),
                 try Parameter(backend, name: prefix + ".sign_s", shape: [c], values: signS, trainable: false),
             ]
+            identity = nil
         } else {
             parameters = [try Parameter(backend, name: prefix + ".weight", shape: [c, c], values: w.floats)]
+            identity = try backend.makeBuffer(Matrix64.identity(c).floats)
         }
         weight = try backend.allocate(c * c)
         inverse = try backend.allocate(c * c)
-        try refresh()
     }
 
     /// The LU factors in Float64 from the current parameters: P, unit lower L, and
-    /// `Ũ = U + diag(sign_s ⊙ exp(log_s))` (LU variant only).
-    /// Also returns `Σ log_s` (= log|det W|) from the same download.
+    /// `Ũ = U + diag(sign_s ⊙ exp(log_s))` (LU variant only; downloads, for checks).
     func factors() throws -> (p: Matrix64, l: Matrix64, u: Matrix64, logSSum: Double) {
         let c = channels
         let v = try parameters.map { try backend.download($0.value).map(Double.init) }
@@ -66,42 +72,58 @@ public final class InvertibleConv1x1<B: Backend> {
         return (try Matrix64(n: c, values: p), l, u, logS.reduce(0, +))
     }
 
-    /// The matrix W in Float64 from the current parameters.
+    /// The matrix W in Float64 from the current parameters (downloads; for checks and tools).
     public func matrix() throws -> Matrix64 {
         if !lu { return try Matrix64(n: channels, values: try backend.download(parameters[0].value).map(Double.init)) }
         let (p, l, u, _) = try factors()
         return p * l * u
     }
 
-    /// Recomputes W, W⁻¹ and log|det W| from the parameters and uploads them.
+    /// Checks that W is invertible (an error naming the layer if not); for the plain
+    /// variant also recomputes log|det W| and W⁻¹ on the host and uploads W⁻¹.
     public func refresh() throws {
-        let w: Matrix64
-        var logSSum = 0.0
-        if lu {
-            let f = try factors()
-            factors64 = (f.p, f.l, f.u)
-            logSSum = f.logSSum
-            w = f.p * f.l * f.u
-        } else {
-            w = try matrix()
+        if lu {   // W = P·L·Ũ is invertible exactly when every exp(log_s) is finite and non-zero
+            let logS = try backend.download(parameters[3].value)
+            guard logS.allSatisfy({ $0.isFinite && Foundation.exp(Double($0)) > 0 }) else {
+                throw GlowError("\(parameters[0].name): the 1×1 convolution's W is singular (log_s \(logS.filter { !$0.isFinite }))")
+            }
+            return
         }
-        guard let (inv, logdet) = w.inverseAndLogAbsDet() else {
+        guard let (inv, logdet) = try matrix().inverseAndLogAbsDet() else {
             throw GlowError("\(parameters[0].name): the 1×1 convolution's W is singular")
         }
-        logAbsDet = lu ? logSSum : logdet
-        inverse64 = inv.values
-        try backend.upload(w.floats, to: weight, offset: 0)
+        logAbsDet = logdet
         try backend.upload(inv.floats, to: inverse, offset: 0)
+    }
+
+    /// The factor tensors in `luWeight`'s order.
+    private var factorBuffers: (B.Buffer, B.Buffer, B.Buffer, B.Buffer, B.Buffer) {
+        (parameters[0].value, parameters[1].value, parameters[2].value, parameters[3].value, parameters[4].value)
     }
 
     /// `y = W x`, logdet `+= H·W·log|det W|`.
     public func forward(_ x: Tensor<B>, _ ctx: FlowContext<B>) throws -> Tensor<B> {
-        ctx.logdetConstant += Double(x.spatial) * logAbsDet
-        return try apply(weight, x)
+        if lu {
+            let (p, l, u, s, sg) = factorBuffers
+            try backend.luWeight(p: p, lower: l, upper: u, logS: s, signS: sg, channels: channels, weight: weight)
+            try ctx.addLogdet(s, count: channels, scale: Float(x.spatial), images: x.images)
+            return try apply(weight, x)
+        }
+        try refresh()
+        try ctx.addLogdet(Float(Double(x.spatial) * logAbsDet), images: x.images)
+        return try apply(parameters[0].value, x)
     }
 
     /// `x = W⁻¹ y`.
-    public func reverse(_ y: Tensor<B>) throws -> Tensor<B> { try apply(inverse, y) }
+    public func reverse(_ y: Tensor<B>) throws -> Tensor<B> {
+        if lu {
+            let (p, l, u, s, sg) = factorBuffers
+            try backend.luInverse(p: p, lower: l, upper: u, logS: s, signS: sg, channels: channels, inverse: inverse)
+        } else {
+            try refresh()
+        }
+        return try apply(inverse, y)
+    }
 
     func apply(_ m: B.Buffer, _ x: Tensor<B>) throws -> Tensor<B> {
         let y = try Tensor(backend, images: x.images, channels: channels, height: x.height, width: x.width)
@@ -168,48 +190,33 @@ public final class ChannelPermutation<B: Backend> {
 }
 
 extension InvertibleConv1x1 {
-    /// Backward from the input `x` and `dy`: `dx = Wᵀ · dy`, and the parameter gradients
-    /// from `∂W = dy · xᵀ + N·H·W·∂loss/∂logdet · W⁻ᵀ`, taken to the LU factors on the host
-    /// in Float64 (C × C is small): with `W = P·L·Ũ`, `∂L = strict_lower(Pᵀ ∂W Ũᵀ)`,
-    /// `∂Ũ = upper(Lᵀ Pᵀ ∂W)`, `∂log_s = diag(∂Ũ) ⊙ sign_s ⊙ exp(log_s) + N·H·W·∂loss/∂logdet`.
+    /// Backward from the input `x` and `dy` (after this step's `forward`): `dx = Wᵀ · dy`
+    /// and `∂W = dy · xᵀ` on the device. LU: `luBackward` takes ∂W to the factors, `∂L =
+    /// strict_lower(Pᵀ ∂W Ũᵀ)`, `∂U = strict_upper(Lᵀ Pᵀ ∂W)`, `∂log_s = diag(Lᵀ Pᵀ ∂W) ⊙
+    /// sign_s ⊙ exp(log_s) + N·H·W·∂loss/∂logdet`. Plain: `∂W += N·H·W·∂loss/∂logdet · W⁻ᵀ`.
     public func backward(input x: Tensor<B>, dy: Tensor<B>, logdetGrad: Float) throws -> Tensor<B> {
         let c = channels, p = x.cols
+        let w = lu ? weight : parameters[0].value
         let dx = try Tensor(backend, images: x.images, channels: c, height: x.height, width: x.width)
-        try backend.gemm(transA: true, transB: false, m: c, n: p, k: c, alpha: 1, a: weight, aOffset: 0, lda: c,
+        try backend.gemm(transA: true, transB: false, m: c, n: p, k: c, alpha: 1, a: w, aOffset: 0, lda: c,
                          b: dy.buffer, bOffset: 0, ldb: p, beta: 0, c: dx.buffer, cOffset: 0, ldc: p)
-        let dwBuffer = try backend.allocate(c * c)
-        try backend.gemm(transA: false, transB: true, m: c, n: c, k: p, alpha: 1, a: dy.buffer, aOffset: 0, lda: p,
-                         b: x.buffer, bOffset: 0, ldb: p, beta: 0, c: dwBuffer, cOffset: 0, ldc: c)
-        let dw = try backend.download(dwBuffer).map(Double.init)
-        let logdetScale = Double(logdetGrad) * Double(x.images * x.spatial)
+        let logdetScale = logdetGrad * Float(x.images * x.spatial)
         if !lu {
-            // log|det W| term: W⁻ᵀ, from the Float64 inverse kept since refresh().
-            var g = dw
-            for i in 0..<c { for j in 0..<c { g[i * c + j] += logdetScale * inverse64[j * c + i] } }
-            try backend.upload(g.map(Float.init), to: try parameters[0].gradient(), offset: 0)
+            let g = try parameters[0].gradient()
+            try backend.gemm(transA: false, transB: true, m: c, n: c, k: p, alpha: 1, a: dy.buffer, aOffset: 0, lda: p,
+                             b: x.buffer, bOffset: 0, ldb: p, beta: 0, c: g, cOffset: 0, ldc: c)
+            // W⁻¹ as uploaded by this step's forward pass.
+            try backend.gemm(transA: true, transB: false, m: c, n: c, k: c, alpha: logdetScale, a: inverse, aOffset: 0, lda: c,
+                             b: identity!, bOffset: 0, ldb: c, beta: 1, c: g, cOffset: 0, ldc: c)
             return dx
         }
-        let (perm, l, ut) = try factors64 ?? { let f = try factors(); return (f.p, f.l, f.u) }()
-        let pm = perm.values
-        var ptdw = Matrix64(zeros: c)   // Pᵀ · ∂W
-        for i in 0..<c { for k in 0..<c where pm[k * c + i] != 0 { for j in 0..<c { ptdw[i, j] += pm[k * c + i] * dw[k * c + j] } } }
-        var gl = [Float](repeating: 0, count: c * c), gu = gl, gs = [Float](repeating: 0, count: c)
-        for i in 0..<c {
-            for j in 0..<c {
-                if j < i {   // (Pᵀ∂W · Ũᵀ)[i, j]
-                    var s = 0.0
-                    for k in 0..<c { s += ptdw[i, k] * ut[j, k] }
-                    gl[i * c + j] = Float(s)
-                } else {     // (Lᵀ · Pᵀ∂W)[i, j]
-                    var s = 0.0
-                    for k in 0..<c { s += l[k, i] * ptdw[k, j] }
-                    if j > i { gu[i * c + j] = Float(s) } else { gs[i] = Float(s * ut[i, i] + logdetScale) }
-                }
-            }
-        }
-        try backend.upload(gl, to: try parameters[1].gradient(), offset: 0)
-        try backend.upload(gu, to: try parameters[2].gradient(), offset: 0)
-        try backend.upload(gs, to: try parameters[3].gradient(), offset: 0)
+        let dw = try backend.allocate(c * c)
+        try backend.gemm(transA: false, transB: true, m: c, n: c, k: p, alpha: 1, a: dy.buffer, aOffset: 0, lda: p,
+                         b: x.buffer, bOffset: 0, ldb: p, beta: 0, c: dw, cOffset: 0, ldc: c)
+        let (pm, l, u, s, sg) = factorBuffers
+        try backend.luBackward(dw: dw, p: pm, lower: l, upper: u, logS: s, signS: sg, channels: c, logdetScale: logdetScale,
+                               gLower: try parameters[1].gradient(), gUpper: try parameters[2].gradient(),
+                               gLogS: try parameters[3].gradient())
         return dx
     }
 }

@@ -38,89 +38,100 @@ public struct OptimizerConfig: Sendable, Equatable {
     }
 }
 
-/// Adam / Adamax on the device: one fused update per parameter tensor, moments kept on
-/// the device, optional global-norm clipping and an EMA of the weights.
+/// Adam / Adamax on the device over the model's `ParameterArena`: the moments and the
+/// EMA shadow are buffers of the arena's layout, the global gradient norm is one
+/// reduction, and clipping, skip-on-non-finite, the update and the EMA are decided and
+/// applied on the device (`stepDecide`, `arenaUpdate`) without the host waiting.
 public final class Optimizer<B: Backend> {
     /// The settings.
     public let config: OptimizerConfig
-    /// Updates applied so far.
+    /// Updates applied so far (skipped steps excluded).
     public private(set) var step = 0
     let backend: B
-    let parameters: [Parameter<B>]
-    /// Recomputes what the model derives from its weights (W⁻¹, log|det W|, ActNorm's
-    /// log-scale sums) after `swapEMA` exchanged them.
-    private let refreshModel: () throws -> Void
-    var m: [B.Buffer] = [], v: [B.Buffer] = [], ema: [B.Buffer] = []
-    private let norms: B.Buffer
+    /// The model's arena.
+    public let arena: ParameterArena<B>
+    var parameters: [Parameter<B>] { arena.parameters }
+    /// The moments and, with EMA, the shadow weights, laid out as the arena.
+    public let m: B.Buffer, v: B.Buffer, ema: B.Buffer?
 
     /// An optimizer for the trainable parameters of `model`.
     public init(_ model: Glow<B>, config: OptimizerConfig) throws {
         try config.validate()
         self.config = config; backend = model.backend
-        parameters = model.parameters.filter(\.trainable)
-        refreshModel = { [weak model] in try model?.refresh() }
-        for p in parameters {
-            m.append(try backend.zeros(p.count)); v.append(try backend.zeros(p.count))
-            if config.ema != nil {
-                let e = try backend.allocate(p.count)
-                try backend.copy2D(p.value, srcOffset: 0, srcStride: 0, e, dstOffset: 0, dstStride: 0, rows: 1, cols: p.count)
-                ema.append(e)
-            }
+        arena = model.arena
+        m = try backend.zeros(arena.count); v = try backend.zeros(arena.count)
+        if config.ema != nil {
+            let e = try backend.allocate(arena.count)
+            try backend.copy2D(arena.values, srcOffset: 0, srcStride: 0, e, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
+            ema = e
+        } else {
+            ema = nil
         }
-        norms = try backend.allocate(max(1, parameters.count))
     }
 
-    /// The global gradient norm √Σ‖g‖² (one small download per step).
+    /// Bias corrections `1/(1-β1^t)`, `1/(1-β2^t)` of update number `t`.
+    private func corrections(_ t: Int) -> (Float, Float) {
+        (Float(1 / (1 - pow(config.beta1, Double(t)))), Float(1 / (1 - pow(config.beta2, Double(t)))))
+    }
+
+    /// Enqueues the step's update from the gradients in the arena: Σ g² into `record[0]`,
+    /// the decision (clip factor, applied or skipped) and the update of the whole arena at
+    /// learning rate `lr`. Nothing waits; call `finish(applied:)` with what the record says.
+    public func enqueueUpdate(record: StepRecord<B>, learningRate lr: Double) throws {
+        let g = try arena.gradients()
+        try backend.sumOfSquares(g, count: arena.count, out: record.buffer, outIndex: 0)
+        try backend.stepDecide(record: record.buffer, clip: Float(config.clip ?? 0))
+        let (c1, c2) = corrections(step + 1)
+        try backend.arenaUpdate(arena.values, gradients: g, m: m, v: v, ema: ema, record: record.buffer, count: arena.count,
+                                learningRate: Float(lr), beta1: Float(config.beta1), beta2: Float(config.beta2),
+                                epsilon: Float(config.epsilon), correction1: c1, correction2: c2,
+                                adamax: config.kind == .adamax, emaRate: config.ema.map { Float(1 - $0) } ?? 0)
+    }
+
+    /// Counts the update enqueued by `enqueueUpdate` when the record says it was applied.
+    public func finish(applied: Bool) {
+        if applied { step += 1 }
+    }
+
+    /// The global gradient norm √Σ‖g‖² of the gradients in the arena (one reduction, one wait).
     public func gradientNorm() throws -> Double {
-        for (i, p) in parameters.enumerated() {
-            try backend.sumOfSquares(try p.gradient(), count: p.count, out: norms, outIndex: i)
-        }
-        return try backend.download(norms, offset: 0, count: parameters.count).reduce(0.0) { $0 + Double($1) }.squareRoot()
+        let out = try backend.allocate(1)
+        try backend.sumOfSquares(try arena.gradients(), count: arena.count, out: out, outIndex: 0)
+        return Double(try backend.download(out, offset: 0, count: 1)[0]).squareRoot()
     }
 
-    /// Applies one update with the gradients in the parameters, at learning rate `lr`,
-    /// scaling gradients by `gradScale` (clipping).
+    /// Applies one update with the gradients in the arena at learning rate `lr`, scaling
+    /// them by `gradScale` (no decision: the update is applied).
     public func apply(learningRate lr: Double, gradScale: Double) throws {
+        let record = try backend.makeBuffer([0, Float(gradScale), 1, 0])
         step += 1
-        let c1 = 1 / (1 - pow(config.beta1, Double(step))), c2 = 1 / (1 - pow(config.beta2, Double(step)))
-        for (i, p) in parameters.enumerated() {
-            try backend.adamUpdate(p.value, gradient: try p.gradient(), m: m[i], v: v[i], count: p.count,
-                                   learningRate: Float(lr), beta1: Float(config.beta1), beta2: Float(config.beta2),
-                                   epsilon: Float(config.epsilon), correction1: Float(c1), correction2: Float(c2),
-                                   gradScale: Float(gradScale), adamax: config.kind == .adamax)
-        }
-        if let d = config.ema {
-            // ema = d·ema + (1-d)·p, as ema += (1-d)·(p - ema).
-            for (i, p) in parameters.enumerated() {
-                let t = try backend.allocate(p.count)
-                try backend.binary(.subtract, p.value, aOffset: 0, ema[i], bOffset: 0, y: t, yOffset: 0, count: p.count)
-                try backend.scale(t, xOffset: 0, alpha: Float(1 - d), beta: 0, y: t, yOffset: 0, count: p.count)
-                try backend.binary(.add, ema[i], aOffset: 0, t, bOffset: 0, y: ema[i], yOffset: 0, count: p.count)
-            }
-        }
+        let (c1, c2) = corrections(step)
+        try backend.arenaUpdate(arena.values, gradients: try arena.gradients(), m: m, v: v, ema: ema, record: record,
+                                count: arena.count, learningRate: Float(lr), beta1: Float(config.beta1),
+                                beta2: Float(config.beta2), epsilon: Float(config.epsilon), correction1: c1, correction2: c2,
+                                adamax: config.kind == .adamax, emaRate: config.ema.map { Float(1 - $0) } ?? 0)
     }
 
-    /// Swaps the live weights with their EMA (call twice to swap back) and refreshes what
-    /// the model derives from them, so evaluation and sampling use the EMA weights
-    /// throughout; no-op without EMA.
+    /// Swaps the live weights with their EMA (call twice to swap back): three copies of the
+    /// arena. Nothing is derived from the weights between passes, so evaluation and
+    /// sampling then use the EMA weights throughout; no-op without EMA.
     public func swapEMA() throws {
-        guard config.ema != nil else { return }
-        for (i, p) in parameters.enumerated() {
-            let t = try backend.allocate(p.count)
-            try backend.copy2D(p.value, srcOffset: 0, srcStride: 0, t, dstOffset: 0, dstStride: 0, rows: 1, cols: p.count)
-            try backend.copy2D(ema[i], srcOffset: 0, srcStride: 0, p.value, dstOffset: 0, dstStride: 0, rows: 1, cols: p.count)
-            try backend.copy2D(t, srcOffset: 0, srcStride: 0, ema[i], dstOffset: 0, dstStride: 0, rows: 1, cols: p.count)
-        }
-        try refreshModel()
+        guard let ema else { return }
+        let n = arena.count
+        let t = try backend.allocate(n)
+        try backend.copy2D(arena.values, srcOffset: 0, srcStride: 0, t, dstOffset: 0, dstStride: 0, rows: 1, cols: n)
+        try backend.copy2D(ema, srcOffset: 0, srcStride: 0, arena.values, dstOffset: 0, dstStride: 0, rows: 1, cols: n)
+        try backend.copy2D(t, srcOffset: 0, srcStride: 0, ema, dstOffset: 0, dstStride: 0, rows: 1, cols: n)
     }
 
-    /// The state as tensors (`m.<name>`, `v.<name>`, `ema.<name>`) plus the step.
+    /// The state as tensors (`m.<name>`, `v.<name>`, `ema.<name>`, per tensor as in
+    /// docs/glow-spec.md) plus the step.
     public func state(into file: inout SafeTensorsFile) throws {
         file.metadata["optimizer_step"] = String(step)
-        for (i, p) in parameters.enumerated() {
-            try file.add("m." + p.name, shape: p.shape, floats: try backend.download(m[i]))
-            try file.add("v." + p.name, shape: p.shape, floats: try backend.download(v[i]))
-            if config.ema != nil { try file.add("ema." + p.name, shape: p.shape, floats: try backend.download(ema[i])) }
+        for (p, o) in zip(parameters, arena.offsets) {
+            try file.add("m." + p.name, shape: p.shape, floats: try backend.download(m, offset: o, count: p.count))
+            try file.add("v." + p.name, shape: p.shape, floats: try backend.download(v, offset: o, count: p.count))
+            if let ema { try file.add("ema." + p.name, shape: p.shape, floats: try backend.download(ema, offset: o, count: p.count)) }
         }
     }
 
@@ -131,11 +142,11 @@ public final class Optimizer<B: Backend> {
         }
         step = n
         do {
-            for (i, p) in parameters.enumerated() {
-                try backend.upload(try file.requireFloats("m." + p.name, shape: p.shape), to: m[i], offset: 0)
-                try backend.upload(try file.requireFloats("v." + p.name, shape: p.shape), to: v[i], offset: 0)
-                if config.ema != nil {
-                    try backend.upload(try file.requireFloats("ema." + p.name, shape: p.shape), to: ema[i], offset: 0)
+            for (p, o) in zip(parameters, arena.offsets) {
+                try backend.upload(try file.requireFloats("m." + p.name, shape: p.shape), to: m, offset: o)
+                try backend.upload(try file.requireFloats("v." + p.name, shape: p.shape), to: v, offset: o)
+                if let ema {
+                    try backend.upload(try file.requireFloats("ema." + p.name, shape: p.shape), to: ema, offset: o)
                 }
             }
         } catch let e as SafeTensorsError { throw GlowError(e.message) }

@@ -82,7 +82,7 @@ public final class Trainer<B: Backend> {
         backend = model.backend
         self.optimizer = try Optimizer(model, config: optimizer)
         exchange = communicator.size > 1
-            ? GradientExchange(parameters: model.parameters.filter(\.trainable), backend: backend, communicator: communicator) : nil
+            ? GradientExchange(arena: model.arena, backend: backend, communicator: communicator) : nil
     }
 
     /// Indices of the images of step `s` over all ranks (`globalBatch` of them): epoch e
@@ -160,7 +160,13 @@ public final class Trainer<B: Backend> {
                              initialize: true)
     }
 
-    /// One step: forward, backward, gradient norm, and (unless non-finite) the update.
+    /// The record the steps of this trainer accumulate into (one per trainer: a step
+    /// allocates nothing).
+    private var record: StepRecord<B>?
+
+    /// One step: forward, backward, gradient norm, and (unless non-finite) the update, all
+    /// enqueued on the device; the host then waits once, for the step record (loss terms,
+    /// norm, applied or skipped). Under MPI the gradient all-reduce adds one more wait.
     @discardableResult
     public func trainStep() throws -> StepReport {
         let t0 = Date()
@@ -168,29 +174,33 @@ public final class Trainer<B: Backend> {
         let mine = rankSlice(of: globalBatch)
         let indices = Array(try batchIndices(step: s)[mine])
         let x = try input(indices, noiseStream: UInt64(s) + 1, noiseSkip: mine.lowerBound)
-        let pass = try model.gradients(x, labels: labels(indices), memory: memory)
-        var loss = pass.loss, bpd = pass.meanBPD, exchangeSeconds = 0.0
+        let record = try self.record ?? StepRecord(backend, images: x.images)
+        self.record = record
+        let crossEntropy = try model.enqueueGradients(x, labels: labels(indices), memory: memory, record: record)
+        try model.arena.markLoss(record.buffer, from: record.logdetOffset,
+                                 count: record.logpOffset + record.images - record.logdetOffset)
+        var exchangeSeconds = 0.0
         if let exchange {
             // Equal slices: the mean of the ranks' mean gradients is the global batch's. A
-            // non-finite value on any rank makes the sums non-finite on all, so all skip.
+            // non-finite value on any rank (the loss through the arena's loss slot) makes
+            // the sums non-finite on all, so all skip.
             exchangeSeconds = try exchange.average()
+        }
+        let lr = optimizer.config.learningRate(at: s)
+        try optimizer.enqueueUpdate(record: record, learningRate: lr)
+        let values = try record.read(backend)
+        optimizer.finish(applied: values.applied)
+        let pass = model.pass(values, crossEntropy: crossEntropy)
+        var loss = pass.loss, bpd = pass.meanBPD
+        if exchange != nil {
             var sums = [pass.loss, pass.bpd.reduce(0, +)]
             try communicator.allReduceSum(&sums)
             loss = sums[0] / Double(communicator.size)
             bpd = sums[1] / Double(globalBatch)
         }
-        let norm = try optimizer.gradientNorm()
-        let lr = optimizer.config.learningRate(at: s)
-        let finite = loss.isFinite && norm.isFinite
-        if finite {
-            consecutiveSkips = 0
-            var scale = 1.0
-            if let clip = optimizer.config.clip, norm > clip { scale = clip / norm }
-            try optimizer.apply(learningRate: lr, gradScale: scale)
-            try model.refresh()
-        } else {
-            consecutiveSkips += 1
-        }
+        let norm = Double(values.norm)
+        let finite = values.applied
+        if finite { consecutiveSkips = 0 } else { consecutiveSkips += 1 }
         step += 1
         let report = StepReport(step: s, bpd: bpd, gradientNorm: norm, learningRate: lr, skipped: !finite,
                                 seconds: Date().timeIntervalSince(t0), allReduceSeconds: exchangeSeconds)

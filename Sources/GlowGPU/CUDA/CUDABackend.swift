@@ -17,11 +17,14 @@ public final class CUDABuffer {
     let pointer: CUdeviceptr
     /// Floats held.
     public let count: Int
-    let pool: BufferPool<CUdeviceptr>
-    init(pointer: CUdeviceptr, count: Int, pool: BufferPool<CUdeviceptr>) {
-        self.pointer = pointer; self.count = count; self.pool = pool
+    /// The pool the allocation goes back to (nil for a view).
+    let pool: BufferPool<CUdeviceptr>?
+    /// The buffer a view aliases, kept alive by it.
+    let parent: CUDABuffer?
+    init(pointer: CUdeviceptr, count: Int, pool: BufferPool<CUdeviceptr>?, parent: CUDABuffer? = nil) {
+        self.pointer = pointer; self.count = count; self.pool = pool; self.parent = parent
     }
-    deinit { pool.give(pointer, count: count) }
+    deinit { pool?.give(pointer, count: count) }
     /// The address of element `offset`.
     func address(_ offset: Int) -> CUdeviceptr { pointer + CUdeviceptr(offset * 4) }
 }
@@ -54,7 +57,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
     /// The kernel variant and constants the module was compiled with.
     public let tuning: KernelTuning
     /// Launches and host waits, for `bench`.
-    public let counters = LaunchCounters()
+    public let counters = DeviceCounters()
     /// FP32, or TF32 for the GEMMs the model allows (`reducedPrecisionAllowed`).
     public var precision: GEMMPrecision
     /// Set by the model around the coupling networks (see `ReducedPrecisionGEMM`).
@@ -230,6 +233,16 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
 
     public func count(of buffer: CUDABuffer) -> Int { buffer.count }
 
+    /// Any offset will do; 64 floats (256 bytes) keeps views on cuBLAS's preferred alignment.
+    public var viewAlignment: Int { 64 }
+
+    public func view(of buffer: CUDABuffer, offset: Int, count: Int) throws -> CUDABuffer {
+        guard offset >= 0, count >= 0, offset + count <= buffer.count else {
+            throw GlowError("cuda: view of \(count) floats at \(offset) past a buffer of \(buffer.count)")
+        }
+        return CUDABuffer(pointer: buffer.address(offset), count: count, pool: nil, parent: buffer)
+    }
+
     public func upload(_ values: [Float], to buffer: CUDABuffer, offset: Int) throws {
         if values.isEmpty { return }
         guard offset >= 0, offset + values.count <= buffer.count else {
@@ -238,6 +251,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         makeCurrent()
         // From pageable memory the driver stages the source before returning, so `values`
         // may go away at once; the copy stays ordered with the stream's kernels.
+        counters.uploads += 1
         try values.withUnsafeBytes { p in
             try CUDAError.check(api.cuMemcpyHtoDAsync!(buffer.address(offset), p.baseAddress, p.count, stream), "cuMemcpyHtoDAsync")
         }
@@ -250,7 +264,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         }
         makeCurrent()
         var out = [Float](repeating: 0, count: count)
-        counters.hostSyncs += 1
+        counters.hostWaits += 1; counters.downloads += 1
         try out.withUnsafeMutableBytes { p in
             try CUDAError.check(api.cuMemcpyDtoHAsync!(p.baseAddress, buffer.address(offset), p.count, stream), "cuMemcpyDtoHAsync")
             try CUDAError.check(api.cuStreamSynchronize!(stream), "cuStreamSynchronize (after a download)")
@@ -259,7 +273,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
     }
 
     public func synchronize() throws {
-        counters.hostSyncs += 1
+        counters.hostWaits += 1
         makeCurrent()
         try CUDAError.check(api.cuStreamSynchronize!(stream), "cuStreamSynchronize")
     }
@@ -282,6 +296,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
             throw GlowError("cuda: gemm \(what) = \(v) exceeds cuBLAS's 32-bit sizes")
         }
         makeCurrent()
+        counters.libraryCalls += 1
         var alpha = alpha, beta = beta
         let opA = Int32(transA ? GLOW_CUBLAS_OP_T : GLOW_CUBLAS_OP_N)
         let opB = Int32(transB ? GLOW_CUBLAS_OP_T : GLOW_CUBLAS_OP_N)

@@ -81,6 +81,13 @@ public enum Kernel: String, CaseIterable, Sendable {
     case rowDotsWG = "row_dots_wg"
     case sampleSumsWG = "sample_sums_wg"
     case channelAffineExp = "channel_affine_exp"
+    // The training step on the device (both variants).
+    case addScaledSum = "add_scaled_sum"
+    case luWeight = "lu_weight"
+    case luInverse = "lu_inverse"
+    case luBackward = "lu_backward"
+    case stepDecide = "step_decide"
+    case arenaUpdate = "arena_update"
 
     /// The kernel's name in kernels.cl.
     public var name: String { rawValue }
@@ -121,6 +128,12 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .rowDotsWG: [.buffer, .buffer, .int, .int, .buffer]
         case .sampleSumsWG: [.buffer, .int, .int, .int, .int, .int, .buffer, .int]
         case .channelAffineExp: [.buffer, .int, .int, .buffer, .buffer, .float, .int, .int, .buffer, .int]
+        case .addScaledSum: [.buffer, .int, .int, .float, .buffer, .int, .int]
+        case .luWeight, .luInverse: [.buffer, .buffer, .buffer, .buffer, .buffer, .int, .buffer]
+        case .luBackward: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .int, .float, .buffer, .buffer, .buffer]
+        case .stepDecide: [.buffer, .float]
+        case .arenaUpdate: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .float, .float, .float, .float, .float,
+                            .float, .int, .float, .int]
         }
     }
 

@@ -31,21 +31,6 @@ public struct KernelTuning: Sendable, Equatable {
     }
 }
 
-/// Kernel launches and host synchronisations a backend has issued, for `bench`'s
-/// per-step launch-overhead figures.
-public final class LaunchCounters: @unchecked Sendable {
-    /// Kernels enqueued.
-    public var launches = 0
-    /// Waits of the host on the device (downloads, `synchronize`).
-    public var hostSyncs = 0
-    /// Launches per kernel, for finding what to fuse.
-    public var byKernel: [Kernel: Int] = [:]
-    /// Zero counters.
-    public init() {}
-    /// Sets every count to zero.
-    public func reset() { launches = 0; hostSyncs = 0; byKernel = [:] }
-}
-
 /// A backend that runs kernels.cl: the OpenCL backend and the CUDA backend. A conforming
 /// device supplies buffers, GEMM and one way to launch a kernel; every other `Backend`
 /// operation is written once, in this protocol's extension (KernelBackend+Operations.swift),
@@ -53,8 +38,6 @@ public final class LaunchCounters: @unchecked Sendable {
 public protocol KernelBackend: Backend {
     /// The kernel variant and constants the device's program was built with.
     var tuning: KernelTuning { get }
-    /// Launch and synchronisation counts since the last reset.
-    var counters: LaunchCounters { get }
     /// Enqueues `kernel` over `global` work-items (already a multiple of `local` in every
     /// dimension, none zero) in work-groups of `local`. `args` have been checked against
     /// `kernel.arguments`.
@@ -82,7 +65,7 @@ extension KernelBackend {
         let g = zip(global, local).map { (($0 + $1 - 1) / $1) * $1 }
         try enqueue(kernel, args, global: g, local: local)
         counters.launches += 1
-        counters.byKernel[kernel, default: 0] += 1
+        counters.byKernel[kernel.name, default: 0] += 1
     }
 
 }

@@ -8,9 +8,16 @@ public final class OpenCLBuffer {
     let mem: cl_mem
     /// Floats held.
     public let count: Int
-    let pool: BufferPool<cl_mem>
-    init(mem: cl_mem, count: Int, pool: BufferPool<cl_mem>) { self.mem = mem; self.count = count; self.pool = pool }
-    deinit { pool.give(mem, count: count) }
+    /// The pool the allocation goes back to (nil for a sub-buffer, which is released).
+    let pool: BufferPool<cl_mem>?
+    /// The buffer a sub-buffer aliases, kept alive by it.
+    let parent: OpenCLBuffer?
+    init(mem: cl_mem, count: Int, pool: BufferPool<cl_mem>?, parent: OpenCLBuffer? = nil) {
+        self.mem = mem; self.count = count; self.pool = pool; self.parent = parent
+    }
+    deinit {
+        if let pool { pool.give(mem, count: count) } else { clReleaseMemObject(mem) }
+    }
 }
 
 /// The OpenCL backend: kernels.cl built once per device (with `-D` tuning constants), every
@@ -24,7 +31,7 @@ public final class OpenCLBackend: KernelBackend {
     /// The kernel variant and constants the program was built with.
     public let tuning: KernelTuning
     /// Launches and host waits, for `bench`.
-    public let counters = LaunchCounters()
+    public let counters = DeviceCounters()
     /// The options the program was built with.
     public let buildOptions: String
     /// Seconds spent building (or loading) the program at start-up.
@@ -36,12 +43,20 @@ public final class OpenCLBackend: KernelBackend {
     /// Released device buffers, reused by size (see `BufferPool`).
     let pool = BufferPool<cl_mem>(release: { clReleaseMemObject($0) })
     private var built = false
+    /// Floats of `CL_DEVICE_MEM_BASE_ADDR_ALIGN`: sub-buffers must start on it.
+    public let viewAlignment: Int
+    /// Host copies of non-blocking uploads, freed at the next wait (the in-order queue has
+    /// read them by then).
+    private var staged: [UnsafeMutableRawPointer] = []
 
     /// Opens `device`, building kernels.cl for it with the variant and constants
     /// `KernelTuningTable` picks (after `GLOW_CL_VARIANT` and `GLOW_CL_TUNING`), then
     /// `tuning` laid over them.
     public init(device: OpenCLDeviceInfo, tuning: [String: Int] = [:]) throws {
         self.device = device
+        var alignBits: cl_uint = 0
+        clGetDeviceInfo(device.deviceID, cl_device_info(CL_DEVICE_MEM_BASE_ADDR_ALIGN), 4, &alignBits, nil)
+        viewAlignment = max(1, Int(alignBits) / 32)
         self.tuning = try KernelTuningTable.tuning(for: device.kernelDevice,
                                                    environment: ProcessInfo.processInfo.environment, overrides: tuning)
         var st: cl_int = 0
@@ -84,6 +99,7 @@ public final class OpenCLBackend: KernelBackend {
     }
 
     deinit {
+        if !staged.isEmpty { clFinish(queue); staged.forEach { free($0) } }
         for k in kernels.values { clReleaseKernel(k) }
         if built { clReleaseProgram(program) }
         clReleaseCommandQueue(queue)
@@ -157,16 +173,61 @@ public final class OpenCLBackend: KernelBackend {
 
     public func count(of buffer: OpenCLBuffer) -> Int { buffer.count }
 
+    public func view(of buffer: OpenCLBuffer, offset: Int, count: Int) throws -> OpenCLBuffer {
+        guard offset >= 0, count >= 0, offset + count <= buffer.count, offset % viewAlignment == 0 else {
+            throw GlowError("opencl: view of \(count) floats at \(offset) of a buffer of \(buffer.count) "
+                + "(offsets must be multiples of \(viewAlignment) floats on \(device.name))")
+        }
+        let root = buffer.parent ?? buffer
+        let base = buffer.parent == nil ? 0 : try subBufferOrigin(buffer)
+        var region = cl_buffer_region(origin: (base + offset) * 4, size: max(count, 1) * 4)
+        var st: cl_int = 0
+        guard let m = clCreateSubBuffer(root.mem, cl_mem_flags(CL_MEM_READ_WRITE), cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION),
+                                        &region, &st), st == CL_SUCCESS else {
+            throw OpenCLError(st, "clCreateSubBuffer(\(count) floats at \(base + offset))")
+        }
+        return OpenCLBuffer(mem: m, count: count, pool: nil, parent: root)
+    }
+
+    /// A sub-buffer's start in its parent, in floats.
+    private func subBufferOrigin(_ b: OpenCLBuffer) throws -> Int {
+        var origin = 0
+        try OpenCLError.check(clGetMemObjectInfo(b.mem, cl_mem_info(CL_MEM_OFFSET), MemoryLayout<Int>.size, &origin, nil),
+                              "clGetMemObjectInfo(CL_MEM_OFFSET)")
+        return origin / 4
+    }
+
+    /// Enqueues a copy of `bytes` host bytes into `buffer` without waiting: the bytes are
+    /// staged in a host copy the queue reads before any later wait returns.
+    private func stagedWrite(_ source: UnsafeRawPointer, bytes: Int, to buffer: OpenCLBuffer, offset: Int) throws {
+        guard let copy = malloc(bytes) else { throw GlowError("opencl: cannot stage an upload of \(bytes) bytes: out of memory") }
+        copy.copyMemory(from: source, byteCount: bytes)
+        staged.append(copy)
+        counters.uploads += 1
+        try OpenCLError.check(clEnqueueWriteBuffer(queue, buffer.mem, cl_bool(CL_FALSE), offset * 4, bytes, copy, 0, nil, nil),
+                              "clEnqueueWriteBuffer")
+    }
+
+    /// Frees the staged upload copies after a wait.
+    private func releaseStaged() {
+        staged.forEach { free($0) }
+        staged.removeAll(keepingCapacity: true)
+    }
+
     public func upload(_ values: [Float], to buffer: OpenCLBuffer, offset: Int) throws {
         if values.isEmpty { return }
         guard offset >= 0, offset + values.count <= buffer.count else {
             throw GlowError("opencl: upload of \(values.count) floats at \(offset) past a buffer of \(buffer.count)")
         }
-        counters.hostSyncs += 1   // a blocking write on an in-order queue waits for all queued work
-        try values.withUnsafeBytes { p in
-            try OpenCLError.check(clEnqueueWriteBuffer(queue, buffer.mem, cl_bool(CL_TRUE), offset * 4, p.count,
-                                                       p.baseAddress, 0, nil, nil), "clEnqueueWriteBuffer")
+        try values.withUnsafeBytes { try stagedWrite($0.baseAddress!, bytes: $0.count, to: buffer, offset: offset) }
+    }
+
+    public func upload(from source: UnsafePointer<Float>, count: Int, to buffer: OpenCLBuffer, offset: Int) throws {
+        if count == 0 { return }
+        guard offset >= 0, offset + count <= buffer.count else {
+            throw GlowError("opencl: upload of \(count) floats at \(offset) past a buffer of \(buffer.count)")
         }
+        try stagedWrite(UnsafeRawPointer(source), bytes: count * 4, to: buffer, offset: offset)
     }
 
     public func download(_ buffer: OpenCLBuffer, offset: Int, count: Int) throws -> [Float] {
@@ -175,17 +236,19 @@ public final class OpenCLBackend: KernelBackend {
             throw GlowError("opencl: download of \(count) floats at \(offset) past a buffer of \(buffer.count)")
         }
         var out = [Float](repeating: 0, count: count)
-        counters.hostSyncs += 1
+        counters.hostWaits += 1; counters.downloads += 1
         try out.withUnsafeMutableBytes { p in
             try OpenCLError.check(clEnqueueReadBuffer(queue, buffer.mem, cl_bool(CL_TRUE), offset * 4, p.count,
                                                       p.baseAddress, 0, nil, nil), "clEnqueueReadBuffer")
         }
+        releaseStaged()
         return out
     }
 
     public func synchronize() throws {
-        counters.hostSyncs += 1
+        counters.hostWaits += 1
         try OpenCLError.check(clFinish(queue), "clFinish")
+        releaseStaged()
     }
 
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,

@@ -55,6 +55,7 @@ public enum SelfTest {
         }
         checks += [AdamCheck(adamax: false, count: 1001), AdamCheck(adamax: true, count: 1001)]
         checks += [RandomCheck(.normal, count: 1001), RandomCheck(.uniform(low: -0.5, high: 0.25), count: 1001)]
+        checks += TrainingStepCheck.Kind.allCases.flatMap { kind in [1, 5, 13].map { TrainingStepCheck(kind, size: $0) } }
         return checks
     }
 

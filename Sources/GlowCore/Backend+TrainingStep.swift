@@ -1,0 +1,228 @@
+import Foundation
+
+/// What a backend has done since the last `reset()`, counted with one definition on every
+/// backend so `bench --json` compares like with like:
+/// - `launches`: kernels enqueued (kernels.cl on OpenCL and CUDA; the CPU backend runs no
+///   kernels and counts none);
+/// - `libraryCalls`: GEMMs through a vendor library (cuBLAS, OpenBLAS);
+/// - `hostWaits`: times the host waited for the device (a blocking read, `synchronize`; on
+///   the CPU backend every download, the point where a device would make the host wait);
+/// - `uploads` and `downloads`: host↔device copies (an upload that does not wait is not a
+///   host wait);
+/// - `graphLaunches`: replays of a recorded step (CUDA Graphs; 0 elsewhere).
+public final class DeviceCounters: @unchecked Sendable {
+    /// Kernels enqueued.
+    public var launches = 0
+    /// GEMMs through a vendor library.
+    public var libraryCalls = 0
+    /// Waits of the host on the device.
+    public var hostWaits = 0
+    /// Host → device copies.
+    public var uploads = 0
+    /// Device → host copies.
+    public var downloads = 0
+    /// Recorded-graph replays.
+    public var graphLaunches = 0
+    /// Launches per kernel name, for finding what to fuse.
+    public var byKernel: [String: Int] = [:]
+    /// Zero counters.
+    public init() {}
+    /// Sets every count to zero.
+    public func reset() {
+        launches = 0; libraryCalls = 0; hostWaits = 0; uploads = 0; downloads = 0; graphLaunches = 0; byKernel = [:]
+    }
+}
+
+/// The arithmetic of the training-step operations (`addScaledSum`, `luWeight`,
+/// `luInverse`, `luBackward`, `stepDecide`, `arenaUpdate`) on host memory: what the CPU
+/// backend runs, and what any other backend without its own version runs through a
+/// download and an upload. kernels.cl's kernels of the same names compute the same
+/// expressions in the same order; the tests check both against Float64 (`Matrix64`).
+public enum StepMath {
+    /// `out[i] += scale · Σ_j x[j]`, `i < outCount`.
+    public static func addScaledSum(_ x: UnsafePointer<Float>, count: Int, scale: Float,
+                                    out: UnsafeMutablePointer<Float>, outCount: Int) {
+        var s: Float = 0
+        for j in 0..<count { s += x[j] }
+        for i in 0..<outCount { out[i] += scale * s }
+    }
+
+    /// `Ũ[k, j]`: the strict upper part of `upper`, `signS[k]·exp(logS[k])` on the diagonal.
+    @inline(__always)
+    static func u(_ upper: UnsafePointer<Float>, _ logS: UnsafePointer<Float>, _ signS: UnsafePointer<Float>,
+                  _ c: Int, _ k: Int, _ j: Int) -> Float {
+        k == j ? signS[k] * Foundation.exp(logS[k]) : upper[k * c + j]
+    }
+
+    /// `W = P · L · Ũ` (see `Backend.luWeight`).
+    public static func luWeight(p: UnsafePointer<Float>, lower: UnsafePointer<Float>, upper: UnsafePointer<Float>,
+                                logS: UnsafePointer<Float>, signS: UnsafePointer<Float>, channels c: Int,
+                                weight w: UnsafeMutablePointer<Float>) {
+        for i in 0..<c {
+            for j in 0..<c {
+                var acc: Float = 0
+                for r in 0..<c {
+                    let pr = p[i * c + r]
+                    if pr == 0 { continue }
+                    var s: Float = 0
+                    for k in 0...min(r, j) { s += (k == r ? 1 : lower[r * c + k]) * u(upper, logS, signS, c, k, j) }
+                    acc += pr * s
+                }
+                w[i * c + j] = acc
+            }
+        }
+    }
+
+    /// `W⁻¹` column by column: `L·y = Pᵀ·e_j` forward, then `Ũ·x = y` backward.
+    public static func luInverse(p: UnsafePointer<Float>, lower: UnsafePointer<Float>, upper: UnsafePointer<Float>,
+                                 logS: UnsafePointer<Float>, signS: UnsafePointer<Float>, channels c: Int,
+                                 inverse inv: UnsafeMutablePointer<Float>) {
+        for j in 0..<c {
+            for i in 0..<c {
+                var s = p[j * c + i]
+                for k in 0..<i { s -= lower[i * c + k] * inv[k * c + j] }
+                inv[i * c + j] = s
+            }
+            for i in stride(from: c - 1, through: 0, by: -1) {
+                var s = inv[i * c + j]
+                for k in (i + 1)..<c { s -= upper[i * c + k] * inv[k * c + j] }
+                inv[i * c + j] = s / (signS[i] * Foundation.exp(logS[i]))
+            }
+        }
+    }
+
+    /// The chain rule from ∂W to the LU factors (see `Backend.luBackward`).
+    public static func luBackward(dw: UnsafePointer<Float>, p: UnsafePointer<Float>, lower: UnsafePointer<Float>,
+                                  upper: UnsafePointer<Float>, logS: UnsafePointer<Float>, signS: UnsafePointer<Float>,
+                                  channels c: Int, logdetScale: Float, gLower: UnsafeMutablePointer<Float>,
+                                  gUpper: UnsafeMutablePointer<Float>, gLogS: UnsafeMutablePointer<Float>) {
+        // (Pᵀ·∂W)[i, k], summed over P's non-zeros in increasing r as the kernel does.
+        func ptdw(_ i: Int, _ k: Int) -> Float {
+            var a: Float = 0
+            for r in 0..<c where p[r * c + i] != 0 { a += p[r * c + i] * dw[r * c + k] }
+            return a
+        }
+        for i in 0..<c {
+            for j in 0..<c {
+                var s: Float = 0
+                if j < i {
+                    for k in j..<c { s += ptdw(i, k) * u(upper, logS, signS, c, j, k) }
+                    gLower[i * c + j] = s; gUpper[i * c + j] = 0
+                } else {
+                    for k in i..<c { s += (k == i ? 1 : lower[k * c + i]) * ptdw(k, j) }
+                    gLower[i * c + j] = 0
+                    gUpper[i * c + j] = j > i ? s : 0
+                    if j == i { gLogS[i] = s * signS[i] * Foundation.exp(logS[i]) + logdetScale }
+                }
+            }
+        }
+    }
+
+    /// The step decision from `record[0]` = Σ g² (see `Backend.stepDecide`).
+    public static func stepDecide(record: UnsafeMutablePointer<Float>, clip: Float) {
+        let norm = record[0].squareRoot()
+        let ok = norm <= Float.greatestFiniteMagnitude
+        record[3] = norm
+        record[2] = ok ? 1 : 0
+        record[1] = ok && clip > 0 && norm > clip ? clip / norm : 1
+    }
+
+    /// Adam / Adamax over `count` floats with the gradients scaled by `record[1]`, nothing
+    /// changed when `record[2]` is 0, then the EMA (see `Backend.arenaUpdate`).
+    public static func arenaUpdate(_ p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                                   m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                                   ema: UnsafeMutablePointer<Float>?, record: UnsafePointer<Float>, range: Range<Int>,
+                                   learningRate lr: Float, beta1 b1: Float, beta2 b2: Float, epsilon eps: Float,
+                                   correction1 c1: Float, correction2 c2: Float, adamax: Bool, emaRate: Float) {
+        guard record[2] != 0 else { return }
+        let scale = record[1]
+        for i in range {
+            let gi = g[i] * scale
+            let mi = b1 * m[i] + (1 - b1) * gi
+            m[i] = mi
+            var pi = p[i]
+            if adamax {
+                let u = max(b2 * v[i], abs(gi))
+                v[i] = u
+                pi -= lr * c1 * mi / (u + eps)
+            } else {
+                let vi = b2 * v[i] + (1 - b2) * gi * gi
+                v[i] = vi
+                pi -= lr * (mi * c1) / ((vi * c2).squareRoot() + eps)
+            }
+            p[i] = pi
+            if emaRate > 0, let ema {
+                let e = ema[i]
+                ema[i] = e + emaRate * (pi - e)
+            }
+        }
+    }
+}
+
+extension Backend {
+    /// Runs `body` on host copies of `inputs` and `outputs` (downloaded, then the outputs
+    /// uploaded): the default of the training-step operations for a backend without its own.
+    func onHost(_ inputs: [(Buffer, Int)], _ outputs: [(Buffer, Int)],
+                _ body: ([UnsafePointer<Float>], [UnsafeMutablePointer<Float>]) -> Void) throws {
+        let ins = try inputs.map { try download($0.0, offset: 0, count: $0.1) }
+        var outs = try outputs.map { try download($0.0, offset: 0, count: $0.1) }
+        let inPointers = ins.map { a -> UnsafeMutablePointer<Float> in
+            let q = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1)); q.initialize(from: a, count: a.count); return q
+        }
+        let outPointers = outs.map { a -> UnsafeMutablePointer<Float> in
+            let q = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1)); q.initialize(from: a, count: a.count); return q
+        }
+        defer { (inPointers + outPointers).forEach { $0.deallocate() } }
+        body(inPointers.map { UnsafePointer($0) }, outPointers)
+        for (k, o) in outputs.enumerated() {
+            outs[k] = Array(UnsafeBufferPointer(start: outPointers[k], count: o.1))
+            try upload(outs[k], to: o.0, offset: 0)
+        }
+    }
+
+    public func addScaledSum(_ x: Buffer, xOffset: Int, count: Int, scale: Float, out: Buffer, outOffset: Int, outCount: Int) throws {
+        let xs = try download(x, offset: xOffset, count: count)
+        var o = try download(out, offset: outOffset, count: outCount)
+        xs.withUnsafeBufferPointer { xp in
+            o.withUnsafeMutableBufferPointer { StepMath.addScaledSum(xp.baseAddress!, count: count, scale: scale, out: $0.baseAddress!, outCount: outCount) }
+        }
+        try upload(o, to: out, offset: outOffset)
+    }
+
+    public func luWeight(p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels c: Int, weight: Buffer) throws {
+        try onHost([(p, c * c), (lower, c * c), (upper, c * c), (logS, c), (signS, c)], [(weight, c * c)]) { i, o in
+            StepMath.luWeight(p: i[0], lower: i[1], upper: i[2], logS: i[3], signS: i[4], channels: c, weight: o[0])
+        }
+    }
+
+    public func luInverse(p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels c: Int, inverse: Buffer) throws {
+        try onHost([(p, c * c), (lower, c * c), (upper, c * c), (logS, c), (signS, c)], [(inverse, c * c)]) { i, o in
+            StepMath.luInverse(p: i[0], lower: i[1], upper: i[2], logS: i[3], signS: i[4], channels: c, inverse: o[0])
+        }
+    }
+
+    public func luBackward(dw: Buffer, p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels c: Int,
+                           logdetScale: Float, gLower: Buffer, gUpper: Buffer, gLogS: Buffer) throws {
+        try onHost([(dw, c * c), (p, c * c), (lower, c * c), (upper, c * c), (logS, c), (signS, c)],
+                   [(gLower, c * c), (gUpper, c * c), (gLogS, c)]) { i, o in
+            StepMath.luBackward(dw: i[0], p: i[1], lower: i[2], upper: i[3], logS: i[4], signS: i[5], channels: c,
+                                logdetScale: logdetScale, gLower: o[0], gUpper: o[1], gLogS: o[2])
+        }
+    }
+
+    public func stepDecide(record: Buffer, clip: Float) throws {
+        try onHost([], [(record, StepRecord<Self>.fixedSlots)]) { _, o in StepMath.stepDecide(record: o[0], clip: clip) }
+    }
+
+    public func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer, count: Int,
+                            learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
+                            adamax: Bool, emaRate: Float) throws {
+        var outs = [(parameters, count), (m, count), (v, count)]
+        if let ema { outs.append((ema, count)) }
+        try onHost([(gradients, count), (record, StepRecord<Self>.fixedSlots)], outs) { i, o in
+            StepMath.arenaUpdate(o[0], gradients: i[0], m: o[1], v: o[2], ema: o.count > 3 ? o[3] : nil, record: i[1],
+                                 range: 0..<count, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                                 correction1: correction1, correction2: correction2, adamax: adamax, emaRate: emaRate)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import GlowCore
+
+// The training-step operations (Backend+TrainingStep.swift in GlowCore) as launches of
+// kernels.cl's add_scaled_sum, lu_weight, lu_inverse, lu_backward, step_decide and
+// arena_update: one launch each, nothing read back.
+extension KernelBackend {
+    public func addScaledSum(_ x: Buffer, xOffset: Int, count: Int, scale: Float, out: Buffer, outOffset: Int, outCount: Int) throws {
+        try launch(.addScaledSum, [.buffer(x), .int(xOffset), .int(count), .float(scale), .buffer(out), .int(outOffset),
+                                   .int(outCount)], global: [outCount], local: [tuning.variant == .gpu ? 64 : 1])
+    }
+
+    /// A `channels × channels` launch of one LU kernel, work-item (j, i).
+    private func luLaunch(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], channels c: Int) throws {
+        let l = tuning.variant == .gpu ? 16 : 1
+        try launch(kernel, args, global: [c, c], local: [l, l])
+    }
+
+    public func luWeight(p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels: Int, weight: Buffer) throws {
+        try luLaunch(.luWeight, [.buffer(p), .buffer(lower), .buffer(upper), .buffer(logS), .buffer(signS), .int(channels),
+                                 .buffer(weight)], channels: channels)
+    }
+
+    public func luInverse(p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels: Int, inverse: Buffer) throws {
+        try launch(.luInverse, [.buffer(p), .buffer(lower), .buffer(upper), .buffer(logS), .buffer(signS), .int(channels),
+                                .buffer(inverse)], global: [channels], local: [tuning.variant == .gpu ? 32 : 1])
+    }
+
+    public func luBackward(dw: Buffer, p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels: Int,
+                           logdetScale: Float, gLower: Buffer, gUpper: Buffer, gLogS: Buffer) throws {
+        try luLaunch(.luBackward, [.buffer(dw), .buffer(p), .buffer(lower), .buffer(upper), .buffer(logS), .buffer(signS),
+                                   .int(channels), .float(logdetScale), .buffer(gLower), .buffer(gUpper), .buffer(gLogS)],
+                     channels: channels)
+    }
+
+    public func stepDecide(record: Buffer, clip: Float) throws {
+        try launch(.stepDecide, [.buffer(record), .float(clip)], global: [1], local: [1])
+    }
+
+    public func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer, count: Int,
+                            learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
+                            adamax: Bool, emaRate: Float) throws {
+        try elementwise(.arenaUpdate, [.buffer(parameters), .buffer(gradients), .buffer(m), .buffer(v), .buffer(ema ?? parameters),
+                                       .buffer(record), .float(learningRate), .float(beta1), .float(beta2), .float(epsilon),
+                                       .float(correction1), .float(correction2), .int(adamax ? 1 : 0),
+                                       .float(ema == nil ? 0 : emaRate), .int(count)], total: count)
+    }
+}

@@ -1,0 +1,155 @@
+import XCTest
+@testable import GlowCore
+import GlowCPU
+@testable import GlowGPU
+
+/// The training step on the device (issue "One step, one wait"): the parameter arena, the
+/// LU algebra against Float64, and the step's one host wait counted by the backends'
+/// `DeviceCounters` on every backend at hand (CPU, PoCL in both kernel variants through
+/// CI's second pass, the CUDA emulator where it runs).
+final class TrainingStepTests: XCTestCase {
+    /// Random LU factors of `c` channels as Float64 matrices and as the Float32 tensors the
+    /// backend takes: P a permutation, L and U entries N(0, 0.3²), log_s N(0, 0.3²).
+    func factors(_ c: Int, stream: UInt64) -> (p: Matrix64, l: Matrix64, u: Matrix64, tensors: [[Float]]) {
+        let perm = (0..<c).map { ($0 * 5 + 2) % c }
+        let cols = Set(perm).count == c ? perm : Array((0..<c).reversed())
+        var p = [Float](repeating: 0, count: c * c)
+        for i in 0..<c { p[i * c + cols[i]] = 1 }
+        let lower = randomValues(c * c, stream: stream).map { 0.3 * $0 }, upper = randomValues(c * c, stream: stream + 1).map { 0.3 * $0 }
+        let logS = randomValues(c, stream: stream + 2).map { 0.3 * $0 }, signS: [Float] = (0..<c).map { $0 % 3 == 1 ? -1 : 1 }
+        var l = Matrix64.identity(c), u = Matrix64(zeros: c)
+        for i in 0..<c {
+            for j in 0..<c {
+                if j < i { l[i, j] = Double(lower[i * c + j]) }
+                if j > i { u[i, j] = Double(upper[i * c + j]) }
+            }
+            u[i, i] = Double(signS[i]) * Foundation.exp(Double(logS[i]))
+        }
+        return (try! Matrix64(n: c, values: p.map(Double.init)), l, u, [p, lower, upper, logS, signS])
+    }
+
+    /// `luWeight`, `luInverse` and `luBackward` on every backend against Float64 on the host:
+    /// W = P·L·Ũ and its inverse (relative 1e-5 and 1e-4: Float32 products of ≤ 13 terms and
+    /// triangular solves of a matrix with condition number ~10), and the chain rule
+    /// `∂L = strict_lower(Pᵀ∂W Ũᵀ)`, `∂U = strict_upper(Lᵀ Pᵀ∂W)`, `∂log_s = diag(Lᵀ Pᵀ∂W)·Ũᵢᵢ + s`
+    /// written out independently here in Float64 (1e-5 normwise).
+    func testLUAlgebraAgainstFloat64() throws {
+        for b in try TestBackends.all() { for c in [1, 4, 13] { try checkLU(b, c) } }
+    }
+
+    func checkLU<B: Backend>(_ b: B, _ c: Int) throws {
+        let f = factors(c, stream: UInt64(40 + c))
+        let t = try f.tensors.map { try b.makeBuffer($0) }
+        let w64 = f.p * f.l * f.u
+        let w = try b.allocate(c * c), inv = try b.allocate(c * c)
+        try b.luWeight(p: t[0], lower: t[1], upper: t[2], logS: t[3], signS: t[4], channels: c, weight: w)
+        try b.luInverse(p: t[0], lower: t[1], upper: t[2], logS: t[3], signS: t[4], channels: c, inverse: inv)
+        XCTAssertLessThan(normwiseError(try b.download(w), w64.values), 1e-5, "\(b.name) luWeight \(c)")
+        let (inv64, _) = try XCTUnwrap(w64.inverseAndLogAbsDet())
+        XCTAssertLessThan(normwiseError(try b.download(inv), inv64.values), 1e-4, "\(b.name) luInverse \(c)")
+
+        let dw = randomValues(c * c, stream: 90)
+        let s = -0.25
+        var a = [Double](repeating: 0, count: c * c)   // Pᵀ·∂W
+        for i in 0..<c { for k in 0..<c { for r in 0..<c { a[i * c + k] += f.p[r, i] * Double(dw[r * c + k]) } } }
+        var gl = [Double](repeating: 0, count: c * c), gu = gl, gs = [Double](repeating: 0, count: c)
+        for i in 0..<c {
+            for j in 0..<c {
+                if j < i { for k in 0..<c { gl[i * c + j] += a[i * c + k] * f.u[j, k] } }
+                var v = 0.0
+                for k in 0..<c { v += f.l[k, i] * a[k * c + j] }
+                if j > i { gu[i * c + j] = v }
+                if j == i { gs[i] = v * f.u[i, i] + s }
+            }
+        }
+        let bgl = try b.allocate(c * c), bgu = try b.allocate(c * c), bgs = try b.allocate(c)
+        try b.luBackward(dw: try b.makeBuffer(dw), p: t[0], lower: t[1], upper: t[2], logS: t[3], signS: t[4], channels: c,
+                         logdetScale: Float(s), gLower: bgl, gUpper: bgu, gLogS: bgs)
+        XCTAssertLessThan(normwiseError(try b.download(bgl), gl), 1e-5, "\(b.name) ∂lower \(c)")
+        XCTAssertLessThan(normwiseError(try b.download(bgu), gu), 1e-5, "\(b.name) ∂upper \(c)")
+        XCTAssertLessThan(normwiseError(try b.download(bgs), gs), 1e-5, "\(b.name) ∂log_s \(c)")
+    }
+
+    /// Every trainable tensor is a view of the model's arena: a write to the arena shows
+    /// through the tensor and its gradient lives at the same offset of the gradient arena.
+    func testParametersAreViewsOfTheArena() throws {
+        for b in try TestBackends.all() { try checkArena(b) }
+    }
+
+    func checkArena<B: Backend>(_ b: B) throws {
+        let model = try Glow(config: try GlowConfig.named("tiny"), backend: b, seed: 3)
+        let arena = model.arena
+        XCTAssertEqual(arena.parameters.count, model.parameters.filter(\.trainable).count)
+        for (p, o) in zip(arena.parameters, arena.offsets) {
+            XCTAssertEqual(o % max(1, b.viewAlignment), 0, p.name)
+            XCTAssertEqual(try b.download(p.value), try b.download(arena.values, offset: o, count: p.count), p.name)
+        }
+        let p = arena.parameters[3], o = arena.offsets[3]
+        try b.fill(arena.values, offset: o, count: p.count, value: 2.5)
+        XCTAssertEqual(try b.download(p.value), [Float](repeating: 2.5, count: p.count))
+        try b.fill(try p.gradient(), offset: 0, count: p.count, value: -1)
+        XCTAssertEqual(try b.download(try arena.gradients(), offset: o, count: p.count), [Float](repeating: -1, count: p.count))
+    }
+
+    /// A training step waits on the host exactly once (the step record), whatever the
+    /// memory mode, clipping and EMA, and transfers nothing else back; the counts are the
+    /// backends' own (`DeviceCounters`), not the clock.
+    func testATrainingStepWaitsOnce() throws {
+        for b in try TestBackends.all() { try checkOneWait(b) }
+    }
+
+    func checkOneWait<B: Backend>(_ b: B) throws {
+        let set = try IDXReader.load(directory: TrainingTests.mnist, split: "train")
+        let data = try ImageTransform.resizeArea(set.subset(Array(0..<64)), to: 8)
+        for (memory, clip, ema) in [(MemoryMode.store, nil, nil), (.reversible, 0.5, 0.99)] as [(MemoryMode, Double?, Double?)] {
+            let model = try Glow(config: try GlowConfig.named("tiny"), backend: b, seed: 2)
+            var opt = OptimizerConfig(); opt.clip = clip; opt.ema = ema
+            let trainer = try Trainer(model: model, optimizer: opt, data: data, batch: 8, seed: 2, memory: memory)
+            try trainer.initialize()
+            try trainer.trainStep()
+            b.counters.reset()
+            var clipped = false
+            for _ in 0..<3 {
+                let r = try trainer.trainStep()
+                XCTAssertFalse(r.skipped)
+                if let clip, r.gradientNorm > clip { clipped = true }
+            }
+            XCTAssertEqual(b.counters.hostWaits, 3, "\(b.name) \(memory): host waits in 3 steps")
+            XCTAssertEqual(b.counters.downloads, 3, "\(b.name) \(memory): downloads in 3 steps")
+            XCTAssertEqual(b.counters.graphLaunches, 0)
+            if clip != nil { XCTAssert(clipped, "the clip of 0.5 should have acted on the tiny model's gradients") }
+            XCTAssertEqual(trainer.optimizer.step, 4)
+        }
+    }
+
+    /// The record's verdict is the old host-side rule: a step whose loss is finite but
+    /// whose gradient is not (a NaN gradient injected through the arena's loss slot) is
+    /// skipped with the parameters, moments and step count unchanged.
+    func testNonFiniteLossSlotSkipsTheUpdate() throws {
+        let b = TestBackends.cpu
+        let model = try Glow(config: try GlowConfig.named("tiny"), backend: b, seed: 2)
+        let opt = try Optimizer(model, config: OptimizerConfig())
+        let record = try StepRecord(b, images: 4)
+        let g = try model.arena.gradients()
+        try b.fill(g, offset: 0, count: model.arena.count, value: 0.01)
+        try b.upload([1, 2, 3, 4], to: record.logdet, offset: 0)
+        try b.upload([1, .infinity, 3, 4], to: record.logp, offset: 0)
+        try model.arena.markLoss(record.buffer, from: record.logdetOffset, count: record.logpOffset + 4 - record.logdetOffset)
+        let before = try b.download(model.arena.values)
+        try opt.enqueueUpdate(record: record, learningRate: 1e-3)
+        let v = try record.read(b)
+        XCTAssertFalse(v.applied)
+        XCTAssert(v.norm.isNaN)
+        opt.finish(applied: v.applied)
+        XCTAssertEqual(opt.step, 0)
+        XCTAssertEqual(try b.download(model.arena.values), before)
+        // The same with a finite loss applies the update.
+        try b.upload([1, 2, 3, 4], to: record.logp, offset: 0)
+        try model.arena.markLoss(record.buffer, from: record.logdetOffset, count: record.logpOffset + 4 - record.logdetOffset)
+        try opt.enqueueUpdate(record: record, learningRate: 1e-3)
+        let w = try record.read(b)
+        XCTAssert(w.applied)
+        XCTAssertEqual(Double(w.norm), 0.01 * Double(model.arena.count - 1).squareRoot(), accuracy: 1e-4)   // every float but the loss slot
+        XCTAssertNotEqual(try b.download(model.arena.values), before)
+    }
+}
