@@ -875,3 +875,18 @@ __kernel void arena_update(__global float* p, __global const float* g, __global 
         ema[i] = e + ema_rate * (pi - e);
     }
 }
+
+// The narrow-output 3×3 lowering's weight re-layout in one launch (Backend.flipTaps3x3):
+// [O, C, 3, 3] ↔ [O, 9, C] with the taps flipped. Work-item i indexes dst.
+__kernel void flip_taps3x3(__global const float* src, __global float* dst, int c, int to_taps, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    if (to_taps) {          // dst (o, t, ci) ← src (o, ci, 8 − t)
+        const int o = i / (9 * c), r = i - o * 9 * c, t = r / c, ci = r - t * c;
+        dst[i] = src[(o * c + ci) * 9 + 8 - t];
+    } else {                // dst (o, ci, t) ← src (o, 8 − t, ci)
+        const int o = i / (9 * c), r = i - o * 9 * c, ci = r / 9, t = r - ci * 9;
+        dst[i] = src[(o * 9 + 8 - t) * c + ci];
+    }
+}

@@ -51,14 +51,25 @@ extension Backend {
         return columns
     }
 
+    /// The default `flipTaps3x3`: nine strided copies, one per tap (kernel backends make it
+    /// one launch).
+    public func flipTaps3x3(_ src: Buffer, _ dst: Buffer, outChannels o: Int, inChannels c: Int, toTaps: Bool) throws {
+        for t in 0..<9 {
+            if toTaps {
+                try copyStrided(src, srcOffset: 8 - t, srcRowStride: 9 * c, srcColStride: 9,
+                                dst, dstOffset: t * c, dstRowStride: 9 * c, dstColStride: 1, rows: o, cols: c)
+            } else {
+                try copyStrided(src, srcOffset: (8 - t) * c, srcRowStride: 9 * c, srcColStride: 1,
+                                dst, dstOffset: t, dstRowStride: 9 * c, dstColStride: 9, rows: o, cols: c)
+            }
+        }
+    }
+
     /// W re-laid as `[(o, t), C]` with the taps flipped (`t → 8 - t`): the A operand of the
     /// output-side GEMM.
     func conv3x3FlippedWeights(_ weight: Buffer, inChannels c: Int, outChannels o: Int) throws -> Buffer {
         let wf = try allocate(o * 9 * c)
-        for t in 0..<9 {
-            try copyStrided(weight, srcOffset: 8 - t, srcRowStride: 9 * c, srcColStride: 9,
-                            wf, dstOffset: t * c, dstRowStride: 9 * c, dstColStride: 1, rows: o, cols: c)
-        }
+        try flipTaps3x3(weight, wf, outChannels: o, inChannels: c, toTaps: true)
         return wf
     }
 
@@ -117,10 +128,7 @@ extension Backend {
             let g = try allocate(o9 * c)
             try gemm(transA: false, transB: true, m: o9, n: c, k: p, alpha: 1, a: cols, aOffset: 0, lda: p,
                      b: x, bOffset: xOffset, ldb: p, beta: 0, c: g, cOffset: 0, ldc: c)
-            for t in 0..<9 {
-                try copyStrided(g, srcOffset: (8 - t) * c, srcRowStride: 9 * c, srcColStride: 1,
-                                dw, dstOffset: t, dstRowStride: 9 * c, dstColStride: 9, rows: o, cols: c)
-            }
+            try flipTaps3x3(g, dw, outChannels: o, inChannels: c, toTaps: false)
             return
         }
         try im2col3x3(x, xOffset: xOffset, channels: c, images: images, height: height, width: width, columns: cols)

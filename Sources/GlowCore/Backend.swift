@@ -82,6 +82,11 @@ public protocol Backend: AnyObject {
     func conv3x3BackwardWeights(_ x: Buffer, xOffset: Int, dy: Buffer, dyOffset: Int, inChannels: Int, outChannels: Int,
                                 images: Int, height: Int, width: Int, dw: Buffer, columns: Buffer?) throws
 
+    /// Re-lays 3×3 weights between `[O, C, 3, 3]` and the tap-major, tap-flipped
+    /// `[O, 9, C]` of the narrow-output lowering: `toTaps` writes `dst[(o·9 + t)·C + c] =
+    /// src[(o·C + c)·9 + 8 − t]`, else the inverse `dst[(o·C + c)·9 + t] = src[(o·9 + 8 − t)·C + c]`.
+    func flipTaps3x3(_ src: Buffer, _ dst: Buffer, outChannels: Int, inChannels: Int, toTaps: Bool) throws
+
     // MARK: Elementwise and per-channel
 
     /// Per-row affine map on a `rows × cols` matrix:

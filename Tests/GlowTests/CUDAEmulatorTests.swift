@@ -183,4 +183,17 @@ final class CUDAEmulatorTests: XCTestCase {
         XCTAssertGreaterThan(counters(rTF).sgemm, 0, "1×1 invertible convolutions and priors stay FP32")
         XCTAssertTrue(rTF.stdout.contains("cuda (glow-gpu CUDA emulator (CPU), sm_90, tf32)"), rTF.stdout)
     }
+
+    /// On the CUDA backend (the emulator standing in for the driver) a training step waits
+    /// once and downloads once, as on the CPU backend and OpenCL: `bench --json`'s counts.
+    func testBenchOnTheEmulatorWaitsOncePerStep() throws {
+        let r = try glow(["bench", "--config", "tiny", "--device", "cuda", "--steps", "2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        XCTAssertEqual(obj["host_waits"] as? Double, 1, r.stdout)
+        XCTAssertEqual(obj["downloads"] as? Double, 1, r.stdout)
+        XCTAssertEqual(obj["uploads"] as? Double, 1, r.stdout)
+        XCTAssertGreaterThan(obj["library_calls"] as? Double ?? 0, 16, "cuBLAS GEMMs are counted: \(r.stdout)")
+        XCTAssertGreaterThan(obj["kernel_launches"] as? Double ?? 0, 50, r.stdout)
+    }
 }

@@ -156,6 +156,19 @@ final class MPITests: XCTestCase {
         XCTAssertGreaterThan(relativeDifference(try parameters("small"), one).global, 1e-3)
     }
 
+    /// Under MPI a training step waits on the host at most twice per rank: the gradient
+    /// arena's one download for the all-reduce and the step record (bench's own counts).
+    func testTwoRanksWaitAtMostTwicePerStep() throws {
+        let r = try mpi(["bench", "--config", "tiny", "--device", "cpu", "--steps", "2", "--json"])
+        ok(r, "bench under mpirun")
+        let line = try XCTUnwrap(r.stdout.split(separator: "\n").last { $0.hasPrefix("{") }, r.stdout)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], r.stdout)
+        XCTAssertEqual(obj["ranks"] as? Int, 2, r.stdout)
+        XCTAssertEqual(obj["host_waits"] as? Double, 2, r.stdout)
+        XCTAssertEqual(obj["downloads"] as? Double, 2, r.stdout)
+        XCTAssertEqual(obj["uploads"] as? Double, 2, "the batch and the averaged gradients: \(r.stdout)")
+    }
+
     /// Resuming 2 ranks continues bitwise; 1 process at the same global batch continues
     /// (to rounding); another global batch is refused with a message.
     func testResumeUnderMPI() throws {

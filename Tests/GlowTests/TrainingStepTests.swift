@@ -152,4 +152,23 @@ final class TrainingStepTests: XCTestCase {
         XCTAssertEqual(Double(w.norm), 0.01 * Double(model.arena.count - 1).squareRoot(), accuracy: 1e-4)   // every float but the loss slot
         XCTAssertNotEqual(try b.download(model.arena.values), before)
     }
+
+    /// `flipTaps3x3` there and back is the identity, and the tap-major layout holds tap t
+    /// of (o, c) at `(o·9 + 8 − t)·C + c`, on every backend.
+    func testFlipTapsRoundTrip() throws {
+        for b in try TestBackends.all() { try checkFlip(b) }
+    }
+
+    func checkFlip<B: Backend>(_ b: B) throws {
+        let o = 3, c = 5
+        let w = randomValues(o * c * 9, stream: 91)
+        let src = try b.makeBuffer(w), taps = try b.allocate(o * c * 9), back = try b.allocate(o * c * 9)
+        try b.flipTaps3x3(src, taps, outChannels: o, inChannels: c, toTaps: true)
+        try b.flipTaps3x3(taps, back, outChannels: o, inChannels: c, toTaps: false)
+        XCTAssertEqual(try b.download(back), w, b.name)
+        let t = try b.download(taps)
+        for oo in 0..<o { for cc in 0..<c { for tap in 0..<9 {
+            XCTAssertEqual(t[(oo * 9 + 8 - tap) * c + cc], w[(oo * c + cc) * 9 + tap], "\(b.name) (\(oo), \(cc), \(tap))")
+        } } }
+    }
 }

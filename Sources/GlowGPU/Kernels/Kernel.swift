@@ -88,6 +88,7 @@ public enum Kernel: String, CaseIterable, Sendable {
     case luBackward = "lu_backward"
     case stepDecide = "step_decide"
     case arenaUpdate = "arena_update"
+    case flipTaps3x3 = "flip_taps3x3"
 
     /// The kernel's name in kernels.cl.
     public var name: String { rawValue }
@@ -132,6 +133,7 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .luWeight, .luInverse: [.buffer, .buffer, .buffer, .buffer, .buffer, .int, .buffer]
         case .luBackward: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .int, .float, .buffer, .buffer, .buffer]
         case .stepDecide: [.buffer, .float]
+        case .flipTaps3x3: [.buffer, .buffer, .int, .int, .int]
         case .arenaUpdate: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .float, .float, .float, .float, .float,
                             .float, .int, .float, .int]
         }

@@ -44,4 +44,9 @@ extension KernelBackend {
                                        .float(correction1), .float(correction2), .int(adamax ? 1 : 0),
                                        .float(ema == nil ? 0 : emaRate), .int(count)], total: count)
     }
+
+    public func flipTaps3x3(_ src: Buffer, _ dst: Buffer, outChannels: Int, inChannels: Int, toTaps: Bool) throws {
+        let total = outChannels * 9 * inChannels
+        try elementwise(.flipTaps3x3, [.buffer(src), .buffer(dst), .int(inChannels), .int(toTaps ? 1 : 0), .int(total)], total: total)
+    }
 }

@@ -24,6 +24,8 @@ public struct TrainingStepCheck: OperationCheck {
         case arenaAdamaxEMA
         /// `arenaUpdate` of a skipped step: nothing may change.
         case arenaSkipped
+        /// `flipTaps3x3` both ways (O = size, C = size + 2).
+        case flipTaps
     }
     /// The operation.
     public let kind: Kind
@@ -42,6 +44,7 @@ public struct TrainingStepCheck: OperationCheck {
         case .luBackward: "luBackward"
         case .stepDecide: "stepDecide"
         case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped: "arenaUpdate"
+        case .flipTaps: "flipTaps3x3"
         }
     }
     public var shape: String {
@@ -51,6 +54,7 @@ public struct TrainingStepCheck: OperationCheck {
         case .arenaAdam: "\(size) adam clipped"
         case .arenaAdamaxEMA: "\(size) adamax ema"
         case .arenaSkipped: "\(size) skipped"
+        case .flipTaps: "\(size)×\(size + 2)×3×3 both ways"
         default: "\(size)"
         }
     }
@@ -116,6 +120,13 @@ public struct TrainingStepCheck: OperationCheck {
                 out.append(try b.download(r))
             }
             return out
+        case .flipTaps:
+            let o = n, c = n + 2
+            let w = try b.makeBuffer(SelfTestInputs.values(o * c * 9, stream: 82))
+            let taps = try b.nanFilled(o * c * 9), back = try b.nanFilled(o * c * 9)
+            try b.flipTaps3x3(w, taps, outChannels: o, inChannels: c, toTaps: true)
+            try b.flipTaps3x3(taps, back, outChannels: o, inChannels: c, toTaps: false)
+            return [try b.download(taps), try b.download(back)]
         case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped:
             let p = try b.makeBuffer(SelfTestInputs.values(n, stream: 77))
             let g = try b.makeBuffer(SelfTestInputs.values(n, stream: 78))
