@@ -890,3 +890,69 @@ __kernel void flip_taps3x3(__global const float* src, __global float* dst, int c
         dst[i] = src[(o * 9 + 8 - t) * c + ci];
     }
 }
+
+// The backward pass of channel_affine (Backend.channelAffineBackward): from the output y
+// and dy of `y = (x + b[r])·exp(factor·logs[r])` (then max(y, 0) when relu: dy is masked
+// where y ≤ 0, y being the ReLU's output), dx = dy·exp(factor·logs[r]),
+// gbias[r] = Σ dx[r, ·], glogs[r] = factor·Σ dy[r, ·]·y[r, ·] + lconst. One launch instead
+// of an affine map, a row sum, a row dot and a scale (ActNorm, Conv2dZeros, LinearZeros).
+// cpu variant: one work-item per row, float16 partial sums as in sum16; the ReLU mask is a
+// binary_op launch before it (a vector select has no CUDA form in cuda_compat.h). dx may be dy.
+__kernel void channel_affine_backward(__global const float* dy, __global const float* y, __global const float* logs,
+                                      float factor, int rows, int cols, float lconst,
+                                      __global float* dx, __global float* gbias, __global float* glogs)
+{
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const float e = exp(factor * logs[r]);
+    const __global float* pd = dy + (long)r * cols;
+    const __global float* py = y + (long)r * cols;
+    __global float* px = dx + (long)r * cols;
+    float16 ab = (float16)(0.0f), al = (float16)(0.0f);
+    int j = 0;
+    for (; j + 16 <= cols; j += 16) {
+        const float16 d = vload16(0, pd + j);
+        const float16 v = d * e;
+        vstore16(v, 0, px + j);
+        ab += v;
+        al = fma(d, vload16(0, py + j), al);
+    }
+    const float8 b8 = ab.lo + ab.hi, l8 = al.lo + al.hi;
+    const float4 b4 = b8.lo + b8.hi, l4 = l8.lo + l8.hi;
+    float sb = b4.x + b4.y + b4.z + b4.w, sl = l4.x + l4.y + l4.z + l4.w;
+    for (; j < cols; ++j) {
+        const float d = pd[j], v = d * e;
+        px[j] = v;
+        sb += v;
+        sl = fma(d, py[j], sl);
+    }
+    gbias[r] = sb;
+    glogs[r] = factor * sl + lconst;
+}
+
+// gpu variant: one work-group of WG_REDUCE work-items per row, strided (coalesced) loads,
+// two trees in __local.
+__kernel void channel_affine_backward_wg(__global const float* dy, __global const float* y, __global const float* logs,
+                                         float factor, int cols, float lconst, int relu,
+                                         __global float* dx, __global float* gbias, __global float* glogs)
+{
+    __local float sh[WG_REDUCE];
+    const int r = get_group_id(0), lid = get_local_id(0);
+    const float e = exp(factor * logs[r]);
+    const long base = (long)r * cols;
+    float sb = 0.0f, sl = 0.0f;
+    for (int j = lid; j < cols; j += WG_REDUCE) {
+        const float yy = y[base + j];
+        const float d = (relu && !(yy > 0.0f)) ? 0.0f : dy[base + j], v = d * e;
+        dx[base + j] = v;
+        sb += v;
+        sl = fma(d, yy, sl);
+    }
+    sb = group_sum(sh, sb);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    sl = group_sum(sh, sl);
+    if (lid == 0) {
+        gbias[r] = sb;
+        glogs[r] = factor * sl + lconst;
+    }
+}

@@ -160,6 +160,28 @@ public enum StepMath {
 }
 
 extension Backend {
+    /// The default `channelAffineBackward`: the ReLU mask, the affine map of `dy` (a zero
+    /// bias), a row sum, a row dot and, unless it changes nothing, a scale.
+    public func channelAffineBackward(dy dyIn: Buffer, y: Buffer, logs: Buffer, factor: Float, rows: Int, cols: Int,
+                                      logsConstant: Float, relu: Bool, dx: Buffer, gradBias: Buffer, gradLogs: Buffer) throws {
+        var dy = dyIn
+        if relu {
+            dy = try allocate(rows * cols)
+            try binary(.reluBackward, y, aOffset: 0, dyIn, bOffset: 0, y: dy, yOffset: 0, count: rows * cols)
+        } else if dx === dyIn {
+            dy = try allocate(rows * cols)   // the map below overwrites dx, and the dot still needs dy
+            try copy2D(dyIn, srcOffset: 0, srcStride: 0, dy, dstOffset: 0, dstStride: 0, rows: 1, cols: rows * cols)
+        }
+        let zero = try zeros(rows)
+        try channelAffine(dy, xOffset: 0, rows: rows, cols: cols, bias: zero, logs: logs, factor: factor, reverse: false,
+                          y: dx, yOffset: 0)
+        try rowSums(dx, xOffset: 0, rows: rows, cols: cols, squares: false, out: gradBias)
+        try rowDots(dy, y, rows: rows, cols: cols, out: gradLogs)
+        if factor != 1 || logsConstant != 0 {
+            try scale(gradLogs, xOffset: 0, alpha: factor, beta: logsConstant, y: gradLogs, yOffset: 0, count: rows)
+        }
+    }
+
     /// Runs `body` on host copies of `inputs` and `outputs` (downloaded, then the outputs
     /// uploaded): the default of the training-step operations for a backend without its own.
     func onHost(_ inputs: [(Buffer, Int)], _ outputs: [(Buffer, Int)],

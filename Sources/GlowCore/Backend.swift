@@ -95,6 +95,13 @@ public protocol Backend: AnyObject {
     func channelAffine(_ x: Buffer, xOffset: Int, rows: Int, cols: Int,
                        bias: Buffer, logs: Buffer, factor: Float, reverse: Bool, relu: Bool,
                        y: Buffer, yOffset: Int) throws
+    /// The backward pass of `channelAffine` (forward, no ReLU) from its output `y` and `dy`
+    /// (`rows × cols`): writes `dx = dy · exp(factor · logs[r])`, `gradBias[r] = Σ_j dx[r, j]`
+    /// and `gradLogs[r] = factor · Σ_j dy[r, j] · y[r, j] + logsConstant`. With `relu` (a ReLU
+    /// after the map, ActNorm → ReLU in the coupling network) `y` is the ReLU's output and
+    /// `dy` counts only where `y > 0`. `dx` may be `dy`.
+    func channelAffineBackward(dy: Buffer, y: Buffer, logs: Buffer, factor: Float, rows: Int, cols: Int,
+                               logsConstant: Float, relu: Bool, dx: Buffer, gradBias: Buffer, gradLogs: Buffer) throws
     /// `y = op(x)` elementwise.
     func unary(_ op: UnaryOp, _ x: Buffer, xOffset: Int, y: Buffer, yOffset: Int, count: Int) throws
     /// `y = a op b` elementwise.

@@ -28,9 +28,10 @@ final class SelfTestTests: XCTestCase {
     /// that use it), and nothing else.
     func testFailsWhenAnOperationIsWrong() throws {
         let cpu = TestBackends.cpu
-        // The third entry: operations built on the faulty one (the default sumOfSquares is a rowSums).
+        // The third entry: operations built on the faulty one (the defaults of sumOfSquares and
+        // channelAffineBackward use rowSums).
         let cases: [(FaultyBackend<CPUBackend>.Fault, String, Set<String>, Bool)] = [
-            (.rowSumsScaled, "rowSums", ["sumOfSquares"], true), (.gemmSkipsLastElement, "gemm", [], true),
+            (.rowSumsScaled, "rowSums", ["sumOfSquares", "channelAffineBackward"], true), (.gemmSkipsLastElement, "gemm", [], true),
             (.couplingBackwardIgnoresLogdet, "affineCouplingBackward", [], true), (.squeezeSwapsTwo, "squeeze", [], true),
         ]
         for (fault, op, dependents, breaksModel) in cases {

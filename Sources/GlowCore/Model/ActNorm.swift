@@ -12,13 +12,10 @@ public final class ActNorm<B: Backend> {
     public var initialized = false
     let backend: B
     let channels: Int
-    /// A zero bias of `channels`, for the backward pass's `dy ⊙ exp(logs)` (made once).
-    let zero: B.Buffer
 
     /// An uninitialised ActNorm over `channels`, its tensors named `prefix.bias`, `prefix.logs`.
     public init(_ backend: B, channels: Int, prefix: String) throws {
         self.backend = backend; self.channels = channels
-        zero = try backend.zeros(channels)
         bias = try Parameter(backend, name: prefix + ".bias", shape: [channels], values: .init(repeating: 0, count: channels))
         logs = try Parameter(backend, name: prefix + ".logs", shape: [channels], values: .init(repeating: 0, count: channels))
     }
@@ -95,17 +92,14 @@ extension ActNorm {
     /// Backward from the layer's output `y` (`channels × cols`) and `dy`:
     /// `dx = dy ⊙ exp(logs)`, `∂b = Σ dx`, `∂logs = Σ dy ⊙ y + logsGradConstant` (the
     /// flow's log-determinant term `N·H·W·∂loss/∂logdet`; 0 inside the coupling network).
-    /// Only `dy ⊙ y` uses y, so the coupling network passes the ReLU output instead (equal
-    /// wherever the masked `dy` is non-zero). Writes dx into `dx`.
-    public func backward(output y: B.Buffer, dy: B.Buffer, cols: Int, logsGradConstant: Float, dx: B.Buffer) throws {
-        try backend.channelAffine(dy, xOffset: 0, rows: channels, cols: cols, bias: zero, logs: logs.value,
-                                  factor: 1, reverse: false, y: dx, yOffset: 0)
-        try backend.rowSums(dx, xOffset: 0, rows: channels, cols: cols, squares: false, out: try bias.gradient())
-        let gl = try logs.gradient()
-        try backend.rowDots(dy, y, rows: channels, cols: cols, out: gl)
-        if logsGradConstant != 0 {
-            try backend.scale(gl, xOffset: 0, alpha: 1, beta: logsGradConstant, y: gl, yOffset: 0, count: channels)
-        }
+    /// With `relu` (ActNorm → ReLU in the coupling network) `y` is the ReLU's output and `dy`
+    /// the gradient after it, masked where `y ≤ 0` (one fused `channelAffineBackward`).
+    /// Writes dx into `dx`.
+    public func backward(output y: B.Buffer, dy: B.Buffer, cols: Int, logsGradConstant: Float, relu: Bool = false,
+                         dx: B.Buffer) throws {
+        try backend.channelAffineBackward(dy: dy, y: y, logs: logs.value, factor: 1, rows: channels, cols: cols,
+                                          logsConstant: logsGradConstant, relu: relu, dx: dx, gradBias: try bias.gradient(),
+                                          gradLogs: try logs.gradient())
     }
 
     /// The flow-layer backward: from output `y` and `dy` to `dx`; `logdetGrad` is

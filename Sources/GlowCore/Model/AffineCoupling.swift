@@ -146,13 +146,11 @@ extension CouplingNetwork {
         try convZeros.backward(input: cache.r2, xOffset: 0, output: cache.h, dy: dh, images: images, height: height,
                                width: width, columns: columns, dx: g2)
         // ReLU, ActNorm2 → ∂a2 (in t)
-        try backend.binary(.reluBackward, cache.r2, aOffset: 0, g2, bOffset: 0, y: g2, yOffset: 0, count: n)
-        try actnorm2.backward(output: cache.r2, dy: g2, cols: p, logsGradConstant: 0, dx: t)
+        try actnorm2.backward(output: cache.r2, dy: g2, cols: p, logsGradConstant: 0, relu: true, dx: t)
         // Conv1x1 → ∂r1
         try conv2.backward(input: cache.r1, dy: t, cols: p, dx: g1)
         // ReLU, ActNorm1 → ∂a1 (in t)
-        try backend.binary(.reluBackward, cache.r1, aOffset: 0, g1, bOffset: 0, y: g1, yOffset: 0, count: n)
-        try actnorm1.backward(output: cache.r1, dy: g1, cols: p, logsGradConstant: 0, dx: t)
+        try actnorm1.backward(output: cache.r1, dy: g1, cols: p, logsGradConstant: 0, relu: true, dx: t)
         // Conv3×3 → dx +=
         try conv1.backward(input: x, xOffset: 0, dy: t, images: images, height: height, width: width, columns: columns, dx: dx)
     }

@@ -119,10 +119,9 @@ extension Conv2dZeros {
                          width: Int, columns: B.Buffer?, dx: B.Buffer?, dxOffset: Int = 0) throws {
         let o = conv.outChannels, p = images * height * width
         let dc = try backend.allocate(o * p)
-        try backend.channelAffine(dy, xOffset: 0, rows: o, cols: p, bias: zero, logs: logs.value,
-                                  factor: Conv2dZeros.logScaleFactor, reverse: false, y: dc, yOffset: 0)
-        try backend.rowSums(dc, xOffset: 0, rows: o, cols: p, squares: false, out: try bias.gradient())
-        try outputScaleGradient(y, dy: dy, rows: o, cols: p)
+        try backend.channelAffineBackward(dy: dy, y: y, logs: logs.value, factor: Conv2dZeros.logScaleFactor, rows: o, cols: p,
+                                          logsConstant: 0, relu: false, dx: dc, gradBias: try bias.gradient(),
+                                          gradLogs: try logs.gradient())
         try conv.backward(input: x, xOffset: xOffset, dy: dc, images: images, height: height, width: width,
                           columns: columns, dx: dx, dxOffset: dxOffset)
     }

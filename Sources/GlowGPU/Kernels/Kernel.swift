@@ -89,6 +89,8 @@ public enum Kernel: String, CaseIterable, Sendable {
     case stepDecide = "step_decide"
     case arenaUpdate = "arena_update"
     case flipTaps3x3 = "flip_taps3x3"
+    case channelAffineBackward = "channel_affine_backward"
+    case channelAffineBackwardWG = "channel_affine_backward_wg"
 
     /// The kernel's name in kernels.cl.
     public var name: String { rawValue }
@@ -134,6 +136,8 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .luBackward: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .int, .float, .buffer, .buffer, .buffer]
         case .stepDecide: [.buffer, .float]
         case .flipTaps3x3: [.buffer, .buffer, .int, .int, .int]
+        case .channelAffineBackward: [.buffer, .buffer, .buffer, .float, .int, .int, .float, .buffer, .buffer, .buffer]
+        case .channelAffineBackwardWG: [.buffer, .buffer, .buffer, .float, .int, .float, .int, .buffer, .buffer, .buffer]
         case .arenaUpdate: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .float, .float, .float, .float, .float,
                             .float, .int, .float, .int]
         }

@@ -49,4 +49,24 @@ extension KernelBackend {
         let total = outChannels * 9 * inChannels
         try elementwise(.flipTaps3x3, [.buffer(src), .buffer(dst), .int(inChannels), .int(toTaps ? 1 : 0), .int(total)], total: total)
     }
+
+    public func channelAffineBackward(dy: Buffer, y: Buffer, logs: Buffer, factor: Float, rows: Int, cols: Int,
+                                      logsConstant: Float, relu: Bool, dx: Buffer, gradBias: Buffer, gradLogs: Buffer) throws {
+        if tuning.variant == .gpu {
+            let wg = tuning["WG_REDUCE", default: 256]
+            try launch(.channelAffineBackwardWG, [.buffer(dy), .buffer(y), .buffer(logs), .float(factor), .int(cols),
+                                                  .float(logsConstant), .int(relu ? 1 : 0), .buffer(dx), .buffer(gradBias),
+                                                  .buffer(gradLogs)],
+                       global: [wg * rows], local: [wg])
+            return
+        }
+        var d = dy
+        if relu {   // the mask first, into dx (the kernel then works in place)
+            try binary(.reluBackward, y, aOffset: 0, dy, bOffset: 0, y: dx, yOffset: 0, count: rows * cols)
+            d = dx
+        }
+        try launch(.channelAffineBackward, [.buffer(d), .buffer(y), .buffer(logs), .float(factor), .int(rows), .int(cols),
+                                            .float(logsConstant), .buffer(dx), .buffer(gradBias), .buffer(gradLogs)],
+                   global: [rows], local: [1])
+    }
 }

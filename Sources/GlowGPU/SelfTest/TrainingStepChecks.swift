@@ -26,6 +26,12 @@ public struct TrainingStepCheck: OperationCheck {
         case arenaSkipped
         /// `flipTaps3x3` both ways (O = size, C = size + 2).
         case flipTaps
+        /// `channelAffineBackward` with factor 1 and a log-scale constant (ActNorm), rows of `size·37` columns.
+        case affineBackward
+        /// `channelAffineBackward` with factor 3 (Conv2dZeros), written over its own `dy`.
+        case affineBackwardInPlace
+        /// `channelAffineBackward` after a ReLU (the coupling network's ActNorms).
+        case affineBackwardReLU
     }
     /// The operation.
     public let kind: Kind
@@ -45,6 +51,7 @@ public struct TrainingStepCheck: OperationCheck {
         case .stepDecide: "stepDecide"
         case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped: "arenaUpdate"
         case .flipTaps: "flipTaps3x3"
+        case .affineBackward, .affineBackwardInPlace, .affineBackwardReLU: "channelAffineBackward"
         }
     }
     public var shape: String {
@@ -55,6 +62,9 @@ public struct TrainingStepCheck: OperationCheck {
         case .arenaAdamaxEMA: "\(size) adamax ema"
         case .arenaSkipped: "\(size) skipped"
         case .flipTaps: "\(size)×\(size + 2)×3×3 both ways"
+        case .affineBackward: "4×\(size * 37)"
+        case .affineBackwardInPlace: "4×\(size * 37) factor 3 in place"
+        case .affineBackwardReLU: "4×\(size * 37) relu"
         default: "\(size)"
         }
     }
@@ -120,6 +130,19 @@ public struct TrainingStepCheck: OperationCheck {
                 out.append(try b.download(r))
             }
             return out
+        case .affineBackward, .affineBackwardInPlace, .affineBackwardReLU:
+            let rows = 4, cols = n * 37
+            let relu = kind == .affineBackwardReLU
+            let yv = SelfTestInputs.values(rows * cols, stream: 83)
+            let y = try b.makeBuffer(relu ? yv.map { max($0, 0) } : yv)
+            let dy = try b.makeBuffer(SelfTestInputs.values(rows * cols, stream: 84))
+            let logs = try b.makeBuffer(SelfTestInputs.values(rows, stream: 85).map { 0.3 * $0 })
+            let dx = kind == .affineBackwardInPlace ? dy : try b.nanFilled(rows * cols)
+            let gb = try b.nanFilled(rows), gl = try b.nanFilled(rows)
+            try b.channelAffineBackward(dy: dy, y: y, logs: logs, factor: kind == .affineBackwardInPlace ? 3 : 1, rows: rows,
+                                        cols: cols, logsConstant: kind == .affineBackward ? 0.5 : 0, relu: relu, dx: dx,
+                                        gradBias: gb, gradLogs: gl)
+            return [try b.download(dx), try b.download(gb), try b.download(gl)]
         case .flipTaps:
             let o = n, c = n + 2
             let w = try b.makeBuffer(SelfTestInputs.values(o * c * 9, stream: 82))
