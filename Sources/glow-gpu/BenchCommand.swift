@@ -155,6 +155,8 @@ struct BenchCommand: ParsableCommand {
                 + "\"kernel_launches\": \(count(launches)), \"library_calls\": \(count(libraryCalls)), "
                 + "\"host_waits\": \(count(syncs)), \"uploads\": \(count(uploads)), \"downloads\": \(count(downloads)), "
                 + "\"graph_launches\": \(count(graphLaunches)), \"skipped_steps\": \(skipped), "
+                + "\"launches_by_kernel\": {" + byKernel.sorted { $0.key < $1.key }
+                    .map { "\"\($0.key)\": \(count(Double($0.value) / Double(steps)))" }.joined(separator: ", ") + "}, "
                 + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
                 + "\"encode_images_per_second\": \(r(encodeIPS)), "
                 + "\"sample_images_per_second\": \(r(sampleIPS)), \"parameters\": \(params), \"ranks\": \(ranks), "

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""A model of one training step on a GPU from the counts `glow-gpu bench --json` reports
+(docs/benchmarks.md, "The training step on the device"). Two bounds:
+
+  serial:     T = launches·t_launch + waits·t_wait + batch·GFLOP/image ÷ rate
+  overlapped: T = max(launches·t_launch, batch·GFLOP/image ÷ rate + launches·t_kernel) + waits·t_wait
+
+The host pays t_launch per enqueue; while it does not wait, the GPU runs what is queued, so
+the host's enqueueing and the GPU's work overlap (the second bound) until the host waits.
+Usage: gpu-step-model.py [--json BENCH_JSON ...]  (without files: the counts measured on PoCL)."""
+import json
+import sys
+
+T_LAUNCH = 5e-6    # host time per kernel launch (CUDA driver, OpenCL enqueue): 4–6 µs
+T_WAIT = 20e-6     # one host wait: a synchronising read after the queue drains, 15–30 µs
+T_KERNEL = 2e-6    # the GPU's own minimum time per small kernel
+RATE = {"fp32": 35e12, "tf32": 100e12}   # realistic GEMM rates on an H100 (FP32 / TF32 tensor cores)
+GFLOP = {"mnist": 1.932, "paper": 24.07}  # training FLOPs per image (FlopCount)
+
+# (config, when): (launches, host waits) per step, GPU kernel variant, one process.
+COUNTS = {
+    ("mnist", "before"): (3427, 452),
+    ("mnist", "after"): (1370, 1),
+    ("paper", "before"): (9007, 1348),
+    ("paper", "after"): (3644, 1),
+}
+
+
+def step_seconds(config, launches, waits, batch, precision, overlapped):
+    gemm = batch * GFLOP[config] * 1e9 / RATE[precision]
+    if overlapped:
+        return max(launches * T_LAUNCH, gemm + launches * T_KERNEL) + waits * T_WAIT
+    return launches * T_LAUNCH + waits * T_WAIT + gemm
+
+
+def main():
+    counts = dict(COUNTS)
+    args = sys.argv[1:]
+    if args[:1] == ["--json"]:
+        for path in args[1:]:
+            with open(path) as f:
+                d = json.load(f)
+            counts[(d["config"], path)] = (d["kernel_launches"], d["host_waits"])
+    print("| config | counts | batch | FP32 serial | FP32 overlapped | TF32 serial | TF32 overlapped |")
+    print("|---|---|---|---|---|---|---|")
+    for (config, when), (launches, waits) in counts.items():
+        for batch in (16, 64, 256):
+            cells = []
+            for precision in ("fp32", "tf32"):
+                for overlapped in (False, True):
+                    t = step_seconds(config, launches, waits, batch, precision, overlapped)
+                    cells.append(f"{batch / t:,.0f}")
+            print(f"| {config} | {when}: {launches} launches, {waits} waits | {batch} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
