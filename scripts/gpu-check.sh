@@ -142,7 +142,7 @@ machine_facts() {
         echo "nvidia-smi: not found"
     fi
     echo "## CUDA libraries the dynamic loader knows (ldconfig -p)"
-    ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libnvrtc|libcublas|libnvidia-opencl' || echo "(none)"
+    { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -E 'libcuda\.so|libnvrtc|libcublas|libnvidia-opencl' || echo "(none)"
     echo "## folders"
     ls -d /usr/local/cuda* /usr/local/nvidia/lib64 2>/dev/null || echo "(no /usr/local/cuda*, no /usr/local/nvidia)"
     echo "## OpenCL vendors (/etc/OpenCL/vendors)"
