@@ -18,6 +18,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "store or reversible.") var memory: String = "store"
     @Option(help: "Timed training steps (after one warm-up step).") var steps: Int = 3
     @Flag(help: "Time only the GEMM and the 3×3 convolution at Glow-sized shapes.") var kernels = false
+    @Option(name: .customLong("kernel-batch"), help: "Images in --kernels' shapes (N = images·14·14).") var kernelBatch: Int = 64
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -29,6 +30,7 @@ struct BenchCommand: ParsableCommand {
                                                   localSize: comm.localSize)
             // The timed GEMMs and convolution have the coupling networks' shapes: TF32 applies
             // to them under --precision tf32, as in training.
+            guard kernelBatch >= 1 else { throw GlowError("--kernel-batch \(kernelBatch): must be at least 1") }
             if kernels { try backend.allowingReducedPrecision { try benchKernels(backend) } } else { try bench(backend, comm) }
         }
     }
@@ -191,9 +193,11 @@ struct BenchCommand: ParsableCommand {
     func count(_ v: Double) -> String { v == v.rounded() ? String(format: "%.0f", v) : String(format: "%.1f", v) }
 
     /// GEMM 512 × 12544 × 512 (a batch of 64 at 14×14 through a 512-wide 1×1 convolution)
-    /// and a 3×3 convolution 512 → 512 at 64×14×14, on the backend and with cblas_sgemm.
+    /// and a 3×3 convolution 512 → 512 at 64×14×14, on the backend and with cblas_sgemm
+    /// (`--kernel-batch` replaces the 64).
     func benchKernels<B: Backend>(_ backend: B) throws {
-        let (m, n, k) = (512, 64 * 14 * 14, 512)
+        let images = kernelBatch
+        let (m, n, k) = (512, images * 14 * 14, 512)
         let a = try backend.makeBuffer(Philox.array(count: m * k, distribution: .normal, seed: 1, stream: 1))
         let b = try backend.makeBuffer(Philox.array(count: k * n, distribution: .normal, seed: 1, stream: 2))
         let c = try backend.allocate(m * n)
@@ -216,9 +220,9 @@ struct BenchCommand: ParsableCommand {
         }
         let conv = try Conv3x3(backend, in: 512, out: 512, name: "w", values: Philox.array(count: 512 * 512 * 9,
                                distribution: .normal, seed: 1, stream: 3))
-        let cols = try backend.scratch(conv.scratchCount(images: 64, height: 14, width: 14))
+        let cols = try backend.scratch(conv.scratchCount(images: images, height: 14, width: 14))
         let convT = try time(2) {
-            try conv.forward(b, xOffset: 0, images: 64, height: 14, width: 14, columns: cols, into: c)
+            try conv.forward(b, xOffset: 0, images: images, height: 14, width: 14, columns: cols, into: c)
         }
         let ha = [Float](repeating: 0.5, count: m * k), hb = [Float](repeating: 0.25, count: k * n)
         var hc = [Float](repeating: 0, count: m * n)
@@ -234,7 +238,7 @@ struct BenchCommand: ParsableCommand {
         print("kernels on \(backend.name)")
         print(String(format: "  gemm NN %d×%d×%d     %.1f GFLOP/s", m, n, k, f / gemmT / 1e9))
         print(String(format: "  gemm NT %d×%d×%d     %.1f GFLOP/s", m, k, n, f / gemmNT / 1e9))
-        print(String(format: "  conv3×3 512→512 64×14×14  %.1f GFLOP/s (%@)", 9 * f / convT / 1e9,
+        print(String(format: "  conv3×3 512→512 %d×14×14  %.1f GFLOP/s (%@)", images, 9 * f / convT / 1e9,
                      cols == nil ? "implicit GEMM" : "im2col + GEMM"))
         print(String(format: "  cblas_sgemm same GEMM  %.1f GFLOP/s;  2048³ %.1f GFLOP/s", f / blas / 1e9, sg))
     }

@@ -50,6 +50,12 @@ struct DevicesCommand: ParsableCommand {
         }
     }
 
+    /// What the CUDA loader loaded, skipped (e.g. a library newer than the driver) or failed
+    /// on, one indented line each.
+    func printLoaderReport() {
+        for line in CUDALibraries.report.split(separator: "\n") { print("           loader \(line)") }
+    }
+
     /// The CUDA devices with the driver's, NVRTC's and cuBLAS's versions, or one line saying
     /// why CUDA cannot be used.
     func listCUDA() {
@@ -60,6 +66,7 @@ struct DevicesCommand: ParsableCommand {
             let nvrtc = (try? CUDALibraries.nvrtcVersion()).map { "NVRTC \($0) (\(CUDALibraries.paths.nvrtc))" } ?? "no NVRTC"
             let cublas = (try? CUDALibraries.cublasVersion()).map { "cuBLAS \($0) (\(CUDALibraries.paths.cublas))" } ?? "no cuBLAS"
             print("cuda       unavailable: \(reason) [found: \(nvrtc), \(cublas)]")
+            printLoaderReport()
             return
         }
         let paths = CUDALibraries.paths
@@ -80,6 +87,8 @@ struct DevicesCommand: ParsableCommand {
             if check {
                 do {
                     let b = try CUDABackend(device: d)
+                    print("           memory: \((b.deviceMemory?.free ?? 0) >> 20) MiB free now; the buffer pool keeps up to "
+                        + "\(b.poolLimitBytes >> 20) MiB of released buffers")
                     print(String(format: "           kernels.cl compiled by NVRTC in %.3f s (%@), %@", b.buildSeconds,
                                  b.moduleFromCache ? "from the cache" : "compiled", b.compileOptions.joined(separator: " ")))
                 } catch {
@@ -87,5 +96,6 @@ struct DevicesCommand: ParsableCommand {
                 }
             }
         }
+        printLoaderReport()
     }
 }

@@ -8,13 +8,15 @@ struct SelftestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "selftest",
         abstract: "Check every backend operation and a small model on a device against the CPU backend (exit 1 on any failure).")
 
-    @Option(help: "cpu, auto, gpu (the first OpenCL GPU), opencl, opencl:N or part of a device name.")
+    @Option(help: "cpu, auto, cuda, cuda:N, gpu (the first OpenCL GPU), opencl, opencl:N or part of a device name.")
     var device: String = "auto"
+    @Option(help: "fp32, or tf32: also the rows of every operation TF32 reaches, run with TF32 allowed (CUDA only).")
+    var precision: GEMMPrecision = .fp32
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Flag(name: .customLong("no-model"), help: "Only the operation rows, not the small-model check.") var noModel = false
 
     func run() throws {
-        let backend = try DeviceSelector.open(device)
+        let backend = try DeviceSelector.open(device, precision: precision)
         let report = try check(backend)
         if json { print(report.json()) } else { print(report.summary) }
         if !report.ok { throw ExitCode(1) }
@@ -27,7 +29,7 @@ struct SelftestCommand: ParsableCommand {
             print(SelfTestReport.header)
         }
         // Rows print as they complete, so a hang or a crash on a new driver shows where.
-        return SelfTest.run(subject: backend, reference: cpu, model: !noModel) { row in
+        return SelfTest.run(subject: backend, reference: cpu, model: !noModel, precision: precision) { row in
             if !json { print(SelfTestReport.line(row)); fflush(stdout) }
         }
     }

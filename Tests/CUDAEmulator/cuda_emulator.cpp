@@ -5,7 +5,11 @@
 // translation (cuda_compat.h) on the CPU: every launch's blocks one after another, a block's
 // threads as fibers that switch at __syncthreads(), so __local tiles and barriers behave as
 // on a GPU. cublasGemmEx with the TF32 compute type rounds its inputs to TF32 (10-bit
-// mantissa) before an FP32 product. Not a simulator of timing, warps or memory limits.
+// mantissa) before an FP32 product. Device memory is host memory, counted against an
+// emulated total (1 GiB, or GLOW_EMU_MEMORY_BYTES): cuMemGetInfo reports what is left and
+// cuMemAlloc fails with CUDA_ERROR_OUT_OF_MEMORY beyond it. GLOW_EMU_DRIVER_VERSION sets what
+// cuDriverGetVersion reports (default 13000, CUDA 13.0); GLOW_EMU_NO_DEVICE makes it a driver
+// that sees no device. Not a simulator of timing or warps.
 // Build: clang++ -std=c++17 -O1 -shared -fPIC -I Sources/Kernels -DGLOW_EMU_KERNELS="X(k1) X(k2) …"
 #include <cmath>
 #include <cstdint>
@@ -15,6 +19,7 @@
 #include <cstring>
 #include <string>
 #include <ucontext.h>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -127,10 +132,34 @@ static void emu_block_as_fibers(unsigned threads) {
 }
 
 // --- Counters, printed at exit -----------------------------------------------------------
-static long launches, sgemms, tf32Gemms, allocations;
+static long launches, sgemms, tf32Gemms, allocations, frees;
+static size_t usedBytes, peakBytes;
 __attribute__((destructor)) static void emu_report() {
-    fprintf(stderr, "cuda-emulator: %ld launches, %ld allocations, %ld cublasSgemm, %ld cublasGemmEx(TF32)\n",
-            launches, allocations, sgemms, tf32Gemms);
+    // Tests read the numbers in this order (CUDAEmulatorTests.counters); add new ones at the end.
+    fprintf(stderr, "cuda-emulator: %ld launches, %ld allocations, %ld cublasSgemm, %ld cublasGemmEx(TF32), %ld frees, "
+            "%zu peak bytes\n", launches, allocations, sgemms, tf32Gemms, frees, peakBytes);
+}
+
+// --- Emulated device memory ----------------------------------------------------------------
+static size_t emu_env_size(const char *name, size_t fallback) {
+    const char *v = getenv(name);
+    if (!v || !*v) return fallback;
+    char *end = nullptr;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end || n == 0) {
+        fprintf(stderr, "cuda-emulator: %s=%s is not a positive whole number; using %zu\n", name, v, fallback);
+        return fallback;
+    }
+    return (size_t)n;
+}
+static size_t emu_total_bytes() {
+    static size_t total = emu_env_size("GLOW_EMU_MEMORY_BYTES", (size_t)1 << 30);
+    return total;
+}
+static std::unordered_map<uintptr_t, size_t> &emu_sizes() {
+    // Never destroyed: buffers may still be freed while the process exits.
+    static auto *sizes = new std::unordered_map<uintptr_t, size_t>();
+    return *sizes;
 }
 
 // --- Driver API ------------------------------------------------------------------------
@@ -138,7 +167,7 @@ typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
 extern "C" {
 CUresult cuInit(unsigned) { return 0; }
-CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
+CUresult cuDriverGetVersion(int *v) { *v = (int)emu_env_size("GLOW_EMU_DRIVER_VERSION", 13000); return 0; }
 CUresult cuGetErrorName(CUresult e, const char **s) {
     static char buf[64];
     snprintf(buf, sizeof buf, "CUDA_EMULATOR_ERROR_%d", e);
@@ -146,27 +175,45 @@ CUresult cuGetErrorName(CUresult e, const char **s) {
     return 0;
 }
 CUresult cuGetErrorString(CUresult e, const char **s) { return cuGetErrorName(e, s); }
-CUresult cuDeviceGetCount(int *n) { *n = 1; return 0; }
-CUresult cuDeviceGet(int *d, int i) { if (i != 0) return 101; *d = 0; return 0; }
+CUresult cuDeviceGetCount(int *n) { *n = getenv("GLOW_EMU_NO_DEVICE") ? 0 : 1; return 0; }
+CUresult cuDeviceGet(int *d, int i) { if (i != 0 || getenv("GLOW_EMU_NO_DEVICE")) return 101; *d = 0; return 0; }
 CUresult cuDeviceGetName(char *name, int len, int) { snprintf(name, len, "glow-gpu CUDA emulator (CPU)"); return 0; }
 CUresult cuDeviceGetAttribute(int *v, int a, int) {
     *v = a == 75 ? 9 : a == 76 ? 0 : a == 16 ? 1 : a == 1 ? 1024 : a == 8 ? 48 * 1024 : 0;
     return 0;
 }
-CUresult cuDeviceTotalMem_v2(size_t *b, int) { *b = (size_t)1 << 30; return 0; }
+CUresult cuDeviceTotalMem_v2(size_t *b, int) { *b = emu_total_bytes(); return 0; }
 CUresult cuDevicePrimaryCtxRetain(void **c, int) { static int ctx; *c = &ctx; return 0; }
 CUresult cuDevicePrimaryCtxRelease_v2(int) { return 0; }
 CUresult cuCtxSetCurrent(void *) { return 0; }
-CUresult cuMemGetInfo_v2(size_t *f, size_t *t) { *f = *t = (size_t)1 << 30; return 0; }
+CUresult cuMemGetInfo_v2(size_t *f, size_t *t) {
+    if (!f || !t) return 1;
+    *t = emu_total_bytes();
+    *f = *t - usedBytes;
+    return 0;
+}
 CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) {
+    if (!p || bytes == 0) return 1;
+    if (bytes > emu_total_bytes() - usedBytes) return 2;   // CUDA_ERROR_OUT_OF_MEMORY
     void *m = malloc(bytes);
     if (!m) return 2;
     memset(m, 0xff, bytes);   // NaN: reading memory never written shows up in results
     ++allocations;
+    usedBytes += bytes;
+    if (usedBytes > peakBytes) peakBytes = usedBytes;
+    emu_sizes()[(uintptr_t)m] = bytes;
     *p = (CUdeviceptr)(uintptr_t)m;
     return 0;
 }
-CUresult cuMemFree_v2(CUdeviceptr p) { free((void *)(uintptr_t)p); return 0; }
+CUresult cuMemFree_v2(CUdeviceptr p) {
+    auto it = emu_sizes().find((uintptr_t)p);
+    if (it == emu_sizes().end()) return 1;   // not from cuMemAlloc, or freed twice
+    usedBytes -= it->second;
+    emu_sizes().erase(it);
+    ++frees;
+    free((void *)(uintptr_t)p);
+    return 0;
+}
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *) { memcpy((void *)(uintptr_t)d, s, n); return 0; }
 CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *) { memcpy(d, (void *)(uintptr_t)s, n); return 0; }
 CUresult cuStreamCreate(void **s, unsigned) { static int stream; *s = &stream; return 0; }

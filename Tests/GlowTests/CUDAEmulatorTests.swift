@@ -51,20 +51,26 @@ final class CUDAEmulatorTests: XCTestCase {
 
     struct Run { let status: Int32; let stdout: String; let stderr: String }
 
-    /// Runs glow-gpu with the emulator as the CUDA driver and a module cache shared by the runs.
-    func glow(_ args: [String]) throws -> Run {
+    /// Runs glow-gpu with the emulator as the CUDA driver and a module cache shared by the runs;
+    /// `environment` adds to (or, with "", removes from) the process's environment. Asserts a
+    /// zero exit status unless `expectSuccess` is false.
+    func glow(_ args: [String], environment: [String: String] = [:], binary: URL? = nil, directory: URL? = nil,
+              expectSuccess: Bool = true) throws -> Run {
         try requireNVRTC()
-        guard let bin = CLITests.binary else { throw XCTSkip("the glow-gpu binary was not found next to the tests") }
+        guard let bin = binary ?? CLITests.binary else { throw XCTSkip("the glow-gpu binary was not found next to the tests") }
         let emulator = try Self.buildEmulator()
         let p = Process()
         p.executableURL = bin
         p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(
+        if let directory { p.currentDirectoryURL = directory }
+        var env = ProcessInfo.processInfo.environment.merging(
             ["GLOW_CUDA_PATH": emulator.path, "GLOW_CUDA_CACHE": emulator.appendingPathComponent("cache").path]) { $1 }
+        for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
+        p.environment = env
         let dir = try makeTempDirectory(self)
         let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         p.standardOutput = out; p.standardError = err
         try p.run()
@@ -72,15 +78,15 @@ final class CUDAEmulatorTests: XCTestCase {
         try out.close(); try err.close()
         let r = Run(status: p.terminationStatus, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
                     stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
-        XCTAssertEqual(r.status, 0, "glow-gpu \(args.joined(separator: " ")):\n\(r.stdout)\n\(r.stderr)")
+        if expectSuccess { XCTAssertEqual(r.status, 0, "glow-gpu \(args.joined(separator: " ")):\n\(r.stdout)\n\(r.stderr)") }
         return r
     }
 
-    /// The emulator's counters from a run's stderr: launches, sgemm, TF32 gemmEx.
-    func counters(_ r: Run) -> (launches: Int, sgemm: Int, tf32: Int) {
-        guard let line = r.stderr.split(separator: "\n").last(where: { $0.hasPrefix("cuda-emulator:") }) else { return (0, 0, 0) }
+    /// The emulator's counters from a run's stderr: launches, sgemm, TF32 gemmEx, allocations.
+    func counters(_ r: Run) -> (launches: Int, sgemm: Int, tf32: Int, allocations: Int) {
+        guard let line = r.stderr.split(separator: "\n").last(where: { $0.hasPrefix("cuda-emulator:") }) else { return (0, 0, 0, 0) }
         let n = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
-        return n.count >= 4 ? (n[0], n[2], n[3]) : (0, 0, 0)
+        return n.count >= 4 ? (n[0], n[2], n[3], n[1]) : (0, 0, 0, 0)
     }
 
     /// The emulator's barriers: its 16×16-tiled transpose through `__local` memory, launched
@@ -195,5 +201,100 @@ final class CUDAEmulatorTests: XCTestCase {
         XCTAssertEqual(obj["uploads"] as? Double, 1, r.stdout)
         XCTAssertGreaterThan(obj["library_calls"] as? Double ?? 0, 16, "cuBLAS GEMMs are counted: \(r.stdout)")
         XCTAssertGreaterThan(obj["kernel_launches"] as? Double ?? 0, 50, r.stdout)
+    }
+}
+
+extension CUDAEmulatorTests {
+    /// `selftest --device cuda --precision tf32`: the TF32 rows of every operation TF32
+    /// reaches pass within TF32's bound (and actually differ from FP32), each went through
+    /// cublasGemmEx(TF32), and the model rows pass with TF32 in the coupling networks.
+    func testSelftestTF32Rows() throws {
+        let r = try glow(["selftest", "--device", "cuda", "--precision", "tf32", "--json"])
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        XCTAssertEqual(obj["ok"] as? Bool, true, r.stdout)
+        let rows = try XCTUnwrap(obj["results"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, SelfTest.operationChecks(precision: .tf32).count + 1 + 6, "operations, tf32.routing, model rows")
+        let tf32 = rows.filter { ($0["shape"] as? String)?.contains(" tf32 n=") ?? false }
+        XCTAssertEqual(tf32.count, SelfTest.reducedPrecisionChecks.count)
+        XCTAssertEqual(Set(tf32.compactMap { $0["op"] as? String }),
+                       ["gemm", "conv3x3Forward", "conv3x3BackwardData", "conv3x3BackwardWeights"])
+        for row in tf32 {
+            let e = try XCTUnwrap(row["max_rel_err"] as? Double), tol = try XCTUnwrap(row["tolerance"] as? Double)
+            XCTAssertGreaterThan(e, 0, "TF32 rounding changes the result: \(row)")
+            XCTAssertLessThan(e, tol, "\(row)")
+            XCTAssertGreaterThanOrEqual(tol, TF32Tolerance.componentwise(terms: 1) * 0.999)
+        }
+        let routing = try XCTUnwrap(rows.first { $0["op"] as? String == "tf32.routing" })
+        XCTAssertEqual(routing["ok"] as? Bool, true, "\(routing)")
+        XCTAssertGreaterThanOrEqual(counters(r).tf32, tf32.count, r.stderr)
+        // FP32: the same command has no TF32 rows and makes no TF32 call.
+        let fp32 = try glow(["selftest", "--device", "cuda", "--json", "--no-model"])
+        XCTAssertFalse(fp32.stdout.contains(" tf32"), fp32.stdout)
+        XCTAssertEqual(counters(fp32).tf32, 0)
+    }
+
+    /// `devices` and `--device cuda` tell apart: no device, a library newer than the driver,
+    /// cuBLAS not found and NVRTC not found (no driver at all: CLITests.testCUDAUnavailableFromTheCommandLine).
+    func testUnavailableReasonsAreTold() throws {
+        let emulator = try Self.buildEmulator()
+        let dir = try makeTempDirectory(self)
+        // A driver without cuBLAS beside it.
+        let driverOnly = dir.appendingPathComponent("driver-only")
+        try FileManager.default.createDirectory(at: driverOnly, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: driverOnly.appendingPathComponent("libcuda.so.1"),
+                                                   withDestinationURL: emulator.appendingPathComponent("libglowcudaemu.so"))
+        // A copy of the binary run from a folder without .cuda-tools: it finds no NVRTC.
+        guard let bin = CLITests.binary else { throw XCTSkip("the glow-gpu binary was not found next to the tests") }
+        let away = dir.appendingPathComponent("away")
+        try FileManager.default.createDirectory(at: away, withIntermediateDirectories: true)
+        let copy = away.appendingPathComponent("glow-gpu")
+        try FileManager.default.copyItem(at: bin, to: copy)
+        let cases: [(String, [String: String], URL?, String)] = [
+            ("no device", ["GLOW_EMU_NO_DEVICE": "1"], nil, "no CUDA device: "),
+            ("driver 12.4, NVRTC 13 only", ["GLOW_EMU_DRIVER_VERSION": "12040"], nil,
+             "NVRTC newer than the driver: the driver supports CUDA 12.4 and every NVRTC found is newer: "),
+            ("no cuBLAS", ["GLOW_CUDA_PATH": driverOnly.path], nil, "cuBLAS not found (searched GLOW_CUDA_PATH=\(driverOnly.path)"),
+            ("no NVRTC", [:], copy, "NVRTC not found (searched GLOW_CUDA_PATH=\(emulator.path)"),
+        ]
+        for (name, env, binary, reason) in cases {
+            let devices = try glow(["devices"], environment: env, binary: binary, directory: away)
+            // A machine with an NVRTC of its own (the loader's path, a toolkit) cannot show "not found".
+            if binary != nil && devices.stdout.contains("loader nvrtc: loaded") { continue }
+            let line = devices.stdout.split(separator: "\n").first { $0.hasPrefix("cuda") }.map(String.init) ?? ""
+            XCTAssert(line.hasPrefix("cuda       unavailable: " + reason), "\(name): \(devices.stdout)")
+            let bench = try glow(["bench", "--device", "cuda", "--config", "tiny"], environment: env, binary: binary,
+                                 directory: away, expectSuccess: false)
+            XCTAssertNotEqual(bench.status, 0, name)
+            XCTAssert(bench.stderr.contains("--device cuda: CUDA is not available: " + reason), "\(name): \(bench.stderr)")
+        }
+        // The version check's report names what was skipped.
+        let skipped = try glow(["devices"], environment: ["GLOW_EMU_DRIVER_VERSION": "12040"])
+        XCTAssert(skipped.stdout.contains("loader nvrtc: skipped ") && skipped.stdout.contains("CUDA 13, newer than the driver (CUDA 12.4)"),
+                  skipped.stdout)
+    }
+
+    /// The buffer pool keeps up to half the device memory free at start (cuMemGetInfo), and
+    /// training steps after the first allocate nothing: 2 and 5 steps make the same number of
+    /// cuMemAlloc calls.
+    func testPoolLimitFromDeviceMemoryAndSteadyStepsAllocateNothing() throws {
+        let mib = 1 << 20
+        let small = try glow(["devices", "--check"], environment: ["GLOW_EMU_MEMORY_BYTES": "\(64 * mib)"])
+        XCTAssert(small.stdout.contains("memory: 64 MiB free now; the buffer pool keeps up to 32 MiB"), small.stdout)
+        let dir = try makeTempDirectory(self)
+        let images = dir.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for i in 0..<8 {
+            let pixels = (0..<64).map { UInt8(truncatingIfNeeded: ($0 * 37 + i * 91) % 256) }
+            try PNGImage.write(path: images.appendingPathComponent("\(i).png").path, width: 8, height: 8, channels: 1, pixels: pixels)
+        }
+        func allocations(steps: Int) throws -> Int {
+            let r = try glow(["train", "--config", "tiny", "--dataset", "folder", "--data", images.path, "--steps", "\(steps)",
+                              "--warmup", "1", "--eval-every", "0", "--sample-every", "0", "--save-every", "100",
+                              "--device", "cuda", "--out", dir.appendingPathComponent("run-\(steps)").path])
+            return counters(r).allocations
+        }
+        let a2 = try allocations(steps: 2), a5 = try allocations(steps: 5)
+        XCTAssertGreaterThan(a2, 0)
+        XCTAssertEqual(a5, a2, "steps 3 to 5 allocated")
     }
 }

@@ -234,12 +234,23 @@ func requireNVRTC(file: StaticString = #filePath, line: UInt = #line) throws {
     }
 }
 
-/// The CPU backend with a `ReducedPrecisionGEMM` mark, counting GEMMs with and without it.
+/// The CPU backend with a `ReducedPrecisionGEMM` mark, counting GEMMs with and without it;
+/// with `mantissaBits`, a marked GEMM first rounds A and B to that many mantissa bits (10:
+/// TF32, 7: bfloat16), as reduced-precision hardware would.
 final class PrecisionSpy: Backend, ReducedPrecisionGEMM {
     typealias Buffer = CPUBackend.Buffer
     let base = CPUBackend()
     var reducedPrecisionAllowed = false
     var marked = 0, unmarked = 0
+    var mantissaBits: Int?
+
+    /// `x` rounded to nearest (ties to even) at `bits` mantissa bits.
+    static func round(_ x: Float, bits: Int) -> Float {
+        let drop = UInt32(23 - bits)
+        var u = x.bitPattern
+        u = u &+ ((1 << (drop - 1)) - 1) &+ ((u >> drop) & 1)
+        return Float(bitPattern: u & ~((1 << drop) - 1))
+    }
     var name: String { "spy" }
     func allocate(_ count: Int) throws -> Buffer { try base.allocate(count) }
     func count(of buffer: Buffer) -> Int { base.count(of: buffer) }
@@ -261,6 +272,11 @@ final class PrecisionSpy: Backend, ReducedPrecisionGEMM {
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Buffer, aOffset: Int, lda: Int,
               b: Buffer, bOffset: Int, ldb: Int, beta: Float, c: Buffer, cOffset: Int, ldc: Int) throws {
         if reducedPrecisionAllowed { marked += 1 } else { unmarked += 1 }
+        var (a, b) = (a, b)
+        if reducedPrecisionAllowed, let bits = mantissaBits {
+            a = try base.makeBuffer(try base.download(a).map { PrecisionSpy.round($0, bits: bits) })
+            b = try base.makeBuffer(try base.download(b).map { PrecisionSpy.round($0, bits: bits) })
+        }
         try base.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, aOffset: aOffset, lda: lda,
                       b: b, bOffset: bOffset, ldb: ldb, beta: beta, c: c, cOffset: cOffset, ldc: ldc)
     }

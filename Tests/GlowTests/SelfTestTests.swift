@@ -112,3 +112,59 @@ extension CLITests {
         }
     }
 }
+
+/// `selftest --precision tf32`'s rows: TF32's componentwise bound, which TF32 rounding
+/// passes and bfloat16's coarser rounding or a wrong result fails.
+final class ReducedPrecisionSelfTestTests: XCTestCase {
+    func testToleranceFromMantissaAndReductionLength() {
+        let e = 0x1p-10
+        XCTAssertEqual(TF32Tolerance.componentwise(terms: 1), 2 * e + e * e + 3 * 0x1p-24, accuracy: 1e-9)
+        XCTAssertEqual(TF32Tolerance.componentwise(terms: 4608), 2.7795e-3, accuracy: 1e-7, "a 3×3 convolution over 512 channels")
+        XCTAssertLessThan(TF32Tolerance.componentwise(terms: 300), TF32Tolerance.componentwise(terms: 1030))
+        XCTAssertEqual(TF32Tolerance.gamma(1 << 10), 0x1p-14 / (1 - 0x1p-14), accuracy: 1e-15)
+    }
+
+    func testComponentwiseMeasure() {
+        let m = ErrorMeasure.componentwise
+        XCTAssertEqual(m.error([1.5, 2], [1, 2], scale: [10, 3]), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(m.error([1, 2], [1, 2], scale: [0, 0]), 0, "scale 0 and exact")
+        XCTAssertEqual(m.error([1, 2.5], [1, 2], scale: [1, 0]), .infinity, "scale 0 must be exact")
+        XCTAssertEqual(m.error([.nan, 1], [.nan, 1], scale: [.nan, 1]), 0)
+        XCTAssertEqual(m.error([.nan], [1], scale: [1]), .infinity, "an unwritten element")
+        XCTAssertEqual(m.error([1], [1], scale: []), .infinity, "missing scales")
+        XCTAssertEqual(m.error([1.5, 2], [1, 4]), 0.5, "without scales: normwise")
+    }
+
+    /// A CPU backend that rounds its marked GEMMs' inputs to TF32 passes every TF32 row and
+    /// the model rows with TF32's tolerances; at bfloat16's 7 bits the short GEMM rows fail;
+    /// without rounding (FP32) everything passes, and so do the ordinary rows either way.
+    func testTF32RowsPassTF32AndFailCoarserRounding() throws {
+        let cpu = TestBackends.cpu
+        let checks = SelfTest.operationChecks(precision: .tf32)
+        XCTAssertEqual(checks.count, SelfTest.operationChecks.count + SelfTest.reducedPrecisionChecks.count)
+        let spy = PrecisionSpy()
+        spy.mantissaBits = 10
+        let tf32 = SelfTest.run(subject: spy, reference: cpu, precision: .tf32)
+        XCTAssert(tf32.ok, tf32.table())
+        let rows = tf32.rows.filter { $0.shape.contains(" tf32 n=") }
+        XCTAssertEqual(rows.count, SelfTest.reducedPrecisionChecks.count)
+        XCTAssert(rows.allSatisfy { $0.maxRelativeError > 0 }, "TF32 rounding shows in every row:\n\(tf32.table())")
+        // The worst row is within a factor of 4 of its bound (round to nearest: half of it).
+        XCTAssertGreaterThan(rows.map { $0.maxRelativeError / $0.tolerance }.max() ?? 0, 0.1, tf32.table())
+        XCTAssert(tf32.rows.contains { $0.op == "model.gradients" && $0.shape.hasSuffix("tf32") && $0.ok })
+        XCTAssertFalse(tf32.rows.contains { $0.op == "tf32.routing" }, "only a CUDA backend counts its TF32 calls")
+
+        spy.mantissaBits = 7
+        let bf16 = SelfTest.run(subject: spy, reference: cpu, checks: SelfTest.reducedPrecisionChecks, model: false, precision: .tf32)
+        let failed = bf16.failures.filter { $0.op == "gemm" }
+        XCTAssertFalse(failed.isEmpty, bf16.table())
+        XCTAssert(failed.contains { $0.shape.hasPrefix("7×5×3") }, bf16.table())
+
+        spy.mantissaBits = nil
+        XCTAssert(SelfTest.run(subject: spy, reference: cpu, checks: checks, model: false, precision: .tf32).ok)
+        // A wrong GEMM fails the TF32 rows too.
+        let faulty = SelfTest.run(subject: FaultyBackend(cpu, fault: .gemmSkipsLastElement), reference: cpu,
+                                  checks: SelfTest.reducedPrecisionChecks, model: false, precision: .tf32)
+        XCTAssert(faulty.rows.filter { $0.op == "gemm" }.allSatisfy { !$0.ok }, faulty.table())
+    }
+}

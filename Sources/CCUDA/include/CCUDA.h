@@ -59,7 +59,7 @@ typedef struct GlowCUDADriverAPI {
                                unsigned int sharedBytes, CUstream stream, void **params, void **extra);
 } GlowCUDADriverAPI;
 
-// --- NVRTC (libnvrtc.so.13 / .12) ----------------------------------------------------------
+// --- NVRTC (libnvrtc.so.13 / .12 / .11.2) -------------------------------------------------
 typedef int nvrtcResult;                    // NVRTC_SUCCESS = 0
 typedef struct _nvrtcProgram *nvrtcProgram;
 
@@ -80,7 +80,7 @@ typedef struct GlowNVRTCAPI {
     nvrtcResult (*nvrtcGetCUBIN)(nvrtcProgram program, char *cubin);
 } GlowNVRTCAPI;
 
-// --- cuBLAS (libcublas.so.13 / .12) --------------------------------------------------------
+// --- cuBLAS (libcublas.so.13 / .12 / .11) -------------------------------------------------
 typedef int cublasStatus_t;                 // CUBLAS_STATUS_SUCCESS = 0
 typedef struct cublasContext *cublasHandle_t;
 
@@ -110,13 +110,60 @@ typedef struct GlowCUBLASAPI {
                                    void *c, int cType, int ldc, int computeType, int algo);
 } GlowCUBLASAPI;
 
-// --- Loader --------------------------------------------------------------------------------
-/// Loads libcuda.so.1 and resolves every driver entry point. Returns 0, or -1 with the
-/// reason in `message`. Loading twice returns the first outcome.
+// --- Loader -------------------------------------------------------------------------------
+// Where the libraries are looked for, and how one is chosen: loader.c's opening comment and
+// docs/reliability.md ("Where CUDA is looked for").
+
+/// The libraries the loader finds.
+enum {
+    GLOW_CUDA_LIBRARY_DRIVER = 0,   ///< libcuda.so.1
+    GLOW_CUDA_LIBRARY_NVRTC = 1,    ///< libnvrtc.so.13 / .12 / .11.2
+    GLOW_CUDA_LIBRARY_CUBLAS = 2,   ///< libcublas.so.13 / .12 / .11
+};
+
+/// What a load or a search found.
+enum {
+    GLOW_CUDA_FOUND = 0,              ///< loaded (or, for a search, found and usable)
+    GLOW_CUDA_NOT_FOUND = 1,          ///< no candidate in any folder searched
+    GLOW_CUDA_NEWER_THAN_DRIVER = 2,  ///< candidates found, all of a CUDA major newer than the driver's
+    GLOW_CUDA_UNUSABLE = 3,           ///< candidates found that fail to load or lack a needed symbol
+};
+
+/// The inputs of the search, so that tests can run it on a fake tree of folders. Any string
+/// may be NULL (treated as unset).
+typedef struct GlowCUDASearch {
+    const char *cudaPath;          ///< GLOW_CUDA_PATH: colon-separated folders, searched first
+    const char *path;              ///< PATH: the prefix of every python3 on it is searched
+    const char *virtualEnv;        ///< VIRTUAL_ENV
+    const char *condaPrefix;       ///< CONDA_PREFIX
+    const char *home;              ///< HOME (~/.local and pyenv's Pythons)
+    const char *workingDirectory;  ///< where .cuda-tools is looked for first
+    const char *executable;        ///< the program; .cuda-tools beside it and up to four folders above
+    const char *driverDirectory;   ///< the folder libcuda.so.1 was loaded from
+    const char *systemRoot;        ///< prefixed to every fixed system folder (/usr/local/cuda…); "" on a real machine
+    int loaderPath;                ///< 1: also the dynamic loader's own search (a plain dlopen of the soname)
+} GlowCUDASearch;
+
+/// The search inputs of this process (its environment, working directory, executable and
+/// loaded driver). The strings stay valid until the next call.
+void glow_cuda_search_from_environment(GlowCUDASearch *search);
+/// The folders searched for `library`, in order, one per line ("(the dynamic loader's path)"
+/// for the loader's own search); returns how many.
+int glow_cuda_search_folders(int library, const GlowCUDASearch *search, char *out, size_t size);
+/// Runs the search for `library` as loading does, for a driver of `driverVersion`
+/// (cuDriverGetVersion's 12040 for 12.4; 0: any major), but closes what it opens. Returns a
+/// GLOW_CUDA_* status; `path` gets the chosen file, `message` the reason when none is, and
+/// `report` one line per candidate loaded, skipped (and why) or failed.
+int glow_cuda_find_library(int library, const GlowCUDASearch *search, int driverVersion, char *path, size_t pathSize,
+                           char *message, size_t messageSize, char *report, size_t reportSize);
+
+/// Loads libcuda.so.1 and resolves every driver entry point. Returns GLOW_CUDA_FOUND (0), or
+/// another GLOW_CUDA_* status with the reason in `message`. Loading twice returns the first outcome.
 int glow_cuda_load_driver(char *message, size_t size);
-/// Loads NVRTC (13, then 12), searching the places listed in loader.c.
+/// Loads NVRTC: the newest CUDA major the driver supports (13, 12, 11.2), searching the
+/// places listed in loader.c. Same return values.
 int glow_cuda_load_nvrtc(char *message, size_t size);
-/// Loads cuBLAS (13, then 12) with its cuBLASLt.
+/// Loads cuBLAS (13, 12 or 11, as for NVRTC) with its cuBLASLt. Same return values.
 int glow_cuda_load_cublas(char *message, size_t size);
 /// The tables, valid after the matching load returned 0.
 const GlowCUDADriverAPI *glow_cuda_driver(void);
@@ -126,6 +173,8 @@ const GlowCUBLASAPI *glow_cuda_cublas(void);
 const char *glow_cuda_driver_path(void);
 const char *glow_cuda_nvrtc_path(void);
 const char *glow_cuda_cublas_path(void);
+/// One line per candidate the loads so far took, skipped (and why) or failed on.
+const char *glow_cuda_load_report(void);
 
 /// Device pointers as the pointers cuBLAS takes.
 static inline float *glow_cuda_float_pointer(CUdeviceptr p) { return (float *)(size_t)p; }

@@ -127,7 +127,8 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         } catch {
             throw fail(error)
         }
-        pool = BufferPool<CUdeviceptr>(release: { p in
+        // Keeps released buffers up to half the device memory free now (CUDABackend+Memory.swift).
+        pool = BufferPool<CUdeviceptr>(limitBytes: CUDABackend.poolLimit(api), release: { p in
             _ = api.cuCtxSetCurrent!(lease.context)   // buffers may be released on another thread
             _ = api.cuMemFree!(p)
         })

@@ -35,7 +35,7 @@ public struct CUDADeviceInfo: Sendable {
         let api = try CUDALibraries.driver()
         var count: Int32 = 0
         try CUDAError.check(api.cuDeviceGetCount!(&count), "cuDeviceGetCount")
-        if count == 0 { throw CUDAError.unavailable("the NVIDIA driver reports no CUDA device") }
+        if count == 0 { throw CUDAError.unavailable("no CUDA device: the NVIDIA driver reports none; check nvidia-smi and CUDA_VISIBLE_DEVICES", .noDevice) }
         return try (0..<Int(count)).map { i in
             var dev: CUdevice = 0
             try CUDAError.check(api.cuDeviceGet!(&dev, Int32(i)), "cuDeviceGet(\(i))")

@@ -27,15 +27,41 @@ public struct CUDAError: Error, CustomStringConvertible, Sendable {
     public let call: String
     /// The compiler's (or the driver's JIT) log, when there is one.
     public let log: String?
+    /// For `unavailable`: which of CUDA's parts is missing (nil for other errors).
+    public let unavailability: Unavailability?
 
-    /// An error with every field given.
-    public init(source: Source, code: Int32, name: String, call: String, log: String? = nil) {
-        self.source = source; self.code = code; self.name = name; self.call = call; self.log = log
+    /// Why CUDA cannot be used. Each reason's message starts with its own words (the raw
+    /// value), so `devices`, `--device cuda` and scripts/gpu-check.sh tell them apart.
+    public enum Unavailability: String, Sendable, CaseIterable {
+        /// libcuda.so.1 is nowhere (or is not a driver).
+        case noDriver = "no NVIDIA driver"
+        /// The driver loads but sees no device.
+        case noDevice = "no CUDA device"
+        /// The driver loads but `cuInit` fails for another reason (a toolkit's stub, a
+        /// forward-compatibility package the GPU does not support, …).
+        case driverFailed = "the NVIDIA driver failed"
+        /// No libnvrtc.so.13/.12/.11.2 in any folder searched.
+        case nvrtcNotFound = "NVRTC not found"
+        /// No libcublas.so.13/.12/.11 in any folder searched.
+        case cublasNotFound = "cuBLAS not found"
+        /// NVRTC or cuBLAS found, but only of a CUDA major newer than the driver's.
+        case libraryNewerThanDriver = "newer than the driver"
+        /// NVRTC or cuBLAS found, but it fails to load or lacks a needed function.
+        case libraryUnusable = "unusable"
+        /// Anything else (e.g. no NVRTC target for the device).
+        case other = "CUDA is not usable"
     }
 
-    /// CUDA cannot be used here, for `reason`.
-    public static func unavailable(_ reason: String) -> CUDAError {
-        CUDAError(source: .unavailable, code: -1, name: "CUDA_UNAVAILABLE", call: reason)
+    /// An error with every field given.
+    public init(source: Source, code: Int32, name: String, call: String, log: String? = nil,
+                unavailability: Unavailability? = nil) {
+        self.source = source; self.code = code; self.name = name; self.call = call; self.log = log
+        self.unavailability = unavailability ?? (source == .unavailable ? .other : nil)
+    }
+
+    /// CUDA cannot be used here, for `reason` (of kind `kind`).
+    public static func unavailable(_ reason: String, _ kind: Unavailability = .other) -> CUDAError {
+        CUDAError(source: .unavailable, code: -1, name: "CUDA_UNAVAILABLE", call: reason, unavailability: kind)
     }
 
     public var description: String {

@@ -20,6 +20,9 @@ public struct Conv3x3Check: OperationCheck {
     public let inChannels: Int, outChannels: Int, images: Int, height: Int, width: Int
     /// Pass the backend's own scratch (true) or let it allocate (false).
     public let scratch: Bool
+    /// Every input replaced by its absolute value: the run that gives
+    /// `ErrorMeasure.componentwise` its scales (the convolution is linear in each input).
+    var absoluteInputs = false
     public var op: String { kind.rawValue }
     public var shape: String {
         "\(inChannels)→\(outChannels) N\(images) \(height)×\(width)\(scratch ? "" : " no scratch")"
@@ -36,25 +39,28 @@ public struct Conv3x3Check: OperationCheck {
 
     public func outputs<B: Backend>(on b: B) throws -> [[Float]] {
         let p = images * height * width
-        let w = try b.makeBuffer(SelfTestInputs.values(outChannels * inChannels * 9, stream: 50))
+        let values = { (count: Int, stream: UInt64) in
+            absoluteInputs ? SelfTestInputs.values(count, stream: stream).map(abs) : SelfTestInputs.values(count, stream: stream)
+        }
+        let w = try b.makeBuffer(values(outChannels * inChannels * 9, 50))
         let n = b.conv3x3ScratchCount(inChannels: inChannels, outChannels: outChannels, images: images, height: height, width: width)
         let columns = scratch && n > 0 ? try b.nanFilled(n) : nil
         switch kind {
         case .forward:
-            let x = try b.makeBuffer(SelfTestInputs.values(2 + inChannels * p, stream: 51))
+            let x = try b.makeBuffer(values(2 + inChannels * p, 51))
             let y = try b.nanFilled(3 + outChannels * p)
             try b.conv3x3Forward(x, xOffset: 2, weight: w, inChannels: inChannels, outChannels: outChannels, images: images,
                                  height: height, width: width, y: y, yOffset: 3, columns: columns)
             return [try b.download(y)]
         case .backwardData:
-            let dy = try b.makeBuffer(SelfTestInputs.values(1 + outChannels * p, stream: 52))
-            let dx = try b.makeBuffer(SelfTestInputs.values(4 + inChannels * p, stream: 53))
+            let dy = try b.makeBuffer(values(1 + outChannels * p, 52))
+            let dx = try b.makeBuffer(values(4 + inChannels * p, 53))
             try b.conv3x3BackwardData(dy, dyOffset: 1, weight: w, inChannels: inChannels, outChannels: outChannels,
                                       images: images, height: height, width: width, dx: dx, dxOffset: 4, columns: columns)
             return [try b.download(dx)]
         case .backwardWeights:
-            let x = try b.makeBuffer(SelfTestInputs.values(2 + inChannels * p, stream: 54))
-            let dy = try b.makeBuffer(SelfTestInputs.values(1 + outChannels * p, stream: 55))
+            let x = try b.makeBuffer(values(2 + inChannels * p, 54))
+            let dy = try b.makeBuffer(values(1 + outChannels * p, 55))
             let dw = try b.nanFilled(outChannels * inChannels * 9)
             try b.conv3x3BackwardWeights(x, xOffset: 2, dy: dy, dyOffset: 1, inChannels: inChannels, outChannels: outChannels,
                                          images: images, height: height, width: width, dw: dw, columns: columns)

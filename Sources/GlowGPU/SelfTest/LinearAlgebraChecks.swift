@@ -10,6 +10,9 @@ public struct GemmCheck: OperationCheck {
     public let transA: Bool, transB: Bool
     /// The factor of C's old value.
     public let beta: Float
+    /// Every input (A, B, C's old values, alpha, beta) replaced by its absolute value: the
+    /// run that gives `ErrorMeasure.componentwise` its scales (`|α|·|A||B| + |β|·|C|`).
+    var absoluteInputs = false
     public var op: String { "gemm" }
     public var shape: String { "\(m)×\(n)×\(k) \(transA ? "T" : "N")\(transB ? "T" : "N") β=\(beta == 0 ? "0" : "\(beta)")" }
     public var measure: ErrorMeasure { .normwise }
@@ -23,12 +26,13 @@ public struct GemmCheck: OperationCheck {
 
     public func outputs<B: Backend>(on b: B) throws -> [[Float]] {
         let lda = (transA ? m : k) + 2, ldb = (transB ? k : n) + 1, ldc = n + 3
-        let a = SelfTestInputs.values((transA ? k : m) * lda + 5, stream: 1)
-        let bv = SelfTestInputs.values((transB ? n : k) * ldb + 4, stream: 2)
-        let c = try b.makeBuffer(SelfTestInputs.values(m * ldc + 7, stream: 3))
+        let input = { (v: [Float]) in absoluteInputs ? v.map(abs) : v }
+        let a = input(SelfTestInputs.values((transA ? k : m) * lda + 5, stream: 1))
+        let bv = input(SelfTestInputs.values((transB ? n : k) * ldb + 4, stream: 2))
+        let c = try b.makeBuffer(input(SelfTestInputs.values(m * ldc + 7, stream: 3)))
         if beta == 0 { for i in 0..<m { try b.fill(c, offset: 7 + i * ldc, count: n, value: .nan) } }
         try b.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1.25, a: try b.makeBuffer(a), aOffset: 5,
-                   lda: lda, b: try b.makeBuffer(bv), bOffset: 4, ldb: ldb, beta: beta, c: c, cOffset: 7, ldc: ldc)
+                   lda: lda, b: try b.makeBuffer(bv), bOffset: 4, ldb: ldb, beta: absoluteInputs ? abs(beta) : beta, c: c, cOffset: 7, ldc: ldc)
         return [try b.download(c)]
     }
 }

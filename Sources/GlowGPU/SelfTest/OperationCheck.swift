@@ -19,6 +19,14 @@ public protocol OperationCheck: Sendable {
     var tolerance: Double { get }
     /// Runs the operation on `backend` and downloads its outputs.
     func outputs<B: Backend>(on backend: B) throws -> [[Float]]
+    /// For `ErrorMeasure.componentwise`: each output element's scale, the operation run on
+    /// `reference` with the absolute values of every input (Σ|a||b| for a product). Other
+    /// measures do not use it (the default returns no scales).
+    func scales<B: Backend>(on reference: B) throws -> [[Float]]
+}
+
+extension OperationCheck {
+    public func scales<B: Backend>(on reference: B) throws -> [[Float]] { [] }
 }
 
 /// How a self-test compares an output with the reference backend's.
@@ -30,6 +38,12 @@ public enum ErrorMeasure: Sendable {
     /// `max |x - r| / max |r|`: sums whose terms cancel (GEMM, col2im, dots), where an
     /// elementwise error would divide by a near-zero result.
     case normwise
+    /// `max |x - r| / s` with `s` the element's scale from `OperationCheck.scales` (the same
+    /// sum over the absolute values of its terms): the measure of the classic bound
+    /// `|fl(Σ aᵢbᵢ) − Σ aᵢbᵢ| ≤ ε · Σ |aᵢ||bᵢ|`, for reduced-precision (TF32) rows, whose
+    /// tolerance is then `ε` itself. An element with scale 0 must be exact. Without scales
+    /// (`error(_:_:)`) it is measured as `normwise`.
+    case componentwise
 
     /// The error of `got` against `reference`. A NaN where the reference has a number
     /// (an unwritten element), a number where the reference has NaN (a write outside the
@@ -43,10 +57,29 @@ public enum ErrorMeasure: Sendable {
             if !x.isFinite || !r.isFinite { if x != r { return .infinity }; continue }
             switch self {
             case .relative(let floor): worst = max(worst, abs(x - r) / (abs(r) + floor))
-            case .normwise: worst = max(worst, abs(x - r)); scale = max(scale, abs(r))
+            case .normwise, .componentwise: worst = max(worst, abs(x - r)); scale = max(scale, abs(r))
             }
         }
-        if case .normwise = self { return scale == 0 ? worst : worst / scale }
+        if case .relative = self { return worst }
+        return scale == 0 ? worst : worst / scale
+    }
+
+    /// The componentwise error `max |x - r| / s` of `got` against `reference` with the
+    /// elements' scales `s` (see `componentwise`); NaN, infinities and size mismatches as in
+    /// `error(_:_:)`.
+    public func error(_ got: [Float], _ reference: [Float], scale: [Float]) -> Double {
+        guard got.count == reference.count, scale.count == reference.count else { return .infinity }
+        var worst = 0.0
+        for i in 0..<got.count {
+            let x = Double(got[i]), r = Double(reference[i]), s = Double(scale[i])
+            if r.isNaN { if !x.isNaN { return .infinity }; continue }
+            if !x.isFinite || !r.isFinite { if x != r { return .infinity }; continue }
+            if s == 0 || !s.isFinite {
+                if x != r { return .infinity }
+                continue
+            }
+            worst = max(worst, abs(x - r) / s)
+        }
         return worst
     }
 }

@@ -59,14 +59,27 @@ public enum SelfTest {
         return checks
     }
 
-    /// Runs `checks` on `subject` and `reference` and compares; then, with `model`, the
-    /// small-model rows. `progress` sees each row as it completes. Never throws: an
-    /// operation that throws becomes a failed row carrying the error.
-    public static func run<R: Backend, S: Backend>(subject: S, reference: R, checks: [any OperationCheck] = operationChecks,
-                                                   model: Bool = true, progress: ((SelfTestRow) -> Void)? = nil) -> SelfTestReport {
+    /// The rows for a backend computing at `precision`: `operationChecks`, plus
+    /// `reducedPrecisionChecks` for TF32.
+    public static func operationChecks(precision: GEMMPrecision) -> [any OperationCheck] {
+        precision == .tf32 ? operationChecks + reducedPrecisionChecks : operationChecks
+    }
+
+    /// Runs `checks` (default: `operationChecks(precision:)`) on `subject` and `reference`
+    /// and compares; then, with `model`, the small-model rows (with TF32's tolerances when
+    /// `precision` is TF32). A CUDA subject at TF32 also gets a `tf32.routing` row: the TF32
+    /// rows must have reached `cublasGemmEx` with TF32. `progress` sees each row as it
+    /// completes. Never throws: an operation that throws becomes a failed row carrying the error.
+    public static func run<R: Backend, S: Backend>(subject: S, reference: R, checks: [any OperationCheck]? = nil,
+                                                   model: Bool = true, precision: GEMMPrecision = .fp32,
+                                                   progress: ((SelfTestRow) -> Void)? = nil) -> SelfTestReport {
         let start = Date()
         var rows: [SelfTestRow] = []
-        for check in checks {
+        let cuda = subject as? CUDABackend
+        let tf32Before = cuda?.tf32GEMMs ?? 0
+        var reducedRows = 0
+        for check in checks ?? operationChecks(precision: precision) {
+            if check is ReducedPrecisionCheck { reducedRows += 1 }
             let row: SelfTestRow
             do {
                 let want: [[Float]]
@@ -75,7 +88,15 @@ public enum SelfTest {
                 }
                 let got = try check.outputs(on: subject)
                 var worst = got.count == want.count ? 0.0 : .infinity
-                for (g, w) in zip(got, want) { worst = max(worst, check.measure.error(g, w)) }
+                if case .componentwise = check.measure {
+                    let scales = try check.scales(on: reference)
+                    if scales.count != want.count { worst = .infinity }
+                    for (i, (g, w)) in zip(got, want).enumerated() where i < scales.count {
+                        worst = max(worst, check.measure.error(g, w, scale: scales[i]))
+                    }
+                } else {
+                    for (g, w) in zip(got, want) { worst = max(worst, check.measure.error(g, w)) }
+                }
                 row = SelfTestRow(op: check.op, shape: check.shape, maxRelativeError: worst, tolerance: check.tolerance)
             } catch {
                 row = SelfTestRow(op: check.op, shape: check.shape, maxRelativeError: .infinity, tolerance: check.tolerance,
@@ -84,8 +105,17 @@ public enum SelfTest {
             rows.append(row)
             progress?(row)
         }
+        if let cuda, precision == .tf32, reducedRows > 0 {
+            let count = cuda.tf32GEMMs - tf32Before
+            let row = SelfTestRow(op: "tf32.routing", shape: "cublasGemmEx(TF32) calls in \(reducedRows) TF32 rows: \(count)",
+                                  maxRelativeError: count >= reducedRows ? 0 : .infinity, tolerance: 0,
+                                  failure: count >= reducedRows ? nil : "the TF32 rows ran \(count) TF32 GEMMs, fewer than one each: "
+                                    + "the backend computes them in FP32 (open it with --precision tf32)")
+            rows.append(row)
+            progress?(row)
+        }
         if model {
-            for row in ModelCheck.rows(reference: reference, subject: subject) {
+            for row in ModelCheck.rows(reference: reference, subject: subject, precision: precision) {
                 rows.append(row)
                 progress?(row)
             }
