@@ -476,6 +476,12 @@ public struct SafeTensorsFile: Sendable {
         guard fstat(fd, &st) == 0 else {
             throw SafeTensorsError(path, "file cannot be read: \(errnoString())")
         }
+        // A device or pipe has no size to trust and may never end (/dev/zero): refuse it.
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            let kind = (st.st_mode & S_IFMT) == S_IFDIR ? "a folder" : (st.st_mode & S_IFMT) == S_IFCHR ? "a character device"
+                : (st.st_mode & S_IFMT) == S_IFIFO ? "a pipe" : "not a regular file"
+            throw SafeTensorsError(path, "is \(kind), not a regular file: give the path of a .safetensors file")
+        }
         // Read straight into uninitialized storage sized by fstat: no zero
         // fill and no element-wise appends, so 100 MB costs one memcpy-speed read.
         let size = max(Int(st.st_size), 0)
@@ -510,6 +516,9 @@ public struct SafeTensorsFile: Sendable {
                 throw SafeTensorsError(path, "file cannot be read: \(errnoString())")
             }
             if r == 0 { break }
+            guard bytes.count + r <= budget else {
+                throw SafeTensorsError(path, "file grew past the \(ReadLimits.describe(budget)) of memory available while it was read")
+            }
             bytes.append(contentsOf: chunk[0..<r])
         }
         return bytes

@@ -120,6 +120,9 @@ struct TrainCommand: ParsableCommand {
     func execute(_ comm: any Communicator = SingleProcessCommunicator()) throws {
         try checkOptions()
         guard let memoryMode = MemoryMode(rawValue: memory) else { throw GlowError("--memory \(memory): expected store or reversible") }
+        // One writer per --out (rank 0 writes under MPI): held until the process ends.
+        let lock = comm.isRoot ? try RunLock(directory: out) : nil
+        defer { withExtendedLifetime(lock) {} }
         let files = RunFiles(directory: out)
         var resumed: RunFiles.Pair?
         if resume {

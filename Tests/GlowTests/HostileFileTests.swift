@@ -161,4 +161,38 @@ final class HostileFileTests: XCTestCase {
             try CIFAR10Reader.load(directory: dir, split: "test")
         }
     }
+
+    /// A device, a pipe or a folder given as a checkpoint is refused by its kind before any
+    /// byte is read: `/dev/zero` never ends and has no size (it once filled memory).
+    func testNonRegularFilesAreRefusedByKind() throws {
+        XCTAssertThrowsError(try SafeTensorsFile.read(path: "/dev/zero")) { e in
+            XCTAssertTrue("\(e)".contains("/dev/zero: is a character device, not a regular file"), "\(e)")
+        }
+        XCTAssertThrowsError(try SafeTensorsFile.read(path: dir)) { e in
+            XCTAssertTrue("\(e)".contains("is a folder, not a regular file"), "\(e)")
+        }
+        let fifo = path("pipe.safetensors")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        // O_RDONLY on a FIFO waits for a writer: keep one open for the read's duration.
+        let writer = open(fifo, O_RDWR | O_NONBLOCK)
+        defer { close(writer) }
+        XCTAssertThrowsError(try SafeTensorsFile.read(path: fifo)) { e in
+            XCTAssertTrue("\(e)".contains("is a pipe, not a regular file"), "\(e)")
+        }
+        let b = CPUBackend(threads: 1)
+        assertGlowError("checkpoint", contains: ["/dev/zero", "not a regular file"]) { _ = try Checkpoint.load("/dev/zero", backend: b) }
+    }
+
+    /// A second holder of a run folder's lock is refused with the first one's process id;
+    /// the lock goes with its holder.
+    func testRunLockNamesTheHolder() throws {
+        let run = path("run")
+        var first: RunLock? = try RunLock(directory: run)
+        XCTAssertThrowsError(try RunLock(directory: run)) { e in
+            XCTAssertTrue("\(e)".contains("is in use by another glow-gpu train (process \(getpid()))"), "\(e)")
+        }
+        _ = first
+        first = nil
+        XCTAssertNoThrow(try RunLock(directory: run))
+    }
 }
