@@ -128,7 +128,7 @@ public final class GlowServer: @unchecked Sendable {
     /// Stops listening and closes the connections.
     public func stop() async {
         let (server, task) = lock.withLock { (http, runTask) }
-        await server?.stop(timeout: 2)
+        await server?.stop(timeout: 0)
         task?.cancel()
     }
 
