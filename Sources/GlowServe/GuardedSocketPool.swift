@@ -2,7 +2,8 @@ import Foundation
 import FlyingFox
 import FlyingSocks
 
-/// FlyingFox's socket pool (epoll on Linux) with two limits FlyingFox 0.27 does not have:
+/// FlyingFox's socket pool (epoll on Linux) with two limits FlyingFox 0.27 does not have, and
+/// `TCP_NODELAY` on the connections (see `suspendSocket`):
 ///
 /// - **an idle timeout**: a connection that neither sends nor takes a byte for `idleSeconds`
 ///   (a client that opens a connection and stalls, mid-request or between requests) is closed;
@@ -22,6 +23,10 @@ struct GuardedSocketPool: AsyncSocketPool {
 
     func suspendSocket(_ socket: Socket, untilReadyFor events: Socket.Events) async throws {
         if Self.isListening(socket.file.rawValue) {
+            // Accepted connections inherit TCP_NODELAY from the listening socket (Linux).
+            // FlyingFox writes a response's head and body separately; with Nagle's algorithm
+            // the body then waits for the client's delayed ACK, 40 ms on every keep-alive request.
+            Self.setNoDelay(socket.file.rawValue)
             return try await base.suspendSocket(socket, untilReadyFor: events)
         }
         if events.contains(.read), !doomed.isEmpty, doomed.take(peer: (try? socket.remotePeer()).map(DoomedConnections.key)) {
@@ -36,6 +41,12 @@ struct GuardedSocketPool: AsyncSocketPool {
             return try await group.next() ?? false
         }
         if !ready { throw SocketError.disconnected }
+    }
+
+    /// Sets `TCP_NODELAY` on `fd` (ignored for sockets that are not TCP).
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// Whether `fd` is a listening socket (`SO_ACCEPTCONN`).

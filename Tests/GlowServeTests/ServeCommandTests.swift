@@ -141,7 +141,7 @@ final class ServeCommandTests: XCTestCase {
     func testFuzzedRequestsLeaveServerUpWithFlatMemory() throws {
         let (ckpt, dir) = try checkpoint()
         let served = try Served(["--checkpoint", ckpt, "--device", "cpu", "--port", "0", "--direction-count", "5",
-                                 "--directions-cache", "none", "--idle-timeout", "0.25"], dir: dir)
+                                 "--directions-cache", "none", "--idle-timeout", "0.1"], dir: dir)
         defer { served.stop() }
         let pid = served.process.processIdentifier
         var rng = SplitMix(seed: 2024)
