@@ -158,7 +158,7 @@ public final class GlowServer: @unchecked Sendable {
                 throw RequestError(404, "no route \(Self.clip(path)); the API is GET /api/model, GET /api/dataset?index=I, "
                     + "POST /api/sample, /api/interpolate, /api/manipulate, /api/encode")
             }
-            guard request.method == method || (method == .GET && request.method == .HEAD) else {
+            guard request.method == method else {
                 throw RequestError(405, "\(Self.clip(path)) takes \(method.rawValue), not \(Self.clip(request.method.rawValue))")
             }
             switch path {

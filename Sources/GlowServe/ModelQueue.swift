@@ -61,27 +61,34 @@ public final class ModelQueue: @unchecked Sendable {
         let box = ResultBox<T>()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             box.arm(continuation)
-            // The deadline answers the request; the call itself, once started, runs to its end.
+            // The deadline answers the request: 503 when the call has not started (it is then
+            // dropped), 504 when it runs (it runs to its end: device work cannot be interrupted).
             DispatchQueue.global().asyncAfter(deadline: deadline) {
-                box.finish(.failure(RequestError(504, "\(route): no answer within \(Int(self.timeout)) s; the model is slower "
-                    + "than this server's --timeout (its call finishes in the background)")))
+                box.finish(.failure(box.started
+                    ? RequestError(504, "\(route): no answer within \(Self.show(self.timeout)) s; the model is slower than this "
+                        + "server's --timeout (its call finishes in the background)")
+                    : RequestError(503, "\(route): waited \(Self.show(self.timeout)) s for the model without a turn; try again shortly")))
             }
             queue.async {
-                defer { self.lock.withLock { self.admitted -= 1 } }
-                guard DispatchTime.now() < deadline else {
-                    box.finish(.failure(RequestError(503, "\(route): waited \(Int(self.timeout)) s for the model without a turn")))
+                guard box.start() else {   // answered already: dropped unrun
+                    self.lock.withLock { self.admitted -= 1 }
                     return
                 }
                 let start = DispatchTime.now()
                 let result = Result { try body(self.model) }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-                if case .success(let (_, images)) = result {
-                    self.lock.withLock { self.last = LastCall(route: route, images: images, seconds: seconds) }
+                // The place is freed before the answer, so that the next request finds it free.
+                self.lock.withLock {
+                    self.admitted -= 1
+                    if case .success(let (_, images)) = result { self.last = LastCall(route: route, images: images, seconds: seconds) }
                 }
                 box.finish(result.map(\.0))
             }
         }
     }
+
+    /// `30`, `0.5`: seconds for messages.
+    static func show(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }
 
     /// Occupies one place of the queue until `release()` (for tests of a full queue): returns
     /// false, holding nothing, when the queue is full.
@@ -99,12 +106,26 @@ public final class ModelQueue: @unchecked Sendable {
     }
 }
 
-/// A continuation resumed once, by whichever of the result and the deadline comes first.
+/// A continuation resumed once, by whichever of the result and the deadline comes first, and
+/// whether the call has started.
 private final class ResultBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var continuation: CheckedContinuation<T, Error>?
+    private var didStart = false
 
     func arm(_ c: CheckedContinuation<T, Error>) { lock.withLock { continuation = c } }
+
+    /// Marks the call started; false (and not started) when it was answered already.
+    func start() -> Bool {
+        lock.withLock {
+            guard continuation != nil else { return false }
+            didStart = true
+            return true
+        }
+    }
+
+    /// Whether `start()` succeeded.
+    var started: Bool { lock.withLock { didStart } }
 
     func finish(_ r: Result<T, Error>) {
         let c: CheckedContinuation<T, Error>? = lock.withLock {

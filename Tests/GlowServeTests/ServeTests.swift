@@ -221,6 +221,31 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(try LoopbackHTTP.post(port: port, "/api/sample", ["count": 1]).status, 200)
     }
 
+    /// Past `timeout`: a call still waiting for its turn is answered 503 and dropped; one running
+    /// is answered 504; the queue then serves again.
+    func testModelTimeouts() throws {
+        let f = try ServeFixture(self)
+        let (server, port) = try f.server(self, options: GlowServer.Options(port: 0, timeout: 0.5))
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let blocker = Task.detached { () -> Error? in
+            do {
+                try await server.queue.run("test") { _ -> (Void, images: Int) in entered.signal(); release.wait(); return ((), 0) }
+                return nil
+            } catch { return error }
+        }
+        XCTAssertEqual(entered.wait(timeout: .now() + 60), .success, "the blocking call started")
+        let waited = try LoopbackHTTP.post(port: port, "/api/sample", ["count": 1])
+        XCTAssertEqual(waited.status, 503)
+        XCTAssert((waited.error ?? "").contains("without a turn"), waited.error ?? "")
+        let running = try blocking { await blocker.value }
+        XCTAssertEqual(running as? RequestError, RequestError(504, "test: no answer within 0.5 s; the model is slower than this "
+            + "server's --timeout (its call finishes in the background)"))
+        release.signal()
+        let ok = try LoopbackHTTP.post(port: port, "/api/sample", ["count": 1])
+        XCTAssertEqual(ok.status, 200, ok.error ?? "")
+        XCTAssertEqual(server.queue.busy, 0)
+    }
+
     /// A connection that sends nothing is closed by the server after its idle timeout.
     func testIdleConnectionIsClosed() throws {
         let f = try ServeFixture(self)
