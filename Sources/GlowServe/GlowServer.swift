@@ -306,7 +306,12 @@ public final class GlowServer: @unchecked Sendable {
     /// The model card: configuration, device, test bpd, data set, labels, last call, limits.
     func modelCard() -> [String: Any] {
         let c = config
-        let configJSON = (try? JSONSerialization.jsonObject(with: Data(c.json().utf8))) ?? [:]
+        // The checkpoint's config keys (GlowConfig.json()), with booleans kept as booleans.
+        let configJSON: [String: Any] = [
+            "image_shape": [c.channels, c.height, c.width], "K": c.K, "L": c.L, "hidden": c.hidden,
+            "coupling": c.coupling.rawValue, "permutation": c.permutation.rawValue, "lu": c.lu, "learn_top": c.learnTop,
+            "classes": c.classes, "n_bits": c.nBits, "pad": c.pad,
+        ]
         var card: [String: Any] = [
             "config": configJSON, "device": deviceName, "image": ["channels": c.channels, "height": c.height, "width": c.width],
             "classes": c.classes, "checkpoint": options.checkpoint ?? NSNull(), "test_bpd": options.testBPD ?? NSNull(),

@@ -109,6 +109,8 @@ final class ServeTests: XCTestCase {
         XCTAssert(card["last_call"] is NSNull)
         XCTAssertEqual((card["config"] as? [String: Any])?["K"] as? Int, 2)
         XCTAssertEqual((card["config"] as? [String: Any])?["image_shape"] as? [Int], [1, 8, 8])
+        let configText = String(decoding: try LoopbackHTTP.request(port: port, "GET", "/api/model").body, as: UTF8.self)
+        XCTAssert(configText.contains("\"learn_top\":true") && configText.contains("\"lu\":true"), "booleans stay booleans: \(configText)")
         XCTAssert((card["device"] as? String ?? "").hasPrefix("cpu"), "\(card["device"] ?? "")")
         XCTAssertEqual(card["test_bpd"] as? Double, 3.25)
         XCTAssertEqual(card["checkpoint"] as? String, f.checkpoint)
