@@ -159,7 +159,7 @@ async function refreshCard() {
     ["test bpd", card.test_bpd === null ? "unknown" : `${card.test_bpd.toFixed(4)} (${card.test_bpd_source})`],
     ["data set", card.dataset ? `${card.dataset.name} ${card.dataset.split}, ${card.dataset.count} images` : "none"],
     ["label directions", card.labels.map((l) => l.name).join(", ") || "none"],
-    ["last call", card.last_call ? `${card.last_call.route}: ${card.last_call.images} images in ` +
+    ["last call", card.last_call ? `${card.last_call.route}: ${card.last_call.images} image${card.last_call.images === 1 ? "" : "s"} in ` +
       `${(card.last_call.seconds * 1000).toFixed(0)} ms, ${card.last_call.images_per_second.toFixed(1)} images/s` : "none yet"],
     ["queue", `${card.queue.busy} of ${card.queue.capacity} busy, ${card.queue.timeout_seconds} s timeout`],
   ];
