@@ -336,6 +336,20 @@ final class ServeLibraryTests: XCTestCase {
         }
     }
 
+    /// The model card's test bpd: the last finite `test_bpd` of the metrics.jsonl beside the checkpoint.
+    func testTestBPDFromMetrics() throws {
+        let dir = try makeTempDirectory(self)
+        let ckpt = dir.appendingPathComponent("checkpoint.safetensors").path
+        XCTAssertNil(ServeSetup.testBPD(checkpoint: ckpt), "no metrics.jsonl: unknown")
+        let lines = ["{\"step\": 1, \"train_bpd\": 7.5, \"test_bpd\": null}", "{\"step\": 250, \"train_bpd\": 3.1, \"test_bpd\": 3.25}",
+                     "not json", "{\"step\": 500, \"train_bpd\": 2.9, \"test_bpd\": 2.875}", "{\"step\": 501, \"train_bpd\": 2.9, \"test_bpd\": null}"]
+        try (lines.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
+        let found = try XCTUnwrap(ServeSetup.testBPD(checkpoint: ckpt))
+        XCTAssertEqual(found.bpd, 2.875)
+        XCTAssert(found.source.hasSuffix("metrics.jsonl, step 500"), found.source)
+        XCTAssertEqual(ServeSetup.directionsPath(checkpoint: ckpt), dir.appendingPathComponent("checkpoint.directions.safetensors").path)
+    }
+
     /// PNG in memory: round trip, header, the pixel limit and non-PNG input.
     func testPNGInMemory() throws {
         let rgb = (0 ..< 5 * 3 * 3).map { UInt8($0 * 5) }
