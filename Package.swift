@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "GlowGPU", targets: ["GlowGPU"]),
         .executable(name: "glow-gpu", targets: ["glow-gpu"]),
+        .executable(name: "glow-gpu-serve", targets: ["glow-gpu-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,7 +38,14 @@ let package = Package(
         .target(name: "GlowServe", dependencies: ["GlowGPU", "GlowCore", .product(name: "FlyingFox", package: "FlyingFox")],
                 resources: [.embedInCode("Page")]),
         .executableTarget(name: "glow-gpu", dependencies: [
-            "GlowGPU", "GlowServe", "COpenBLAS",
+            "GlowGPU", "COpenBLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The server behind `glow-gpu serve` (which runs it), a binary of its own: FlyingFox
+        // links Foundation's networking library and with it libcurl, which glow-gpu and its
+        // portable bundle do without.
+        .executableTarget(name: "glow-gpu-serve", dependencies: [
+            "GlowServe", "GlowGPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "glow-sample-example", dependencies: ["GlowGPU"]),

@@ -1,130 +1,40 @@
 import ArgumentParser
 import Foundation
 import GlowGPU
-import GlowServe
 
-/// `glow-gpu serve`: the model behind a web page and a JSON API (docs/serve.md).
+/// `glow-gpu serve`: runs `glow-gpu-serve`, the server built beside this binary (docs/serve.md).
+///
+/// The server is a binary of its own because its HTTP library (FlyingFox) links Foundation's
+/// networking library, and with it libcurl and some thirty shared libraries (OpenSSL, GnuTLS,
+/// Kerberos, LDAP, …) that every other command, and the portable bundle, do without.
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve",
         abstract: "Serve the model: a web page (sample, interpolate, manipulate, encode an upload) and a JSON API.",
         discussion: """
-        Loads the checkpoint once, computes the label directions of the data set (or reads them \
-        from <checkpoint>.directions.safetensors, where they are cached), and serves \
-        http://HOST:PORT/. Binds 127.0.0.1 (this machine only) unless --host says otherwise. \
-        Model calls run one at a time; --queue bounds how many may wait (503 past that).
+        glow-gpu serve --checkpoint F [--device D] [--port 8080] [--host 127.0.0.1] … runs \
+        glow-gpu-serve from the folder of this binary with the same arguments; \
+        `glow-gpu serve --help` lists them all. See docs/serve.md.
         """)
 
-    @OptionGroup var model: ModelOptions
+    @Argument(parsing: .captureForPassthrough, help: "The server's options (--checkpoint F, --device, --port, --host, …).")
+    var arguments: [String] = []
 
-    @Option(help: "The address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 (every interface), ::1, …")
-    var host: String = "127.0.0.1"
-
-    @Option(help: "The port (0: any free port, printed at start).")
-    var port: Int = 8080
-
-    @Option(help: "The data set the interpolation and manipulation panels use: mnist, fashion-mnist, cifar10, folder, or none (default: mnist for 1-channel models, none otherwise).")
-    var dataset: String?
-
-    @Option(help: "The data set's folder (as for the other commands).")
-    var data: String?
-
-    @Option(help: "train or test.")
-    var split: String = "test"
-
-    @Option(help: "Images per group for each label's direction (the manipulate command's --count).")
-    var directionCount: Int = 100
-
-    @Option(help: "Where the label directions are cached (default: <checkpoint>.directions.safetensors; 'none': not cached).")
-    var directionsCache: String?
-
-    @Option(help: "Model calls running or waiting at once; one more is answered 503.")
-    var queue: Int = 4
-
-    @Option(help: "Seconds a model call may take from its arrival to its answer.")
-    var timeout: Double = 30
-
-    @Option(help: "Seconds a connection may stay silent before it is closed.")
-    var idleTimeout: Double = 10
-
-    @Option(help: "The largest request body in MiB (uploads travel inside it, base64).")
-    var maxBodyMb: Int = 8
-
-    func validate() throws {
-        guard (0 ... 65535).contains(port) else { throw ValidationError("--port \(port): must be 0…65535") }
-        guard split == "train" || split == "test" else { throw ValidationError("--split \(split): expected train or test") }
-        guard directionCount >= 1 else { throw ValidationError("--direction-count \(directionCount): must be at least 1") }
-        guard queue >= 1 else { throw ValidationError("--queue \(queue): must be at least 1") }
-        guard timeout.isFinite, timeout > 0 else { throw ValidationError("--timeout \(timeout): must be a positive number of seconds") }
-        guard idleTimeout.isFinite, idleTimeout > 0 else { throw ValidationError("--idle-timeout \(idleTimeout): must be a positive number of seconds") }
-        guard (1 ... 1024).contains(maxBodyMb) else { throw ValidationError("--max-body-mb \(maxBodyMb): must be 1…1024") }
-        if let dataset, dataset != "none" { _ = try DatasetLoader.Kind.named(dataset) }
+    /// `glow-gpu-serve` next to the running binary.
+    static func serverPath() -> String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("glow-gpu-serve").path
     }
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0)   // each line at once, also into a file or a pipe
-        let m = try model.load()
-        let c = m.config
-        print("glow-gpu serve: loaded \(model.checkpoint) (K=\(c.K), L=\(c.L), hidden \(c.hidden), \(c.channels)×\(c.height)×\(c.width)) on \(m.deviceName)")
-
-        var served: ServeDataset?
-        var directions: ManipulationDirections?
-        let name = dataset ?? (c.channels == 1 ? "mnist" : "none")
-        if name != "none" {
-            let kind = try DatasetLoader.Kind.named(name)
-            let raw = try DatasetLoader.load(kind, directory: data, split: split, channels: c.channels)
-            let (images, resized) = try ServeSetup.fit(raw, for: m)
-            served = ServeDataset(name: name, split: split, images: images, labelNames: ServeSetup.labelNames(dataset: name))
-            print("glow-gpu serve: data set \(name) \(split), \(images.count) images"
-                + (resized ? " (resized from \(raw.height)×\(raw.width) to \(images.height)×\(images.width))" : ""))
-            if images.labels != nil {
-                let cache = directionsCache == "none" ? nil : (directionsCache ?? ServeSetup.directionsPath(checkpoint: model.checkpoint))
-                let key = ServeSetup.cacheKey(checkpoint: model.checkpoint, dataset: name, split: split, count: directionCount,
-                                              images: images.count)
-                let start = DispatchTime.now()
-                let (d, cached) = try ServeSetup.directions(model: m, images: images, count: directionCount, cache: cache, key: key) {
-                    print("glow-gpu serve: \($0)")
-                }
-                directions = d
-                print("glow-gpu serve: directions of labels \(d.labels.map(String.init).joined(separator: ",")) "
-                    + (cached ? "read from \(cache ?? "")" : "computed in \(String(format: "%.1f", seconds(since: start))) s"
-                        + (cache.map { " and cached in \($0)" } ?? "")))
-            }
+        let path = Self.serverPath()
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw GlowError("glow-gpu serve runs \(path), which is not there: build it with `swift build --product glow-gpu-serve` "
+                + "(a plain `swift build` builds it too; the portable bundle does not include it)")
         }
-
-        var limits = ServeLimits()
-        limits.maxBodyBytes = maxBodyMb << 20
-        let bpd = ServeSetup.testBPD(checkpoint: model.checkpoint)
-        let options = GlowServer.Options(host: host, port: port, limits: limits, queueCapacity: queue, timeout: timeout,
-                                         idleTimeout: idleTimeout, checkpoint: model.checkpoint, testBPD: bpd?.bpd,
-                                         testBPDSource: bpd?.source)
-        let server = GlowServer(model: m, dataset: served, directions: directions, options: options)
-        let outcome = Outcome()
-        // Detached: run() holds the main thread (it may be the main actor's) until the server ends.
-        Task.detached {
-            do {
-                let bound = try await server.start()
-                let shown = host.contains(":") ? "[\(host)]" : host
-                let scope = ["127.0.0.1", "localhost", "::1"].contains(host)
-                    ? "loopback only: other machines cannot connect; --host 0.0.0.0 serves every interface"
-                    : "every machine that can reach this address can connect"
-                print("glow-gpu serve: listening on http://\(shown):\(bound)/ (\(scope)); Ctrl-C stops")
-                fflush(stdout)
-                try await server.wait()
-                outcome.finish(nil)
-            } catch {
-                outcome.finish(error)
-            }
-        }
-        if let error = outcome.wait() { throw error }
+        let argv = [path] + arguments
+        var cArgs = argv.map { strdup($0) }
+        cArgs.append(nil)
+        execv(path, cArgs)
+        throw GlowError("glow-gpu serve: cannot run \(path): \(String(cString: strerror(errno)))")
     }
-}
-
-/// The server task's end, waited for by the command's (synchronous) thread.
-private final class Outcome: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var error: Error?
-
-    func finish(_ e: Error?) { error = e; done.signal() }
-
-    func wait() -> Error? { done.wait(); return error }
 }

@@ -135,6 +135,26 @@ final class ServeCommandTests: XCTestCase {
         }
     }
 
+    /// `glow-gpu serve` without `glow-gpu-serve` beside it says which file it needs and how to build it.
+    func testServeWithoutServerBinary() throws {
+        let bin = try XCTUnwrap(Self.binary)
+        let dir = try makeTempDirectory(self)
+        let copy = dir.appendingPathComponent("glow-gpu")
+        try FileManager.default.copyItem(at: bin, to: copy)
+        let p = Process()
+        p.executableURL = copy
+        p.arguments = ["serve", "--checkpoint", "x.safetensors"]
+        let out = dir.appendingPathComponent("out.log")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        let h = try FileHandle(forWritingTo: out)
+        p.standardOutput = h; p.standardError = h
+        try p.run()
+        p.waitUntilExit()
+        let text = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssert(text.contains(dir.appendingPathComponent("glow-gpu-serve").path) && text.contains("swift build --product glow-gpu-serve"), text)
+    }
+
     /// 1,000 malformed or random requests (bounded: 1,000 at most and 180 s at most, 127.0.0.1
     /// only): never a 500, every refusal a JSON message, the server still answers, and its
     /// resident memory after the loop is within 30 MB of what it was after the first 100.
