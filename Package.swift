@@ -6,9 +6,12 @@ let package = Package(
     products: [
         .library(name: "GlowGPU", targets: ["GlowGPU"]),
         .executable(name: "glow-gpu", targets: ["glow-gpu"]),
+        .executable(name: "glow-gpu-serve", targets: ["glow-gpu-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // HTTP server for `glow-gpu serve` (docs/serve.md says why FlyingFox and not Hummingbird).
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // System libraries, found through pkg-config.
@@ -31,12 +34,23 @@ let package = Package(
         .target(name: "GlowCore", dependencies: ["CLibPNG", "CZlib", "CMPI"]),
         .target(name: "GlowCPU", dependencies: ["GlowCore", "COpenBLAS"]),
         .target(name: "GlowGPU", dependencies: ["GlowCore", "GlowCPU", "COpenCL", "CCUDA", "Kernels"]),
+        // `glow-gpu serve`: the web page (files in Page/, embedded in the binary) and JSON API.
+        .target(name: "GlowServe", dependencies: ["GlowGPU", "GlowCore", .product(name: "FlyingFox", package: "FlyingFox")],
+                resources: [.embedInCode("Page")]),
         .executableTarget(name: "glow-gpu", dependencies: [
             "GlowGPU", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The server behind `glow-gpu serve` (which runs it), a binary of its own: FlyingFox
+        // links Foundation's networking library and with it libcurl, which glow-gpu and its
+        // portable bundle do without.
+        .executableTarget(name: "glow-gpu-serve", dependencies: [
+            "GlowServe", "GlowGPU",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "glow-sample-example", dependencies: ["GlowGPU"]),
         .testTarget(name: "GlowTests", dependencies: ["GlowGPU", "GlowCPU", "GlowCore"]),
+        .testTarget(name: "GlowServeTests", dependencies: ["GlowServe", "GlowGPU", "GlowCPU", "GlowCore"]),
         .testTarget(name: "GlowPublicAPITests", dependencies: ["GlowGPU"]),
     ],
     swiftLanguageModes: [.v5],

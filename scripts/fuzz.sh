@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets of Fuzz/ (swiftc -sanitize=fuzzer,address; SwiftPM cannot link
 # them) and runs each for SECONDS (default 20) from its seed corpus Fuzz/corpus/<target>.
 # Fails when a target crashes; the crashing input is kept in .build-fuzz/crashes/<target>/.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]      targets: safetensors checkpoint idx cifar10 png gzip latents
+#   scripts/fuzz.sh [SECONDS] [TARGET...]      targets: safetensors checkpoint idx cifar10 png gzip latents serve
 # Environment: FUZZ_BUILD_ONLY=1 only builds; FUZZ_RSS_MB (default 2048) is each run's memory limit;
 # FUZZ_JOBS (default: the number of cores) runs that many targets at once; FUZZ_BUILD_DIR
 # (default .build-fuzz, git-ignored) holds the instrumented builds, logs, work corpora and crashes.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
 shift || true
-all=(safetensors checkpoint idx cifar10 png gzip latents)
+all=(safetensors checkpoint idx cifar10 png gzip latents serve)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 build="${FUZZ_BUILD_DIR:-.build-fuzz}"
@@ -49,6 +49,7 @@ for t in "${targets[@]}"; do
     extra=(); extra_deps=(); libs=(-L "$build" -lGlowCore)
     case "$t" in
         latents) extra=(Sources/GlowGPU/API/Latents.swift) ;;
+        serve) extra=(Sources/GlowServe/ServeRequests.swift) ;;
         checkpoint) libs=(-L "$build" -lGlowCPU -lGlowCore -lopenblas); extra_deps=("$build/libGlowCPU.a") ;;
     esac
     if stale "$build/fuzz-$t" "Fuzz/$t.swift" Fuzz/FuzzSupport.swift "$build/libGlowCore.a" "${extra[@]}" "${extra_deps[@]}"; then

@@ -12,6 +12,9 @@ swift test
 # every OpenCL operation taking its GPU path. One to two minutes.
 GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
     --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity|SelfTestTests/testPassesOnOpenCL'
+# `glow-gpu serve` in headless Chromium (scripts/browser-test.sh; installs Debian's chromium and
+# chromium-driver, skips with a message when they cannot be installed unless GLOW_REQUIRE_BROWSER=1).
+bash scripts/browser-test.sh
 # Every file parser under libFuzzer (Fuzz/, docs/reliability.md) for 20 s each, side by side.
 bash scripts/fuzz.sh 20
 # The portable bundle (release build, static Swift runtime) run from / under env -i.

@@ -21,5 +21,5 @@ struct GlowCommand: ParsableCommand {
         abstract: "Glow (generative flow with invertible 1×1 convolutions) on OpenCL devices and the CPU.",
         subcommands: [DevicesCommand.self, EncodeCommand.self, DecodeCommand.self, SampleCommand.self,
                       InterpolateCommand.self, ManipulateCommand.self, TrainCommand.self, EvalCommand.self, BenchCommand.self,
-                      SelftestCommand.self])
+                      SelftestCommand.self, ServeCommand.self])
 }
