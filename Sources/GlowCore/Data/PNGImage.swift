@@ -17,41 +17,11 @@ public enum PNGImage {
     ///   - pixels: `height × width × channels` bytes, row-major, channels interleaved.
     /// - Throws: `DataError` for bad arguments or when libpng cannot write the file.
     public static func write(path: String, width: Int, height: Int, channels: Int, pixels: [UInt8]) throws {
-        guard channels == 1 || channels == 3 else {
-            throw DataError(path: path, problem: "cannot write a PNG with \(channels) channels, expected 1 or 3")
-        }
-        guard width > 0, height > 0, width <= Int(Int32.max) / channels, height <= Int(Int32.max) else {
-            throw DataError(path: path, problem: "bad PNG size \(width)×\(height)")
-        }
-        guard pixels.count == width * height * channels else {
-            throw DataError(path: path, problem: "\(pixels.count) pixel bytes given for a \(width)×\(height)×\(channels) image (\(width * height * channels) bytes)")
-        }
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        image.width = UInt32(width)
-        image.height = UInt32(height)
-        image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
         // Encoded in memory and written with AtomicFile, so a failed write (a full disk) leaves
         // the previous file at `path` intact.
-        var size = 0
-        var ok = pixels.withUnsafeBytes { buffer in
-            png_image_write_to_memory(&image, nil, &size, 0, buffer.baseAddress, Int32(width * channels), nil)
-        }
-        var encoded = [UInt8](repeating: 0, count: ok != 0 ? size : 0)
-        if ok != 0 {
-            ok = pixels.withUnsafeBytes { buffer in
-                encoded.withUnsafeMutableBytes { out in
-                    png_image_write_to_memory(&image, out.baseAddress, &size, 0, buffer.baseAddress, Int32(width * channels), nil)
-                }
-            }
-        }
-        let problem = message(of: &image)
-        png_image_free(&image)
-        guard ok != 0 else {
-            throw DataError(path: path, problem: "cannot write PNG: \(problem)")
-        }
+        let encoded = try encode(width: width, height: height, channels: channels, pixels: pixels, path: path)
         do {
-            try AtomicFile.write(Array(encoded.prefix(size)), to: path)
+            try AtomicFile.write(encoded, to: path)
         } catch let e as GlowError {
             throw DataError(path: path, problem: "cannot write PNG: " + e.message.dropFirst(path.count + 2))
         }

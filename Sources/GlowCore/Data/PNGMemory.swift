@@ -9,15 +9,17 @@ extension PNGImage {
     /// Encodes 8-bit gray (`channels == 1`) or RGB (`channels == 3`) pixels, `height × width ×
     /// channels` bytes, row-major with channels interleaved (HWC), as a PNG file's bytes.
     /// - Throws: `DataError` for bad arguments or when libpng fails.
-    public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) throws -> [UInt8] {
+    /// `path` only names the file in errors (`write(path:…)` encodes through here).
+    public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8], path: String? = nil) throws -> [UInt8] {
         guard channels == 1 || channels == 3 else {
-            throw DataError(path: nil, problem: "cannot encode a PNG with \(channels) channels, expected 1 or 3")
+            throw DataError(path: path, problem: "cannot \(path == nil ? "encode" : "write") a PNG with \(channels) channels, expected 1 or 3")
         }
         guard width > 0, height > 0, width <= Int(Int32.max) / channels, height <= Int(Int32.max) else {
-            throw DataError(path: nil, problem: "bad PNG size \(width)×\(height)")
+            throw DataError(path: path, problem: "bad PNG size \(width)×\(height)")
         }
         guard pixels.count == width * height * channels else {
-            throw DataError(path: nil, problem: "\(pixels.count) pixel bytes given for a \(width)×\(height)×\(channels) image")
+            throw DataError(path: path, problem: "\(pixels.count) pixel bytes given for a \(width)×\(height)×\(channels) image "
+                + "(\(width * height * channels) bytes)")
         }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -38,7 +40,7 @@ extension PNGImage {
         }
         let problem = memoryMessage(of: &image)
         png_image_free(&image)
-        guard ok != 0 else { throw DataError(path: nil, problem: "cannot encode PNG: \(problem)") }
+        guard ok != 0 else { throw DataError(path: path, problem: "cannot \(path == nil ? "encode" : "write") PNG: \(problem)") }
         return Array(encoded.prefix(size))
     }
 
