@@ -317,7 +317,7 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(message { try SafeTensorsFile.read(path: path) },
                        "\(path): file cannot be read: No such file or directory")
         XCTAssertEqual(message { try SafeTensorsFile.read(path: tmpDir) },
-                       "\(tmpDir): file cannot be read: Is a directory")
+                       "\(tmpDir): is a folder, not a regular file: give the path of a .safetensors file")
     }
 
     func testRandomCorruptionNeverCrashes() throws {
