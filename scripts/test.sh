@@ -11,7 +11,7 @@ swift test
 # reductions) on PoCL: the parity suite and the model-level CPU/OpenCL parity again, with
 # every OpenCL operation taking its GPU path. One to two minutes.
 GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
-    --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity|SelfTestTests/testPassesOnOpenCL'
+    --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity|SelfTestTests/testPassesOnOpenCL|TrainingStepTests'
 # `glow-gpu serve` in headless Chromium (scripts/browser-test.sh; installs Debian's chromium and
 # chromium-driver, skips with a message when they cannot be installed unless GLOW_REQUIRE_BROWSER=1).
 bash scripts/browser-test.sh
