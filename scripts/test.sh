@@ -8,8 +8,9 @@ bash scripts/setup-cuda-tools.sh
 swift build --build-tests
 swift test
 # The GPU kernel variant (local-memory tiles, barriers, implicit-GEMM convolutions, tree
-# reductions) on PoCL: the parity suite and the model-level CPU/OpenCL parity again, with
-# every OpenCL operation taking its GPU path. One to two minutes.
+# reductions) on PoCL: the parity suite, the model-level CPU/OpenCL parity and the training
+# step on the device (TrainingStepTests: one host wait, the LU kernels) again, with every
+# OpenCL operation taking its GPU path. One to two minutes.
 GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
     --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity|SelfTestTests/testPassesOnOpenCL|TrainingStepTests'
 # `glow-gpu serve` in headless Chromium (scripts/browser-test.sh; installs Debian's chromium and
