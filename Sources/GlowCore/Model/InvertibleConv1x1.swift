@@ -104,9 +104,13 @@ public final class InvertibleConv1x1<B: Backend> {
     /// `y = W x`, logdet `+= H·W·log|det W|`.
     public func forward(_ x: Tensor<B>, _ ctx: FlowContext<B>) throws -> Tensor<B> {
         if lu {
-            let (p, l, u, s, sg) = factorBuffers
-            try backend.luWeight(p: p, lower: l, upper: u, logS: s, signS: sg, channels: channels, weight: weight)
-            try ctx.addLogdet(s, count: channels, scale: Float(x.spatial), images: x.images)
+            // A backward pass recomputing this pass's activations (a context that tracks no
+            // log-determinant) reuses the W its forward pass built: the weights have not changed.
+            if ctx.tracksLogdet {
+                let (p, l, u, s, sg) = factorBuffers
+                try backend.luWeight(p: p, lower: l, upper: u, logS: s, signS: sg, channels: channels, weight: weight)
+                try ctx.addLogdet(s, count: channels, scale: Float(x.spatial), images: x.images)
+            }
             return try apply(weight, x)
         }
         try refresh()

@@ -55,8 +55,9 @@ public final class FlowContext<B: Backend> {
     public let logdet: B.Buffer
     /// `[images]` sum of log p of the factored-out latents.
     public let logp: B.Buffer
-    /// Whether layers add their log-determinant terms (false for the scratch context of a
-    /// backward pass that only recomputes activations).
+    /// Whether layers add their log-determinant terms. False only for the scratch context of
+    /// a backward pass that recomputes the activations of the forward pass it follows: layers
+    /// may then reuse what that forward pass derived from the (unchanged) weights.
     public let tracksLogdet: Bool
     /// Initialise ActNorms from this pass's data (data-dependent initialisation).
     public let initialize: Bool
