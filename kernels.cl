@@ -956,3 +956,29 @@ __kernel void channel_affine_backward_wg(__global const float* dy, __global cons
         glogs[r] = factor * sl + lconst;
     }
 }
+
+// The batch into model space in one pass (Backend.dequantize): `pixels` holds the NCHW bytes,
+// four per 32-bit word (little-endian); work-item i writes CNHW element i,
+// x = ⌊p / 2^shift⌋ · scale − 0.5 plus, when `noisy`, U(0, scale) noise element `first + i` of
+// the Philox stream (word (first + i) % 4 of block (first + i) / 4, as philox_fill draws it),
+// so a rank draws exactly its slice of a global batch.
+__kernel void dequantize(__global const float* pixels, int N, int C, int HW, int shift, float scale, int noisy,
+                         uint seed_lo, uint seed_hi, uint stream_lo, uint stream_hi, int first,
+                         __global float* x, int total)
+{
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int c = i / (N * HW), r = i - c * N * HW, n = r / HW, s = r - n * HW;
+    const int q = (n * C + c) * HW + s;
+    const uint word = as_uint(pixels[q >> 2]);
+    const uint p = (word >> (8 * (q & 3))) & 255u;
+    float v = (float)(p >> shift) * scale - 0.5f;
+    if (noisy) {
+        const uint e = (uint)first + (uint)i;
+        const uint4 b = philox4x32_10(VEC(uint4)(e >> 2, 0u, stream_lo, stream_hi), VEC(uint2)(seed_lo, seed_hi));
+        const uint k = e & 3u;
+        const uint w = k == 0u ? b.x : k == 1u ? b.y : k == 2u ? b.z : b.w;
+        v = v + (0.0f + scale * philox_unit(w));
+    }
+    x[i] = v;
+}

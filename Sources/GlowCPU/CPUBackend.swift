@@ -405,6 +405,14 @@ public final class CPUBackend: Backend {
                             gUpper: gUpper.pointer, gLogS: gLogS.pointer)
     }
 
+    public func dequantize(_ pixels: CPUBuffer, images: Int, channels: Int, height: Int, width: Int, nBits: Int,
+                           noise: DequantizationNoise?, x: CPUBuffer) throws {
+        let count = images * channels * height * width
+        try check(pixels.count * 4 >= count && x.count >= count, "dequantize of \(count) values past a buffer")
+        StepMath.dequantize(UnsafeRawPointer(pixels.pointer).assumingMemoryBound(to: UInt8.self), images: images,
+                            channels: channels, spatial: height * width, nBits: nBits, noise: noise, x: x.pointer)
+    }
+
     public func stepDecide(record: CPUBuffer, clip: Float) throws {
         StepMath.stepDecide(record: record.pointer, clip: clip)
     }

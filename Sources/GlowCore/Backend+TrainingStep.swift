@@ -33,6 +33,28 @@ public final class DeviceCounters: @unchecked Sendable {
     }
 }
 
+/// Where `Backend.dequantize` takes its noise: element `first + i` of Philox (`seed`, `stream`)
+/// for CNHW element i.
+public struct DequantizationNoise: Sendable, Equatable {
+    /// The Philox key and stream.
+    public var seed: UInt64, stream: UInt64
+    /// The stream element of the batch's first value (a rank's slice starts past the others').
+    public var first: Int
+    /// Noise from element `first` of (`seed`, `stream`).
+    public init(seed: UInt64, stream: UInt64, first: Int) { self.seed = seed; self.stream = stream; self.first = first }
+}
+
+/// Pixel bytes packed four to a float (little-endian), the form `Backend.dequantize` reads:
+/// a quarter of the floats' upload.
+public enum PixelBytes {
+    /// `bytes` as `⌈count/4⌉` floats holding them bit for bit.
+    public static func pack(_ bytes: [UInt8]) -> [Float] {
+        var out = [Float](repeating: 0, count: (bytes.count + 3) / 4)
+        out.withUnsafeMutableBytes { o in bytes.withUnsafeBytes { o.copyMemory(from: $0) } }
+        return out
+    }
+}
+
 /// The arithmetic of the training-step operations (`addScaledSum`, `luWeight`,
 /// `luInverse`, `luBackward`, `stepDecide`, `arenaUpdate`) on host memory: what the CPU
 /// backend runs, and what any other backend without its own version runs through a
@@ -113,6 +135,34 @@ public enum StepMath {
                     gLower[i * c + j] = 0
                     gUpper[i * c + j] = j > i ? s : 0
                     if j == i { gLogS[i] = s * signS[i] * Foundation.exp(logS[i]) + logdetScale }
+                }
+            }
+        }
+    }
+
+    /// `Backend.dequantize` on host memory: `pixels` the NCHW bytes, `x` the CNHW output.
+    public static func dequantize(_ pixels: UnsafePointer<UInt8>, images n: Int, channels c: Int, spatial hw: Int, nBits: Int,
+                                  noise: DequantizationNoise?, x: UnsafeMutablePointer<Float>) {
+        let shift = UInt8(8 - nBits), scale = 1 / Float(1 << nBits)
+        let total = n * c * hw
+        var u = [Float](repeating: 0, count: noise == nil ? 0 : total)
+        if let noise {   // the stream's elements first …< first + total, drawn from their blocks alone
+            let first = noise.first
+            var i = 0
+            while i < total {
+                let e = first + i, blk = UInt64(e >> 2)
+                let w = Philox.block(seed: noise.seed, stream: noise.stream, block: blk)
+                let words = [w.0, w.1, w.2, w.3]
+                var k = e & 3
+                while k < 4 && i < total { u[i] = 0 + scale * Philox.unit(words[k]); k += 1; i += 1 }
+            }
+        }
+        for ch in 0..<c {
+            for img in 0..<n {
+                for s in 0..<hw {
+                    let i = (ch * n + img) * hw + s
+                    let v = Float(pixels[(img * c + ch) * hw + s] >> shift) * scale - 0.5
+                    x[i] = noise == nil ? v : v + u[i]
                 }
             }
         }
@@ -230,6 +280,20 @@ extension Backend {
             StepMath.luBackward(dw: i[0], p: i[1], lower: i[2], upper: i[3], logS: i[4], signS: i[5], channels: c,
                                 logdetScale: logdetScale, gLower: o[0], gUpper: o[1], gLogS: o[2])
         }
+    }
+
+    public func dequantize(_ pixels: Buffer, images: Int, channels: Int, height: Int, width: Int, nBits: Int,
+                           noise: DequantizationNoise?, x: Buffer) throws {
+        let count = images * channels * height * width
+        let packed = try download(pixels, offset: 0, count: (count + 3) / 4)
+        var out = [Float](repeating: 0, count: count)
+        packed.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer {
+                StepMath.dequantize(raw.bindMemory(to: UInt8.self).baseAddress!, images: images, channels: channels,
+                                    spatial: height * width, nBits: nBits, noise: noise, x: $0.baseAddress!)
+            }
+        }
+        try upload(out, to: x, offset: 0)
     }
 
     public func stepDecide(record: Buffer, clip: Float) throws {

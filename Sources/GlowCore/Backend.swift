@@ -190,6 +190,12 @@ public protocol Backend: AnyObject {
     /// `∂logS = diag(Lᵀ·A) ⊙ signS ⊙ exp(logS) + logdetScale` (zeros elsewhere; every entry written).
     func luBackward(dw: Buffer, p: Buffer, lower: Buffer, upper: Buffer, logS: Buffer, signS: Buffer, channels: Int,
                     logdetScale: Float, gLower: Buffer, gUpper: Buffer, gLogS: Buffer) throws
+    /// The batch into model space in one pass: `pixels` holds the `images·channels·height·width`
+    /// bytes of the images in NCHW order, four to a float (little-endian, `PixelBytes`); writes
+    /// CNHW `x = ⌊p / 2^(8−nBits)⌋ / 2^nBits − 0.5`, plus U(0, 2^−nBits) noise: CNHW element i
+    /// gets element `noise.first + i` of Philox (`noise.seed`, `noise.stream`) as `random` draws it.
+    func dequantize(_ pixels: Buffer, images: Int, channels: Int, height: Int, width: Int, nBits: Int,
+                    noise: DequantizationNoise?, x: Buffer) throws
     /// Decides a training step on the device from `record[0]` (Σ g² over the gradient
     /// arena): `record[3]` = the norm, `record[2]` = 1 when it is finite (the update is
     /// applied) else 0, `record[1]` = the clipping factor (`clip ≤ 0`: none). See `StepRecord`.

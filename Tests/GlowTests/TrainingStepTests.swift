@@ -171,4 +171,37 @@ final class TrainingStepTests: XCTestCase {
             XCTAssertEqual(t[(oo * 9 + 8 - tap) * c + cc], w[(oo * c + cc) * 9 + tap], "\(b.name) (\(oo), \(cc), \(tap))")
         } } }
     }
+
+    /// The batch's one-launch path into model space (`dequantize`) equals the old three-step
+    /// one bit for bit on every backend: `Preprocess.toModel` of the bytes, the CNHW layout,
+    /// plus the noise stream's elements `first …` drawn from the whole stream from 0 (what a
+    /// rank used to draw and discard).
+    func testDequantizeMatchesPreprocessAndTheWholeStream() throws {
+        for b in try TestBackends.all() { try checkDequantize(b) }
+    }
+
+    func checkDequantize<B: Backend>(_ b: B) throws {
+        let (n, c, h, w) = (3, 2, 5, 3), hw = 15, count = 3 * 2 * 15
+        let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 * 37 + 11) }
+        for (bits, first) in [(8, 7), (3, 0), (5, 123)] {
+            let model = try Preprocess.toModel(pixels: bytes, nBits: bits)
+            let stream = Philox.array(count: first + count, distribution: .uniform(low: 0, high: 1 / Float(1 << bits)),
+                                      seed: 9, stream: 4)
+            var want = [Float](repeating: 0, count: count)
+            for ch in 0..<c { for img in 0..<n { for s in 0..<hw {
+                let i = (ch * n + img) * hw + s
+                want[i] = model[(img * c + ch) * hw + s] + stream[first + i]
+            } } }
+            let x = try b.allocate(count)
+            try b.dequantize(try b.makeBuffer(PixelBytes.pack(bytes)), images: n, channels: c, height: h, width: w, nBits: bits,
+                             noise: DequantizationNoise(seed: 9, stream: 4, first: first), x: x)
+            XCTAssertEqual(try b.download(x), want, "\(b.name) \(bits) bits from \(first)")
+            try b.dequantize(try b.makeBuffer(PixelBytes.pack(bytes)), images: n, channels: c, height: h, width: w, nBits: bits,
+                             noise: nil, x: x)
+            let plain = try b.download(x)
+            for ch in 0..<c { for img in 0..<n { for s in 0..<hw {
+                XCTAssertEqual(plain[(ch * n + img) * hw + s], model[(img * c + ch) * hw + s])
+            } } }
+        }
+    }
 }

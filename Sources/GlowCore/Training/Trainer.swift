@@ -121,21 +121,19 @@ public final class Trainer<B: Backend> {
     }
 
     /// `set` in model space on `model`'s backend, with noise when `noiseStream` is given,
-    /// starting `noiseSkip` images into the stream.
+    /// starting `noiseSkip` images into the stream: the pixel bytes go up as they are (one
+    /// upload, a quarter of the floats) and one `dequantize` launch scales them, adds the
+    /// noise drawn from exactly this slice's part of the stream, and lays them out CNHW.
     public static func input(_ set: ImageSet, model: Glow<B>, noiseSeed: UInt64, noiseStream: UInt64?,
                              noiseSkip: Int = 0) throws -> Tensor<B> {
-        let c = model.config
-        let x = try Tensor(model.backend, nchw: try Preprocess.toModel(pixels: set.pixels, nBits: c.nBits),
-                           images: set.count, channels: c.channels, height: c.height, width: c.width)
-        if let noiseStream {
-            // Element i of a stream depends only on i: draw the skipped prefix too and use the tail.
-            let skip = noiseSkip * c.dimension
-            let noise = try model.backend.allocate(skip + x.count)
-            try model.backend.random(noise, offset: 0, count: skip + x.count,
-                                     distribution: .uniform(low: 0, high: 1 / Float(1 << c.nBits)),
-                                     seed: noiseSeed, stream: noiseStream)
-            try model.backend.binary(.add, x.buffer, aOffset: 0, noise, bOffset: skip, y: x.buffer, yOffset: 0, count: x.count)
+        let c = model.config, b = model.backend
+        guard set.count >= 1, set.pixels.count == set.count * c.dimension else {
+            throw GlowError("\(set.count) images of \(set.pixels.count) pixel bytes do not match the model's \(c.channels)×\(c.height)×\(c.width)")
         }
+        let x = try Tensor(b, images: set.count, channels: c.channels, height: c.height, width: c.width)
+        let noise = noiseStream.map { DequantizationNoise(seed: noiseSeed, stream: $0, first: noiseSkip * c.dimension) }
+        try b.dequantize(try b.makeBuffer(PixelBytes.pack(set.pixels)), images: set.count, channels: c.channels,
+                         height: c.height, width: c.width, nBits: c.nBits, noise: noise, x: x.buffer)
         return x
     }
 

@@ -91,6 +91,7 @@ public enum Kernel: String, CaseIterable, Sendable {
     case flipTaps3x3 = "flip_taps3x3"
     case channelAffineBackward = "channel_affine_backward"
     case channelAffineBackwardWG = "channel_affine_backward_wg"
+    case dequantize = "dequantize"
 
     /// The kernel's name in kernels.cl.
     public var name: String { rawValue }
@@ -137,6 +138,7 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .stepDecide: [.buffer, .float]
         case .flipTaps3x3: [.buffer, .buffer, .int, .int, .int]
         case .channelAffineBackward: [.buffer, .buffer, .buffer, .float, .int, .int, .float, .buffer, .buffer, .buffer]
+        case .dequantize: [.buffer, .int, .int, .int, .int, .float, .int, .uint, .uint, .uint, .uint, .int, .buffer, .int]
         case .channelAffineBackwardWG: [.buffer, .buffer, .buffer, .float, .int, .float, .int, .buffer, .buffer, .buffer]
         case .arenaUpdate: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .float, .float, .float, .float, .float,
                             .float, .int, .float, .int]

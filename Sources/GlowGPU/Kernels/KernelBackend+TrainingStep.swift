@@ -69,4 +69,16 @@ extension KernelBackend {
                                             .float(logsConstant), .buffer(dx), .buffer(gradBias), .buffer(gradLogs)],
                    global: [rows], local: [1])
     }
+
+    public func dequantize(_ pixels: Buffer, images: Int, channels: Int, height: Int, width: Int, nBits: Int,
+                           noise: DequantizationNoise?, x: Buffer) throws {
+        let total = images * channels * height * width
+        let n = noise ?? DequantizationNoise(seed: 0, stream: 0, first: 0)
+        func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
+        func hi(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v >> 32) }
+        try elementwise(.dequantize, [.buffer(pixels), .int(images), .int(channels), .int(height * width), .int(8 - nBits),
+                                      .float(1 / Float(1 << nBits)), .int(noise == nil ? 0 : 1), .uint(lo(n.seed)),
+                                      .uint(hi(n.seed)), .uint(lo(n.stream)), .uint(hi(n.stream)), .int(n.first),
+                                      .buffer(x), .int(total)], total: total)
+    }
 }

@@ -32,6 +32,10 @@ public struct TrainingStepCheck: OperationCheck {
         case affineBackwardInPlace
         /// `channelAffineBackward` after a ReLU (the coupling network's ActNorms).
         case affineBackwardReLU
+        /// `dequantize` of `size` 3-channel 5×7 images at 5 bits, no noise.
+        case dequantize
+        /// `dequantize` at 8 bits with noise from element 1001 of a stream (a rank's slice).
+        case dequantizeNoise
     }
     /// The operation.
     public let kind: Kind
@@ -52,6 +56,7 @@ public struct TrainingStepCheck: OperationCheck {
         case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped: "arenaUpdate"
         case .flipTaps: "flipTaps3x3"
         case .affineBackward, .affineBackwardInPlace, .affineBackwardReLU: "channelAffineBackward"
+        case .dequantize, .dequantizeNoise: "dequantize"
         }
     }
     public var shape: String {
@@ -65,6 +70,8 @@ public struct TrainingStepCheck: OperationCheck {
         case .affineBackward: "4×\(size * 37)"
         case .affineBackwardInPlace: "4×\(size * 37) factor 3 in place"
         case .affineBackwardReLU: "4×\(size * 37) relu"
+        case .dequantize: "\(size)×3×5×7, 5 bits"
+        case .dequantizeNoise: "\(size)×3×5×7, 8 bits, noise from element 1001"
         default: "\(size)"
         }
     }
@@ -143,6 +150,14 @@ public struct TrainingStepCheck: OperationCheck {
                                         cols: cols, logsConstant: kind == .affineBackward ? 0.5 : 0, relu: relu, dx: dx,
                                         gradBias: gb, gradLogs: gl)
             return [try b.download(dx), try b.download(gb), try b.download(gl)]
+        case .dequantize, .dequantizeNoise:
+            let count = n * 3 * 35
+            let bytes = SelfTestInputs.values(count, stream: 86, low: 0, high: 256).map { UInt8(min(255, max(0, $0))) }
+            let x = try b.nanFilled(count)
+            let noise = kind == .dequantizeNoise ? DequantizationNoise(seed: 11, stream: 5, first: 1001) : nil
+            try b.dequantize(try b.makeBuffer(PixelBytes.pack(bytes)), images: n, channels: 3, height: 5, width: 7,
+                             nBits: kind == .dequantize ? 5 : 8, noise: noise, x: x)
+            return [try b.download(x)]
         case .flipTaps:
             let o = n, c = n + 2
             let w = try b.makeBuffer(SelfTestInputs.values(o * c * 9, stream: 82))
