@@ -26,9 +26,14 @@ final class Progress {
             if !force && now.timeIntervalSince(lastDraw) < 0.1 && done < total { return }
             lastDraw = now
             let width = 24
-            let filled = total > 0 ? min(width, width * done / total) : 0
+            // Under a time budget the bar fills with the time spent, which is what will end
+            // the work long before `total` (steps) is reached.
+            let fraction = deadline.map { d in min(1, elapsed / max(d.timeIntervalSince(start), 1e-9)) }
+                ?? (total > 0 ? Double(done) / Double(total) : 0)
+            let filled = min(width, Int(Double(width) * max(fraction, total > 0 ? Double(done) / Double(total) : 0)))
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = "\(label) \(done)/\(total) \(bar) \(detail)  ETA \(Progress.duration(eta))"
+            let budget = deadline.map { " · \(Progress.duration(elapsed)) of \(Progress.duration($0.timeIntervalSince(start)))" } ?? ""
+            let line = "\(label) \(done)/\(total)\(budget) \(bar) \(detail)  ETA \(Progress.duration(eta))"
             // stdio, not FileHandle.write (which traps when the write fails, e.g. a closed terminal).
             fputs("\r\u{1B}[K" + line + (done >= total ? "\n" : ""), stdout)
             fflush(stdout)

@@ -33,7 +33,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Total steps to reach (also when resuming).") var steps: Int?
     @Option(help: "Total epochs to reach (instead of --steps).") var epochs: Int?
-    @Option(help: "Stop after this many minutes of training (saving first).") var minutes: Double?
+    @Option(help: "A time budget in minutes: training stops early enough for the final evaluation, samples and save to fit in it.") var minutes: Double?
     @Option(help: "cpu, auto, cuda, cuda:N, opencl, opencl:N or part of a device name.") var device: String = "auto"
     @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
     var precision: GEMMPrecision = .fp32
@@ -276,6 +276,7 @@ struct TrainCommand: ParsableCommand {
         let start = Date()
         let progress = Progress(total: totalSteps, label: "train", deadline: minutes.map { start.addingTimeInterval($0 * 60) })
         var recentImages = 0, recentTime = 0.0, lastBPD = Double.nan
+        var evalRate: Double?   // test images per second, measured by the periodic evaluations
         var stoppedEarly = false
         while trainer.step < totalSteps {
             let r = try trainer.trainStep()
@@ -291,8 +292,19 @@ struct TrainCommand: ParsableCommand {
             let s = trainer.step
             var record = MetricsRecord(step: s, trainBPD: r.bpd, testBPD: nil, imagesPerSecond: ips,
                                        learningRate: r.learningRate, gradientNorm: r.gradientNorm)
-            // Agreed over the ranks, so that all stop after the same step.
-            let outOfTime = try comm.any(minutes.map { Date().timeIntervalSince(start) >= $0 * 60 } ?? false)
+            // Agreed over the ranks, so that all stop after the same step. The budget keeps room
+            // for the final evaluation on the whole test set, the samples and the save; the
+            // evaluation's rate is measured on one batch after the first step until a periodic
+            // evaluation measures it on more.
+            if minutes != nil, evalRate == nil, let testSet {
+                let n = min(testSet.count, max(cfg.batch, 64))
+                let probeStart = Date()
+                _ = try Evaluation.meanBPD(model, try testSet.subset(Array(0..<n)), batch: max(cfg.batch, 64),
+                                           allowNonFinite: true, communicator: comm)
+                evalRate = Double(n) / max(Date().timeIntervalSince(probeStart), 1e-6)
+            }
+            let reserve = finalWorkSeconds(testImages: testSet?.count ?? 0, evalRate: evalRate, trainRate: ips)
+            let outOfTime = try comm.any(minutes.map { Date().timeIntervalSince(start) + reserve >= $0 * 60 } ?? false)
             let last = s >= totalSteps || outOfTime
             // A stop signal skips the evaluation and samples (they can take long) and saves at once;
             // under MPI a signal to any rank stops them all after this step.
@@ -300,8 +312,10 @@ struct TrainCommand: ParsableCommand {
             if signal == nil, let testSet, (evalEvery > 0 && s % evalEvery == 0) || last {
                 let subset = last ? testSet : try testSet.subset(Array(0..<min(evalImages, testSet.count)))
                 try trainer.optimizer.swapEMA()
+                let evalStart = Date()
                 let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64), allowNonFinite: true,
                                                  communicator: comm)
+                evalRate = Double(subset.count) / max(Date().timeIntervalSince(evalStart), 1e-6)
                 try trainer.optimizer.swapEMA()
                 progress.interrupt()
                 if bpd.isFinite {
@@ -335,19 +349,45 @@ struct TrainCommand: ParsableCommand {
                      stoppedEarly ? " (stopped by --minutes; --resume continues)" : ""))
         if let t = metrics.last(where: { $0.testBPD != nil })?.testBPD { print(String(format: "test bpd %.4f", t)) }
         print("wrote \(out)/checkpoint.safetensors, \(out)/training-state.safetensors, \(out)/metrics.jsonl, "
-            + "\(out)/samples.png (T=0.7), \(out)/bpd.png")
+            + "\(out)/samples.png (two rows each at T = "
+            + TrainCommand.sampleTemperatures.map { String(format: "%g", $0) }.joined(separator: ", ") + "), \(out)/bpd.png")
     }
+
+    /// Seconds to keep at the end of a `--minutes` budget for the final evaluation of
+    /// `testImages` (at the measured `evalRate`, or without one at three times the training
+    /// rate: a forward pass is about a third of a training step), plus the samples and the
+    /// save (5 s), with a quarter more for the variation of a shared machine.
+    func finalWorkSeconds(testImages: Int, evalRate: Double?, trainRate: Double) -> Double {
+        let rate = evalRate ?? 3 * trainRate
+        let evaluation = testImages > 0 && rate > 0 && rate.isFinite ? Double(testImages) / rate : 0
+        return 1.25 * evaluation + 5
+    }
+
+    /// The temperatures of the training sample grid, two rows of 8 each, the same noise in
+    /// every pair of rows: at T = 0 (the prior's means) and 0.5 structure shows long before
+    /// the model samples well at 0.7 and 0.9.
+    static let sampleTemperatures: [Float] = [0, 0.5, 0.7, 0.9]
 
     func writeSamples<B: Backend>(_ model: Glow<B>, _ trainer: Trainer<B>, step: Int) throws {
         try trainer.optimizer.swapEMA()
         defer { try? trainer.optimizer.swapEMA() }
-        let c = model.config
-        // Class-conditional models: row r of the 8×8 grid shows class r mod classes.
-        let labels = c.classes > 0 ? (0..<64).map { ($0 / 8) % c.classes } : nil
-        let x = try model.sample(count: 64, temperature: 0.7, seed: 7, labels: labels).nchw()
-        let pixels = try Preprocess.toPixels(x, nBits: c.nBits)
+        let c = model.config, perRow = 16
+        // Class-conditional models: column j of the grid shows class j mod classes.
+        let labels = c.classes > 0 ? (0..<perRow).map { ($0 % 8) % c.classes } : nil
+        var pixels: [UInt8] = [], notFinite: [String] = []
+        for t in TrainCommand.sampleTemperatures {
+            let x = try model.sample(count: perRow, temperature: t, seed: 7, labels: labels).nchw()
+            let bad = (0..<perRow).filter { i in x[(i * c.dimension)..<((i + 1) * c.dimension)].contains { !$0.isFinite } }
+            if !bad.isEmpty { notFinite.append("T = \(t): image\(bad.count > 1 ? "s" : "") \(bad.map(String.init).joined(separator: ", "))") }
+            pixels += try Preprocess.toPixels(x, nBits: c.nBits)   // a non-finite value is drawn black
+        }
+        if !notFinite.isEmpty {
+            print("step \(step): warning: samples not finite, drawn black in samples.png: " + notFinite.joined(separator: "; ")
+                + " (the reverse pass overflowed: sample at a lower temperature, or train longer)")
+        }
+        let count = perRow * TrainCommand.sampleTemperatures.count
         for path in [out + "/samples.png", out + String(format: "/samples-step%06d.png", step)] {
-            try ImageGrid.write(path: path, images: pixels, count: 64, channels: c.channels, height: c.height,
+            try ImageGrid.write(path: path, images: pixels, count: count, channels: c.channels, height: c.height,
                                 width: c.width, columns: 8)
         }
     }

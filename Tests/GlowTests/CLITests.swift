@@ -251,3 +251,26 @@ final class CLITests: XCTestCase {
         XCTAssert(noData.stderr.contains("--data"), noData.stderr)
     }
 }
+
+extension CLITests {
+    /// `train` writes samples.png as two rows of 8 per temperature (0, 0.5, 0.7, 0.9) with the
+    /// same noise in each pair of rows: at T = 0 every image is the prior's mean (all 16
+    /// equal), at 0.9 they differ, and the final line names the temperatures.
+    func testTrainSampleGridHasARowPairPerTemperature() throws {
+        let dir = try makeTempDirectory(self)
+        let out = dir.appendingPathComponent("run").path
+        let r = try runOK(["train", "--config", "tiny", "--steps", "2", "--no-test", "--device", "cpu", "--out", out])
+        XCTAssert(r.stdout.contains("samples.png (two rows each at T = 0, 0.5, 0.7, 0.9)"), r.stdout)
+        let png = try PNGImage.read(path: out + "/samples.png")
+        let size = (png.width - 9) / 8   // 8 columns of size × size tiles, 1-pixel borders
+        XCTAssertEqual(png.width, 8 * size + 9)
+        XCTAssertEqual(png.height, 8 * size + 9, "8 rows: 2 per temperature")
+        func tile(_ row: Int, _ col: Int) -> [UInt8] {
+            (0..<size).flatMap { y in (0..<size).map { x in png.pixels[(1 + row * (size + 1) + y) * png.width + 1 + col * (size + 1) + x] } }
+        }
+        let zero = (0..<2).flatMap { r in (0..<8).map { tile(r, $0) } }
+        XCTAssert(zero.allSatisfy { $0 == zero[0] }, "T = 0 draws the prior's mean for every image")
+        let hot = (6..<8).flatMap { r in (0..<8).map { tile(r, $0) } }
+        XCTAssertGreaterThan(Set(hot.map { $0.description }).count, 8, "T = 0.9 draws different images")
+    }
+}
