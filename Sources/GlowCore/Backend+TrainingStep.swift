@@ -144,25 +144,25 @@ public enum StepMath {
     public static func dequantize(_ pixels: UnsafePointer<UInt8>, images n: Int, channels c: Int, spatial hw: Int, nBits: Int,
                                   noise: DequantizationNoise?, x: UnsafeMutablePointer<Float>) {
         let shift = UInt8(8 - nBits), scale = 1 / Float(1 << nBits)
-        let total = n * c * hw
-        var u = [Float](repeating: 0, count: noise == nil ? 0 : total)
-        if let noise {   // the stream's elements first …< first + total, drawn from their blocks alone
-            let first = noise.first
-            var i = 0
-            while i < total {
-                let e = first + i, blk = UInt64(e >> 2)
-                let w = Philox.block(seed: noise.seed, stream: noise.stream, block: blk)
-                let words = [w.0, w.1, w.2, w.3]
-                var k = e & 3
-                while k < 4 && i < total { u[i] = 0 + scale * Philox.unit(words[k]); k += 1; i += 1 }
-            }
-        }
+        // CNHW element i is visited in order, so each Philox block of the noise is drawn once.
+        var block = -1, words: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        var i = 0
         for ch in 0..<c {
             for img in 0..<n {
                 for s in 0..<hw {
-                    let i = (ch * n + img) * hw + s
-                    let v = Float(pixels[(img * c + ch) * hw + s] >> shift) * scale - 0.5
-                    x[i] = noise == nil ? v : v + u[i]
+                    var v = Float(pixels[(img * c + ch) * hw + s] >> shift) * scale - 0.5
+                    if let noise {
+                        let e = noise.first + i
+                        if e >> 2 != block {
+                            block = e >> 2
+                            words = Philox.block(seed: noise.seed, stream: noise.stream, block: UInt64(block))
+                        }
+                        let k = e & 3
+                        let w = k == 0 ? words.0 : k == 1 ? words.1 : k == 2 ? words.2 : words.3
+                        v = v + (0 + scale * Philox.unit(w))
+                    }
+                    x[i] = v
+                    i += 1
                 }
             }
         }
@@ -236,20 +236,14 @@ extension Backend {
     /// uploaded): the default of the training-step operations for a backend without its own.
     func onHost(_ inputs: [(Buffer, Int)], _ outputs: [(Buffer, Int)],
                 _ body: ([UnsafePointer<Float>], [UnsafeMutablePointer<Float>]) -> Void) throws {
-        let ins = try inputs.map { try download($0.0, offset: 0, count: $0.1) }
-        var outs = try outputs.map { try download($0.0, offset: 0, count: $0.1) }
-        let inPointers = ins.map { a -> UnsafeMutablePointer<Float> in
-            let q = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1)); q.initialize(from: a, count: a.count); return q
+        let pointers = try (inputs + outputs).map { b, n -> UnsafeMutablePointer<Float> in
+            let q = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+            if n > 0 { try download(b, offset: 0, count: n, into: q) }
+            return q
         }
-        let outPointers = outs.map { a -> UnsafeMutablePointer<Float> in
-            let q = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1)); q.initialize(from: a, count: a.count); return q
-        }
-        defer { (inPointers + outPointers).forEach { $0.deallocate() } }
-        body(inPointers.map { UnsafePointer($0) }, outPointers)
-        for (k, o) in outputs.enumerated() {
-            outs[k] = Array(UnsafeBufferPointer(start: outPointers[k], count: o.1))
-            try upload(outs[k], to: o.0, offset: 0)
-        }
+        defer { pointers.forEach { $0.deallocate() } }
+        body(pointers.prefix(inputs.count).map { UnsafePointer($0) }, Array(pointers.suffix(outputs.count)))
+        for (o, q) in zip(outputs, pointers.suffix(outputs.count)) { try upload(from: q, count: o.1, to: o.0, offset: 0) }
     }
 
     public func addScaledSum(_ x: Buffer, xOffset: Int, count: Int, scale: Float, out: Buffer, outOffset: Int, outCount: Int) throws {

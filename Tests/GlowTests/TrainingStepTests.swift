@@ -134,7 +134,7 @@ final class TrainingStepTests: XCTestCase {
         try b.fill(g, offset: 0, count: model.arena.count, value: 0.01)
         try b.upload([1, 2, 3, 4], to: record.logdet, offset: 0)
         try b.upload([1, .infinity, 3, 4], to: record.logp, offset: 0)
-        try model.arena.markLoss(record.buffer, from: record.logdetOffset, count: record.logpOffset + 4 - record.logdetOffset)
+        try model.arena.markLoss(record)
         let before = try b.download(model.arena.values)
         try opt.enqueueUpdate(record: record, learningRate: 1e-3)
         let v = try record.read(b)
@@ -145,7 +145,7 @@ final class TrainingStepTests: XCTestCase {
         XCTAssertEqual(try b.download(model.arena.values), before)
         // The same with a finite loss applies the update.
         try b.upload([1, 2, 3, 4], to: record.logp, offset: 0)
-        try model.arena.markLoss(record.buffer, from: record.logdetOffset, count: record.logpOffset + 4 - record.logdetOffset)
+        try model.arena.markLoss(record)
         try opt.enqueueUpdate(record: record, learningRate: 1e-3)
         let w = try record.read(b)
         XCTAssert(w.applied)

@@ -93,25 +93,6 @@ public final class Optimizer<B: Backend> {
         if applied { step += 1 }
     }
 
-    /// The global gradient norm √Σ‖g‖² of the gradients in the arena (one reduction, one wait).
-    public func gradientNorm() throws -> Double {
-        let out = try backend.allocate(1)
-        try backend.sumOfSquares(try arena.gradients(), count: arena.count, out: out, outIndex: 0)
-        return Double(try backend.download(out, offset: 0, count: 1)[0]).squareRoot()
-    }
-
-    /// Applies one update with the gradients in the arena at learning rate `lr`, scaling
-    /// them by `gradScale` (no decision: the update is applied).
-    public func apply(learningRate lr: Double, gradScale: Double) throws {
-        let record = try backend.makeBuffer([0, Float(gradScale), 1, 0])
-        step += 1
-        let (c1, c2) = corrections(step)
-        try backend.arenaUpdate(arena.values, gradients: try arena.gradients(), m: m, v: v, ema: ema, record: record,
-                                count: arena.count, learningRate: Float(lr), beta1: Float(config.beta1),
-                                beta2: Float(config.beta2), epsilon: Float(config.epsilon), correction1: c1, correction2: c2,
-                                adamax: config.kind == .adamax, emaRate: config.ema.map { Float(1 - $0) } ?? 0)
-    }
-
     /// Swaps the live weights with their EMA (call twice to swap back): three copies of the
     /// arena. Nothing is derived from the weights between passes, so evaluation and
     /// sampling then use the EMA weights throughout; no-op without EMA.

@@ -55,12 +55,13 @@ public final class ParameterArena<B: Backend> {
         return g
     }
 
-    /// Writes into the loss slot `0 · Σ record[from ..< from + count]`: 0 when the loss
-    /// terms are finite, NaN when any is not (two launches, no wait).
-    public func markLoss(_ record: B.Buffer, from: Int, count n: Int) throws {
+    /// Writes into the loss slot `0 · Σ` of `record`'s per-image loss terms: 0 when they are
+    /// all finite, NaN when any is not (two launches, no wait).
+    public func markLoss(_ record: StepRecord<B>) throws {
         let g = try gradients()
         try backend.fill(g, offset: lossSlot, count: 1, value: 0)
-        try backend.addScaledSum(record, xOffset: from, count: n, scale: 0, out: g, outOffset: lossSlot, outCount: 1)
+        try backend.addScaledSum(record.buffer, xOffset: record.logdetOffset, count: record.logpOffset + record.images - record.logdetOffset,
+                                 scale: 0, out: g, outOffset: lossSlot, outCount: 1)
     }
 }
 

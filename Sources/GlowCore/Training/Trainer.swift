@@ -175,8 +175,7 @@ public final class Trainer<B: Backend> {
         let record = try self.record ?? StepRecord(backend, images: x.images)
         self.record = record
         let crossEntropy = try model.enqueueGradients(x, labels: labels(indices), memory: memory, record: record)
-        try model.arena.markLoss(record.buffer, from: record.logdetOffset,
-                                 count: record.logpOffset + record.images - record.logdetOffset)
+        try model.arena.markLoss(record)
         var exchangeSeconds = 0.0
         if let exchange {
             // Equal slices: the mean of the ranks' mean gradients is the global batch's. A
