@@ -834,10 +834,13 @@ __kernel void lu_backward(__global const float* dw, __global const float* p, __g
 // The step record's decision (one work-item): record[0] holds Σ g² over the gradient arena
 // (non-finite when a gradient or, through the arena's loss slot, the loss is); writes the
 // norm into record[3], 1 into record[2] when the step is applied (else 0: skipped), and
-// the clipping factor into record[1] (clip ≤ 0: no clipping).
-__kernel void step_decide(__global float* record, float clip)
+// the clipping factor into record[1] for the threshold scalars[3] (≤ 0: no clipping).
+// `scalars` is the step's StepScalars buffer (Backend+TrainingStep.swift): values that change
+// from step to step come from device memory, so a recorded step replays with new ones.
+__kernel void step_decide(__global float* record, __global const float* scalars)
 {
     if (get_global_id(0) != 0) return;
+    const float clip = scalars[3];
     const float norm = sqrt(record[0]);
     const int ok = norm <= 3.402823466e+38f;   // false for NaN and +inf
     record[3] = norm;
@@ -847,15 +850,16 @@ __kernel void step_decide(__global float* record, float clip)
 
 // Adam / Adamax over the whole parameter arena with the gradients scaled by record[1],
 // nothing changed when record[2] is 0 (a skipped step), then the EMA
-// `ema += ema_rate · (p - ema)` when ema_rate > 0.
+// `ema += ema_rate · (p - ema)` when ema_rate > 0. The learning rate and the bias
+// corrections are scalars[0], [1], [2] (the step's StepScalars).
 __kernel void arena_update(__global float* p, __global const float* g, __global float* m, __global float* v,
-                           __global float* ema, __global const float* record,
-                           float lr, float b1, float b2, float eps, float c1, float c2, int adamax,
-                           float ema_rate, int total)
+                           __global float* ema, __global const float* record, __global const float* scalars,
+                           float b1, float b2, float eps, int adamax, float ema_rate, int total)
 {
     const int i = get_global_id(0);
     if (i >= total) return;
     if (record[2] == 0.0f) return;
+    const float lr = scalars[0], c1 = scalars[1], c2 = scalars[2];
     const float gi = g[i] * record[1];
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     m[i] = mi;
@@ -959,22 +963,25 @@ __kernel void channel_affine_backward_wg(__global const float* dy, __global cons
 
 // The batch into model space in one pass (Backend.dequantize): `pixels` holds the NCHW bytes,
 // four per 32-bit word (little-endian); work-item i writes CNHW element i,
-// x = ⌊p / 2^shift⌋ · scale − 0.5 plus, when `noisy`, U(0, scale) noise element `first + i` of
-// the Philox stream (word (first + i) % 4 of block (first + i) / 4, as philox_fill draws it),
-// so a rank draws exactly its slice of a global batch.
-__kernel void dequantize(__global const float* pixels, int N, int C, int HW, int shift, float scale, int noisy,
-                         uint seed_lo, uint seed_hi, uint stream_lo, uint stream_hi, int first,
-                         __global float* x, int total)
+// x = ⌊p / 2^shift⌋ · scale − 0.5 plus, when scalars[4] ≠ 0, U(0, scale) noise element
+// `first + i` of the Philox stream (word (first + i) % 4 of block (first + i) / 4, as philox_fill
+// draws it), so a rank draws exactly its slice of a global batch. Seed, stream and `first`
+// are the 32-bit patterns in scalars[5..9] (the step's StepScalars).
+__kernel void dequantize(__global const float* pixels, int N, int C, int HW, int shift, float scale,
+                         __global const float* scalars, __global float* x, int total)
 {
     const int i = get_global_id(0);
     if (i >= total) return;
+    const int noisy = scalars[4] != 0.0f;
+    const uint seed_lo = as_uint(scalars[5]), seed_hi = as_uint(scalars[6]);
+    const uint stream_lo = as_uint(scalars[7]), stream_hi = as_uint(scalars[8]), first = as_uint(scalars[9]);
     const int c = i / (N * HW), r = i - c * N * HW, n = r / HW, s = r - n * HW;
     const int q = (n * C + c) * HW + s;
     const uint word = as_uint(pixels[q >> 2]);
     const uint p = (word >> (8 * (q & 3))) & 255u;
     float v = (float)(p >> shift) * scale - 0.5f;
     if (noisy) {
-        const uint e = (uint)first + (uint)i;
+        const uint e = first + (uint)i;
         const uint4 b = philox4x32_10(VEC(uint4)(e >> 2, 0u, stream_lo, stream_hi), VEC(uint2)(seed_lo, seed_hi));
         const uint k = e & 3u;
         const uint w = k == 0u ? b.x : k == 1u ? b.y : k == 2u ? b.z : b.w;

@@ -545,6 +545,18 @@ static int finish(Library *lib, char *message, size_t size) {
 }
 
 #define R(lib, table, field, name, v2) table.field = (__typeof__(table.field))resolve(&lib, name, v2)
+// An optional entry point: NULL when the library lacks it, and the library stays usable.
+static void *resolve_optional(Library *lib, const char *name, int v2) {
+    if (lib->status != GLOW_CUDA_FOUND) return NULL;
+    void *f = NULL;
+    if (v2) {
+        char n[128];
+        snprintf(n, sizeof n, "%s_v2", name);
+        f = dlsym(lib->handle, n);
+    }
+    return f ? f : dlsym(lib->handle, name);
+}
+#define O(lib, table, field, name, v2) table.field = (__typeof__(table.field))resolve_optional(&lib, name, v2)
 
 static void open_library(Library *lib, int library, int driverVersion) {
     GlowCUDASearch s;
@@ -589,6 +601,12 @@ static void load_driver_locked(void) {
     R(driverLib, driverAPI, cuModuleGetFunction, "cuModuleGetFunction", 0);
     R(driverLib, driverAPI, cuFuncGetAttribute, "cuFuncGetAttribute", 0);
     R(driverLib, driverAPI, cuLaunchKernel, "cuLaunchKernel", 0);
+    O(driverLib, driverAPI, cuStreamBeginCapture, "cuStreamBeginCapture", 1);
+    O(driverLib, driverAPI, cuStreamEndCapture, "cuStreamEndCapture", 0);
+    O(driverLib, driverAPI, cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags", 0);
+    O(driverLib, driverAPI, cuGraphLaunch, "cuGraphLaunch", 0);
+    O(driverLib, driverAPI, cuGraphExecDestroy, "cuGraphExecDestroy", 0);
+    O(driverLib, driverAPI, cuGraphDestroy, "cuGraphDestroy", 0);
 }
 
 // The driver's CUDA version for choosing NVRTC and cuBLAS (0 without a driver: then any
@@ -645,6 +663,7 @@ int glow_cuda_load_cublas(char *message, size_t size) {
             R(cublasLib, cublasAPI, cublasSetMathMode, "cublasSetMathMode", 0);
             R(cublasLib, cublasAPI, cublasSgemm, "cublasSgemm", 1);
             R(cublasLib, cublasAPI, cublasGemmEx, "cublasGemmEx", 0);
+            O(cublasLib, cublasAPI, cublasSetWorkspace, "cublasSetWorkspace", 1);
         }
     }
     int r = finish(&cublasLib, message, size);

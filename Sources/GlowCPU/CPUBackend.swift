@@ -406,28 +406,30 @@ public final class CPUBackend: Backend {
     }
 
     public func dequantize(_ pixels: CPUBuffer, images: Int, channels: Int, height: Int, width: Int, nBits: Int,
-                           noise: DequantizationNoise?, x: CPUBuffer) throws {
+                           scalars: CPUBuffer, x: CPUBuffer) throws {
         let count = images * channels * height * width
-        try check(pixels.count * 4 >= count && x.count >= count, "dequantize of \(count) values past a buffer")
+        try check(pixels.count * 4 >= count && x.count >= count && scalars.count >= StepScalars.count,
+                  "dequantize of \(count) values past a buffer")
         StepMath.dequantize(UnsafeRawPointer(pixels.pointer).assumingMemoryBound(to: UInt8.self), images: images,
-                            channels: channels, spatial: height * width, nBits: nBits, noise: noise, x: x.pointer)
+                            channels: channels, spatial: height * width, nBits: nBits,
+                            noise: StepScalars(scalars.pointer).noise, x: x.pointer)
     }
 
-    public func stepDecide(record: CPUBuffer, clip: Float) throws {
-        StepMath.stepDecide(record: record.pointer, clip: clip)
+    public func stepDecide(record: CPUBuffer, scalars: CPUBuffer) throws {
+        StepMath.stepDecide(record: record.pointer, scalars: scalars.pointer)
     }
 
     public func arenaUpdate(_ parameters: CPUBuffer, gradients: CPUBuffer, m: CPUBuffer, v: CPUBuffer, ema: CPUBuffer?,
-                            record: CPUBuffer, count: Int, learningRate: Float, beta1: Float, beta2: Float, epsilon: Float,
-                            correction1: Float, correction2: Float, adamax: Bool, emaRate: Float) throws {
+                            record: CPUBuffer, scalars: CPUBuffer, count: Int, beta1: Float, beta2: Float, epsilon: Float,
+                            adamax: Bool, emaRate: Float) throws {
         try check([parameters, gradients, m, v].allSatisfy { $0.count >= count } && (ema?.count ?? count) >= count,
                   "arenaUpdate of \(count) floats past a buffer")
         let chunk = 1 << 15
         parallelFor((count + chunk - 1) / chunk) { c in   // elementwise: the same result for any split
             StepMath.arenaUpdate(parameters.pointer, gradients: gradients.pointer, m: m.pointer, v: v.pointer,
-                                 ema: ema?.pointer, record: record.pointer, range: (c * chunk)..<min(count, (c + 1) * chunk),
-                                 learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                 correction1: correction1, correction2: correction2, adamax: adamax, emaRate: emaRate)
+                                 ema: ema?.pointer, record: record.pointer, scalars: scalars.pointer,
+                                 range: (c * chunk)..<min(count, (c + 1) * chunk), beta1: beta1, beta2: beta2,
+                                 epsilon: epsilon, adamax: adamax, emaRate: emaRate)
         }
     }
 

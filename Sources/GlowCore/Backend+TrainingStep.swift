@@ -55,6 +55,75 @@ public enum PixelBytes {
     }
 }
 
+/// The values of one training step that change from step to step, in a small device buffer
+/// that `dequantize`, `stepDecide` and `arenaUpdate` read (rather than taking them as
+/// arguments), so that a recorded step (`Backend.record`) replays with new values: the host
+/// uploads `floats` before each step. Integers are stored as their 32-bit patterns.
+///
+/// | slot | value |
+/// |---|---|
+/// | 0 | learning rate |
+/// | 1, 2 | Adam's bias corrections `1/(1−β1^t)`, `1/(1−β2^t)` of update t |
+/// | 3 | global-norm clipping threshold (≤ 0: none) |
+/// | 4 | 1 when `dequantize` adds noise, else 0 |
+/// | 5, 6 | the noise's Philox seed, low and high 32 bits |
+/// | 7, 8 | its stream, low and high 32 bits |
+/// | 9 | the stream element of the batch's first value (`DequantizationNoise.first`) |
+public struct StepScalars: Sendable, Equatable {
+    /// Floats a step-scalars buffer holds.
+    public static let count = 10
+    /// The learning rate of the update.
+    public var learningRate: Float = 0
+    /// Bias corrections of Adam's moments (1 for none).
+    public var correction1: Float = 1, correction2: Float = 1
+    /// Clip the global gradient norm to this (≤ 0: no clipping).
+    public var clip: Float = 0
+    /// The dequantisation noise (nil: none).
+    public var noise: DequantizationNoise?
+
+    /// Scalars with the given values.
+    public init(learningRate: Float = 0, correction1: Float = 1, correction2: Float = 1, clip: Float = 0,
+                noise: DequantizationNoise? = nil) {
+        self.learningRate = learningRate; self.correction1 = correction1; self.correction2 = correction2
+        self.clip = clip; self.noise = noise
+    }
+
+    /// The buffer's contents.
+    public var floats: [Float] {
+        func bits(_ v: UInt32) -> Float { Float(bitPattern: v) }
+        let n = noise ?? DequantizationNoise(seed: 0, stream: 0, first: 0)
+        return [learningRate, correction1, correction2, clip, noise == nil ? 0 : 1,
+                bits(UInt32(truncatingIfNeeded: n.seed)), bits(UInt32(truncatingIfNeeded: n.seed >> 32)),
+                bits(UInt32(truncatingIfNeeded: n.stream)), bits(UInt32(truncatingIfNeeded: n.stream >> 32)),
+                bits(UInt32(truncatingIfNeeded: n.first))]
+    }
+
+    /// The scalars a buffer's `floats` hold.
+    public init(_ s: UnsafePointer<Float>) {
+        func u(_ i: Int) -> UInt64 { UInt64(s[i].bitPattern) }
+        self.init(learningRate: s[0], correction1: s[1], correction2: s[2], clip: s[3],
+                  noise: s[4] == 0 ? nil : DequantizationNoise(seed: u(5) | u(6) << 32, stream: u(7) | u(8) << 32,
+                                                               first: Int(s[9].bitPattern)))
+    }
+}
+
+/// Work a backend recorded for replay (`Backend.record`): a CUDA graph and the buffers it
+/// uses, released with it.
+public protocol RecordedWork: AnyObject {
+    /// Kernel launches and library calls the recording holds.
+    var operations: Int { get }
+}
+
+/// Why a backend could not record work: the host had to wait for the device or copy to it
+/// inside `Backend.record`'s body (`call` names the operation).
+public struct RecordingUnsupported: Error, CustomStringConvertible {
+    /// The operation that cannot be recorded, e.g. "download of 12 floats".
+    public let call: String
+    /// An error for `call`.
+    public init(_ call: String) { self.call = call }
+    public var description: String { "\(call) inside a recorded step: the step cannot be replayed as one graph" }
+}
+
 /// The arithmetic of the training-step operations (`addScaledSum`, `luWeight`,
 /// `luInverse`, `luBackward`, `stepDecide`, `arenaUpdate`) on host memory: what the CPU
 /// backend runs, and what any other backend without its own version runs through a
@@ -168,8 +237,9 @@ public enum StepMath {
         }
     }
 
-    /// The step decision from `record[0]` = Σ g² (see `Backend.stepDecide`).
-    public static func stepDecide(record: UnsafeMutablePointer<Float>, clip: Float) {
+    /// The step decision from `record[0]` = Σ g² and the threshold `scalars[3]` (see `Backend.stepDecide`).
+    public static func stepDecide(record: UnsafeMutablePointer<Float>, scalars: UnsafePointer<Float>) {
+        let clip = scalars[3]
         let norm = record[0].squareRoot()
         let ok = norm <= Float.greatestFiniteMagnitude
         record[3] = norm
@@ -178,13 +248,15 @@ public enum StepMath {
     }
 
     /// Adam / Adamax over `count` floats with the gradients scaled by `record[1]`, nothing
-    /// changed when `record[2]` is 0, then the EMA (see `Backend.arenaUpdate`).
+    /// changed when `record[2]` is 0, then the EMA; the learning rate and the bias
+    /// corrections from `scalars` (see `Backend.arenaUpdate`, `StepScalars`).
     public static func arenaUpdate(_ p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
                                    m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                                   ema: UnsafeMutablePointer<Float>?, record: UnsafePointer<Float>, range: Range<Int>,
-                                   learningRate lr: Float, beta1 b1: Float, beta2 b2: Float, epsilon eps: Float,
-                                   correction1 c1: Float, correction2 c2: Float, adamax: Bool, emaRate: Float) {
+                                   ema: UnsafeMutablePointer<Float>?, record: UnsafePointer<Float>,
+                                   scalars: UnsafePointer<Float>, range: Range<Int>, beta1 b1: Float, beta2 b2: Float,
+                                   epsilon eps: Float, adamax: Bool, emaRate: Float) {
         guard record[2] != 0 else { return }
+        let lr = scalars[0], c1 = scalars[1], c2 = scalars[2]
         let scale = record[1]
         for i in range {
             let gi = g[i] * scale
@@ -210,6 +282,19 @@ public enum StepMath {
 }
 
 extension Backend {
+    /// Backends that cannot replay work say so.
+    public var recordsWork: Bool { false }
+
+    /// Backends that cannot replay work just enqueue it.
+    public func record(_ body: () throws -> Void) throws -> RecordedWork? {
+        try body()
+        return nil
+    }
+
+    public func replay(_ work: RecordedWork) throws {
+        throw GlowError("\(type(of: self)) cannot replay recorded work")
+    }
+
     /// The default `channelAffineBackward`: the ReLU mask, the affine map of `dy` (a zero
     /// bias), a row sum, a row dot and, unless it changes nothing, a scale.
     public func channelAffineBackward(dy dyIn: Buffer, y: Buffer, logs: Buffer, factor: Float, rows: Int, cols: Int,
@@ -277,9 +362,10 @@ extension Backend {
     }
 
     public func dequantize(_ pixels: Buffer, images: Int, channels: Int, height: Int, width: Int, nBits: Int,
-                           noise: DequantizationNoise?, x: Buffer) throws {
+                           scalars: Buffer, x: Buffer) throws {
         let count = images * channels * height * width
         let packed = try download(pixels, offset: 0, count: (count + 3) / 4)
+        let noise = try download(scalars, offset: 0, count: StepScalars.count).withUnsafeBufferPointer { StepScalars($0.baseAddress!).noise }
         var out = [Float](repeating: 0, count: count)
         packed.withUnsafeBytes { raw in
             out.withUnsafeMutableBufferPointer {
@@ -290,19 +376,21 @@ extension Backend {
         try upload(out, to: x, offset: 0)
     }
 
-    public func stepDecide(record: Buffer, clip: Float) throws {
-        try onHost([], [(record, StepRecord<Self>.fixedSlots)]) { _, o in StepMath.stepDecide(record: o[0], clip: clip) }
+    public func stepDecide(record: Buffer, scalars: Buffer) throws {
+        try onHost([(scalars, StepScalars.count)], [(record, StepRecord<Self>.fixedSlots)]) { i, o in
+            StepMath.stepDecide(record: o[0], scalars: i[0])
+        }
     }
 
-    public func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer, count: Int,
-                            learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
-                            adamax: Bool, emaRate: Float) throws {
+    public func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer,
+                            scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool,
+                            emaRate: Float) throws {
         var outs = [(parameters, count), (m, count), (v, count)]
         if let ema { outs.append((ema, count)) }
-        try onHost([(gradients, count), (record, StepRecord<Self>.fixedSlots)], outs) { i, o in
+        try onHost([(gradients, count), (record, StepRecord<Self>.fixedSlots), (scalars, StepScalars.count)], outs) { i, o in
             StepMath.arenaUpdate(o[0], gradients: i[0], m: o[1], v: o[2], ema: o.count > 3 ? o[3] : nil, record: i[1],
-                                 range: 0..<count, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                 correction1: correction1, correction2: correction2, adamax: adamax, emaRate: emaRate)
+                                 scalars: i[2], range: 0..<count, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                                 adamax: adamax, emaRate: emaRate)
         }
     }
 }

@@ -193,19 +193,37 @@ public protocol Backend: AnyObject {
     /// The batch into model space in one pass: `pixels` holds the `images·channels·height·width`
     /// bytes of the images in NCHW order, four to a float (little-endian, `PixelBytes`); writes
     /// CNHW `x = ⌊p / 2^(8−nBits)⌋ / 2^nBits − 0.5`, plus U(0, 2^−nBits) noise: CNHW element i
-    /// gets element `noise.first + i` of Philox (`noise.seed`, `noise.stream`) as `random` draws it.
+    /// gets element `noise.first + i` of Philox (`noise.seed`, `noise.stream`) as `random` draws it,
+    /// where `noise` is what the `StepScalars` buffer `scalars` holds (none: no noise).
     func dequantize(_ pixels: Buffer, images: Int, channels: Int, height: Int, width: Int, nBits: Int,
-                    noise: DequantizationNoise?, x: Buffer) throws
+                    scalars: Buffer, x: Buffer) throws
     /// Decides a training step on the device from `record[0]` (Σ g² over the gradient
     /// arena): `record[3]` = the norm, `record[2]` = 1 when it is finite (the update is
-    /// applied) else 0, `record[1]` = the clipping factor (`clip ≤ 0`: none). See `StepRecord`.
-    func stepDecide(record: Buffer, clip: Float) throws
+    /// applied) else 0, `record[1]` = the clipping factor for the threshold `scalars[3]`
+    /// (≤ 0: none). See `StepRecord`, `StepScalars`.
+    func stepDecide(record: Buffer, scalars: Buffer) throws
     /// One Adam (or Adamax) update of the whole parameter arena from `gradients · record[1]`,
     /// skipped entirely when `record[2]` is 0, then `ema += emaRate · (parameters - ema)`
-    /// when `emaRate > 0` (`ema` may then not be nil).
-    func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer, count: Int,
-                     learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
-                     adamax: Bool, emaRate: Float) throws
+    /// when `emaRate > 0` (`ema` may then not be nil). The learning rate and the bias
+    /// corrections are `scalars[0...2]` (`StepScalars`).
+    func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer,
+                     scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool,
+                     emaRate: Float) throws
+
+    // MARK: Recorded steps
+
+    /// Enqueues what `body` enqueues and, where the backend can replay work (CUDA Graphs),
+    /// records it, so that `replay` enqueues the same work again with one launch from the
+    /// host; nil where it cannot (the work is then enqueued as usual). Inside `body` the host
+    /// may neither wait for the device nor copy to it (`RecordingUnsupported` says which
+    /// call did); every buffer the recorded work touches keeps its address until the
+    /// recording is released, so values that change between replays reach the kernels
+    /// through device memory written before each replay (`StepScalars`).
+    func record(_ body: () throws -> Void) throws -> RecordedWork?
+    /// True when `record` records (a CUDA backend with graphs on); false where it only enqueues.
+    var recordsWork: Bool { get }
+    /// Enqueues recorded work again.
+    func replay(_ work: RecordedWork) throws
 
     // MARK: Random numbers
 

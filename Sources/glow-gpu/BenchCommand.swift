@@ -92,6 +92,7 @@ struct BenchCommand: ParsableCommand {
                 + "memory \(mode.rawValue)) on \(backend.name)")
         }
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled
+        if trainer.recordsNextStep { try trainer.trainStep() }   // CUDA Graphs: the step recorded
         try backend.synchronize()
         try comm.barrier()
         // Launch overhead per training step, counted alike on every backend (DeviceCounters).
@@ -156,7 +157,8 @@ struct BenchCommand: ParsableCommand {
                 + "\"kernel_launches_per_step\": \(count(launches)), \"host_syncs_per_step\": \(count(syncs)), "
                 + "\"kernel_launches\": \(count(launches)), \"library_calls\": \(count(libraryCalls)), "
                 + "\"host_waits\": \(count(syncs)), \"uploads\": \(count(uploads)), \"downloads\": \(count(downloads)), "
-                + "\"graph_launches\": \(count(graphLaunches)), \"skipped_steps\": \(skipped), "
+                + "\"graph_launches\": \(count(graphLaunches)), \"graph_operations\": \(trainer.recordedStep?.operations ?? 0), "
+                + "\"skipped_steps\": \(skipped), "
                 + "\"launches_by_kernel\": {" + byKernel.sorted { $0.key < $1.key }
                     .map { "\"\($0.key)\": \(count(Double($0.value) / Double(steps)))" }.joined(separator: ", ") + "}, "
                 + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
@@ -178,6 +180,12 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "  sgemm      %.1f GFLOP/s (2048³, cblas_sgemm, same process); ratio %.2f", sgemm, gflops / sgemm))
             print("  per step   \(count(launches)) kernel launches, \(count(libraryCalls)) library GEMMs, "
                 + "\(count(syncs)) host waits, \(count(uploads)) uploads, \(count(downloads)) downloads")
+            if let g = trainer.recordedStep {
+                print("             one recorded step (a CUDA graph or an OpenCL command buffer) of \(g.operations) kernels "
+                    + "and GEMMs, \(count(graphLaunches)) launch per step")
+            } else if let note = trainer.recordingNote {
+                print("             steps are not replayed as a graph: \(note)")
+            }
             if !byKernel.isEmpty {
                 let top = byKernel.sorted { $0.value > $1.value }.prefix(8)
                 print("             most launched: " + top.map { "\($0.key) \($0.value / steps)" }.joined(separator: ", "))

@@ -31,6 +31,9 @@ struct DevicesCommand: ParsableCommand {
                 + "\(d.globalMemory >> 20) MiB memory (max allocation \(d.maxAllocation >> 20) MiB)")
             print("           \(d.openCLCVersion), driver \(d.driverVersion)")
             print("           vendor \(d.vendor), max work-group \(d.maxWorkGroupSize), \(d.localMemory >> 10) KiB local memory")
+            print("           training steps: " + (OpenCLDeviceInfo.commandBuffersOffered(device: d.index)
+                ? "recorded once into a command buffer (cl_khr_command_buffer) and replayed; GLOW_CL_COMMAND_BUFFERS=0 turns it off"
+                : "enqueued kernel by kernel (no cl_khr_command_buffer)"))
             do {
                 let t = try KernelTuningTable.tuning(for: d.kernelDevice, environment: ProcessInfo.processInfo.environment)
                 print("           kernels: \(t.variant) variant, " + t.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -87,6 +90,9 @@ struct DevicesCommand: ParsableCommand {
             if check {
                 do {
                     let b = try CUDABackend(device: d)
+                    print("           training steps: " + (b.recordsWork ? "captured once as a CUDA graph and replayed; "
+                        + "GLOW_CUDA_GRAPHS=0 turns it off" : "enqueued launch by launch (no CUDA Graphs in this driver, "
+                        + "or GLOW_CUDA_GRAPHS=0)"))
                     print("           memory: \((b.deviceMemory?.free ?? 0) >> 20) MiB free now; the buffer pool keeps up to "
                         + "\(b.poolLimitBytes >> 20) MiB of released buffers")
                     print(String(format: "           kernels.cl compiled by NVRTC in %.3f s (%@), %@", b.buildSeconds,

@@ -7,7 +7,11 @@
 // on a GPU. cublasGemmEx with the TF32 compute type rounds its inputs to TF32 (10-bit
 // mantissa) before an FP32 product. Device memory is host memory, counted against an
 // emulated total (1 GiB, or GLOW_EMU_MEMORY_BYTES): cuMemGetInfo reports what is left and
-// cuMemAlloc fails with CUDA_ERROR_OUT_OF_MEMORY beyond it. GLOW_EMU_DRIVER_VERSION sets what
+// cuMemAlloc fails with CUDA_ERROR_OUT_OF_MEMORY beyond it. Stream capture records kernel
+// launches (their arguments copied, as the driver does) and cuBLAS calls into a graph
+// instead of running them; cuGraphLaunch runs the recorded list in order. A copy or a wait
+// while capturing fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, as on a GPU for pageable
+// memory. GLOW_EMU_DRIVER_VERSION sets what
 // cuDriverGetVersion reports (default 13000, CUDA 13.0); GLOW_EMU_NO_DEVICE makes it a driver
 // that sees no device. Not a simulator of timing or warps.
 // Build: clang++ -std=c++17 -O1 -shared -fPIC -I Sources/Kernels -DGLOW_EMU_KERNELS="X(k1) X(k2) …"
@@ -17,6 +21,7 @@
 #include <cstdlib>
 #include <csetjmp>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <ucontext.h>
 #include <unordered_map>
@@ -77,8 +82,12 @@ static void emu_invoke(void (*f)(A...), void **p, std::index_sequence<I...>) {
     f(*static_cast<typename std::remove_reference<A>::type *>(p[I])...);
 }
 template <class... A> static void emu_call(void (*f)(A...), void **p) { emu_invoke(f, p, std::index_sequence_for<A...>{}); }
-struct EmuFunction { const char *name; EmuEntry entry; int usesBarriers; };
-#define X(k) {#k, [](void **p) { emu_call(k, p); }, -1},
+// The size of each of a kernel's parameters, for copying a captured launch's arguments.
+template <class... A> static std::vector<size_t> emu_arg_sizes(void (*)(A...)) {
+    return {sizeof(typename std::remove_reference<A>::type)...};
+}
+struct EmuFunction { const char *name; EmuEntry entry; int usesBarriers; std::vector<size_t> (*argSizes)(); };
+#define X(k) {#k, [](void **p) { emu_call(k, p); }, -1, [] { return emu_arg_sizes(k); }},
 static EmuFunction emu_functions[] = {GLOW_EMU_KERNELS X(emulator_transpose)};
 #undef X
 
@@ -132,13 +141,22 @@ static void emu_block_as_fibers(unsigned threads) {
 }
 
 // --- Counters, printed at exit -----------------------------------------------------------
-static long launches, sgemms, tf32Gemms, allocations, frees;
+// `launches` counts cuLaunchKernel calls that ran a kernel (not those captured into a graph);
+// a graph's kernels count under `replayed`.
+static long launches, sgemms, tf32Gemms, allocations, frees, graphLaunches, captured, replayed;
 static size_t usedBytes, peakBytes;
 __attribute__((destructor)) static void emu_report() {
     // Tests read the numbers in this order (CUDAEmulatorTests.counters); add new ones at the end.
     fprintf(stderr, "cuda-emulator: %ld launches, %ld allocations, %ld cublasSgemm, %ld cublasGemmEx(TF32), %ld frees, "
-            "%zu peak bytes\n", launches, allocations, sgemms, tf32Gemms, frees, peakBytes);
+            "%zu peak bytes, %ld graph launches, %ld captured operations, %ld replayed operations\n", launches, allocations,
+            sgemms, tf32Gemms, frees, peakBytes, graphLaunches, captured, replayed);
 }
+
+// --- Stream capture ------------------------------------------------------------------------
+// One stream, so one capture at a time: while `capturing`, launches and GEMMs append to it.
+typedef std::vector<std::function<void()>> EmuGraph;
+static EmuGraph *capturing;
+static const int EMU_CAPTURE_UNSUPPORTED = 900;   // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
 
 // --- Emulated device memory ----------------------------------------------------------------
 static size_t emu_env_size(const char *name, size_t fallback) {
@@ -214,11 +232,19 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
     free((void *)(uintptr_t)p);
     return 0;
 }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *) { memcpy((void *)(uintptr_t)d, s, n); return 0; }
-CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *) { memcpy(d, (void *)(uintptr_t)s, n); return 0; }
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *) {
+    if (capturing) return EMU_CAPTURE_UNSUPPORTED;
+    memcpy((void *)(uintptr_t)d, s, n);
+    return 0;
+}
+CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *) {
+    if (capturing) return EMU_CAPTURE_UNSUPPORTED;
+    memcpy(d, (void *)(uintptr_t)s, n);
+    return 0;
+}
 CUresult cuStreamCreate(void **s, unsigned) { static int stream; *s = &stream; return 0; }
 CUresult cuStreamDestroy_v2(void *) { return 0; }
-CUresult cuStreamSynchronize(void *) { return 0; }
+CUresult cuStreamSynchronize(void *) { return capturing ? EMU_CAPTURE_UNSUPPORTED : 0; }
 CUresult cuModuleLoadDataEx(void **m, const void *image, unsigned, int *, void **) {
     // The image is NVRTC's real CUBIN or PTX; its kernels run from this library instead.
     if (!image) return 1;
@@ -233,11 +259,34 @@ CUresult cuModuleGetFunction(void **f, void *, const char *name) {
     return 500;   // CUDA_ERROR_NOT_FOUND
 }
 CUresult cuFuncGetAttribute(int *v, int, void *) { *v = 0; return 0; }
+static void emu_launch(EmuFunction *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                       void **params);
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, void *, void **params, void **extra) {
     if (!f || !params || extra || shared || bx * by * bz == 0 || bx * by * bz > 1024 || gx * gy * gz == 0) return 1;
     EmuFunction *fn = (EmuFunction *)f;
+    if (capturing) {
+        // The arguments' values now, as the driver copies them at capture.
+        std::vector<std::vector<char>> args;
+        for (size_t i = 0, n = fn->argSizes().size(); i < n; ++i) {
+            const size_t size = fn->argSizes()[i];
+            args.emplace_back((const char *)params[i], (const char *)params[i] + size);
+        }
+        capturing->push_back([=]() mutable {
+            std::vector<void *> p;
+            for (auto &a : args) p.push_back(a.data());
+            ++replayed;
+            emu_launch(fn, gx, gy, gz, bx, by, bz, p.data());
+        });
+        ++captured;
+        return 0;
+    }
     ++launches;
+    emu_launch(fn, gx, gy, gz, bx, by, bz, params);
+    return 0;
+}
+static void emu_launch(EmuFunction *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                       void **params) {
     blockDim = {bx, by, bz};
     gridDim = {gx, gy, gz};
     runningEntry = fn->entry;
@@ -261,8 +310,33 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
                 if (barrierHit) { fn->usesBarriers = 1; emu_block_as_fibers(threads); }
                 else if (fn->usesBarriers < 0 && x + y + z == 0) fn->usesBarriers = 0;
             }
+}
+
+// --- Graphs -------------------------------------------------------------------------------
+CUresult cuStreamBeginCapture_v2(void *, int) {
+    if (capturing) return 1;
+    capturing = new EmuGraph();
     return 0;
 }
+CUresult cuStreamEndCapture(void *, void **graph) {
+    if (!capturing || !graph) return 1;
+    *graph = capturing;
+    capturing = nullptr;
+    return 0;
+}
+CUresult cuGraphInstantiateWithFlags(void **exec, void *graph, unsigned long long) {
+    if (!exec || !graph) return 1;
+    *exec = new EmuGraph(*(EmuGraph *)graph);
+    return 0;
+}
+CUresult cuGraphLaunch(void *exec, void *) {
+    if (!exec || capturing) return 1;
+    ++graphLaunches;
+    for (auto &node : *(EmuGraph *)exec) node();
+    return 0;
+}
+CUresult cuGraphExecDestroy(void *exec) { delete (EmuGraph *)exec; return 0; }
+CUresult cuGraphDestroy(void *graph) { delete (EmuGraph *)graph; return 0; }
 
 // --- cuBLAS (column-major) ------------------------------------------------------------
 typedef int cublasStatus_t;
@@ -297,16 +371,34 @@ static cublasStatus_t emu_gemm(int ta, int tb, int m, int n, int k, float alpha,
         }
     return 0;
 }
+static size_t workspaceBytes;
+cublasStatus_t cublasSetWorkspace_v2(void *, void *w, size_t bytes) {
+    if (!w && bytes) return 7;
+    workspaceBytes = bytes;
+    return 0;
+}
+// A GEMM now, or (capturing) into the graph with alpha and beta as they are now, as cuBLAS's
+// host pointer mode reads them at capture.
+static cublasStatus_t emu_gemm_or_capture(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                                          const float *b, int ldb, float beta, float *c, int ldc, bool round) {
+    if (capturing) {
+        if (m < 0 || n < 0 || k < 0) return 7;
+        capturing->push_back([=] { ++replayed; emu_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, round); });
+        ++captured;
+        return 0;
+    }
+    return emu_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, round);
+}
 cublasStatus_t cublasSgemm_v2(void *, int ta, int tb, int m, int n, int k, const float *alpha, const float *a, int lda,
                               const float *b, int ldb, const float *beta, float *c, int ldc) {
     ++sgemms;
-    return emu_gemm(ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc, false);
+    return emu_gemm_or_capture(ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc, false);
 }
 cublasStatus_t cublasGemmEx(void *, int ta, int tb, int m, int n, int k, const void *alpha, const void *a, int at, int lda,
                             const void *b, int bt, int ldb, const void *beta, void *c, int ct, int ldc, int compute, int) {
     if (at != 0 || bt != 0 || ct != 0 || (compute != 68 && compute != 77)) return 15;   // only FP32 data
     if (compute == 77) ++tf32Gemms;
-    return emu_gemm(ta, tb, m, n, k, *(const float *)alpha, (const float *)a, lda, (const float *)b, ldb,
-                    *(const float *)beta, (float *)c, ldc, compute == 77);
+    return emu_gemm_or_capture(ta, tb, m, n, k, *(const float *)alpha, (const float *)a, lda, (const float *)b, ldb,
+                               *(const float *)beta, (float *)c, ldc, compute == 77);
 }
 }

@@ -36,12 +36,14 @@ final class CLITests: XCTestCase {
 
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
-    /// Runs `glow-gpu args…` in `directory` and returns its exit status and output.
-    func run(_ args: [String], in directory: URL? = nil) throws -> Result {
+    /// Runs `glow-gpu args…` in `directory` (with `environment` added to this process's)
+    /// and returns its exit status and output.
+    func run(_ args: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> Result {
         guard let bin = Self.binary else { throw XCTSkip("the glow-gpu binary was not found next to the tests") }
         let p = Process()
         p.executableURL = bin
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { p.currentDirectoryURL = directory }
         // Output goes to files, so that neither stream can fill a pipe and block the child.
         let tmp = FileManager.default.temporaryDirectory

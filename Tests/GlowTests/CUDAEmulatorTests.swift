@@ -84,9 +84,27 @@ final class CUDAEmulatorTests: XCTestCase {
 
     /// The emulator's counters from a run's stderr: launches, sgemm, TF32 gemmEx, allocations.
     func counters(_ r: Run) -> (launches: Int, sgemm: Int, tf32: Int, allocations: Int) {
-        guard let line = r.stderr.split(separator: "\n").last(where: { $0.hasPrefix("cuda-emulator:") }) else { return (0, 0, 0, 0) }
-        let n = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        let n = emulatorNumbers(r)
         return n.count >= 4 ? (n[0], n[2], n[3], n[1]) : (0, 0, 0, 0)
+    }
+
+    /// The emulator's graph counters from a run's stderr: graph launches, operations captured
+    /// into graphs, and operations run by graph launches.
+    func graphCounters(_ r: Run) -> (launches: Int, captured: Int, replayed: Int) {
+        guard let line = r.stderr.split(separator: "\n").last(where: { $0.hasPrefix("cuda-emulator:") }) else { return (0, 0, 0) }
+        func count(_ label: String) -> Int {
+            line.split(separator: ",").lazy.compactMap { part -> Int? in
+                let words = part.split(separator: " ")
+                return words.dropFirst().joined(separator: " ") == label ? words.first.flatMap { Int($0) } : nil
+            }.first ?? 0
+        }
+        return (count("graph launches"), count("captured operations"), count("replayed operations"))
+    }
+
+    /// The numbers of the emulator's report line, in order ("TF32" gives a 32 of its own).
+    private func emulatorNumbers(_ r: Run) -> [Int] {
+        guard let line = r.stderr.split(separator: "\n").last(where: { $0.hasPrefix("cuda-emulator:") }) else { return [] }
+        return line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
     }
 
     /// The emulator's barriers: its 16×16-tiled transpose through `__local` memory, launched
@@ -190,17 +208,109 @@ final class CUDAEmulatorTests: XCTestCase {
         XCTAssertTrue(rTF.stdout.contains("cuda (glow-gpu CUDA emulator (CPU), sm_90, tf32)"), rTF.stdout)
     }
 
-    /// On the CUDA backend (the emulator standing in for the driver) a training step waits
-    /// once and downloads once, as on the CPU backend and OpenCL: `bench --json`'s counts.
-    func testBenchOnTheEmulatorWaitsOncePerStep() throws {
-        let r = try glow(["bench", "--config", "tiny", "--device", "cuda", "--steps", "2", "--json"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
-        XCTAssertEqual(obj["host_waits"] as? Double, 1, r.stdout)
-        XCTAssertEqual(obj["downloads"] as? Double, 1, r.stdout)
-        XCTAssertEqual(obj["uploads"] as? Double, 1, r.stdout)
-        XCTAssertGreaterThan(obj["library_calls"] as? Double ?? 0, 16, "cuBLAS GEMMs are counted: \(r.stdout)")
-        XCTAssertGreaterThan(obj["kernel_launches"] as? Double ?? 0, 50, r.stdout)
+    /// On the CUDA backend (the emulator standing in for the driver) a training step is one
+    /// graph launch: no kernel launch or cuBLAS call from the host, two uploads (the pixel
+    /// bytes and the step's scalars), one download and one wait. With `GLOW_CUDA_GRAPHS=0`
+    /// the same step is enqueued launch by launch and still waits once, as on the CPU
+    /// backend and OpenCL: `bench --json`'s counts.
+    func testBenchOnTheEmulatorIsOneGraphLaunchAndOneWaitPerStep() throws {
+        for graphs in [true, false] {
+            let r = try glow(["bench", "--config", "tiny", "--device", "cuda", "--steps", "2", "--json"],
+                             environment: graphs ? [:] : ["GLOW_CUDA_GRAPHS": "0"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+            XCTAssertEqual(obj["host_waits"] as? Double, 1, r.stdout)
+            XCTAssertEqual(obj["downloads"] as? Double, 1, r.stdout)
+            XCTAssertEqual(obj["uploads"] as? Double, 2, r.stdout)
+            if graphs {
+                XCTAssertEqual(obj["graph_launches"] as? Double, 1, r.stdout)
+                XCTAssertEqual(obj["kernel_launches"] as? Double, 0, r.stdout)
+                XCTAssertEqual(obj["library_calls"] as? Double, 0, r.stdout)
+                // The step was captured once and replayed by every later step; the warm-up and
+                // the recorded step ran the same operations as the replays.
+                let g = graphCounters(r)
+                XCTAssertGreaterThan(g.captured, 50, r.stderr)
+                XCTAssertEqual(g.replayed, g.captured * g.launches, r.stderr)
+            } else {
+                XCTAssertEqual(obj["graph_launches"] as? Double, 0, r.stdout)
+                XCTAssertGreaterThan(obj["library_calls"] as? Double ?? 0, 16, "cuBLAS GEMMs are counted: \(r.stdout)")
+                XCTAssertGreaterThan(obj["kernel_launches"] as? Double ?? 0, 50, r.stdout)
+                XCTAssertEqual(graphCounters(r).launches, 0, r.stderr)
+            }
+        }
+    }
+
+    /// A step that must wait mid-step (the plain 1×1 convolution's log-determinant is a
+    /// Float64 slogdet on the host) cannot be a graph: recording gives up at the first
+    /// download, the step is enqueued as usual, and every later step too.
+    func testAStepThatWaitsMidStepIsNotRecorded() throws {
+        let dir = try makeTempDirectory(self)
+        let images = try imageFolder(in: dir)
+        var bpd: [[Double]] = []
+        for graphs in [true, false] {
+            let out = dir.appendingPathComponent(graphs ? "graphs" : "eager").path
+            let r = try glow(["train", "--config", "tiny", "--no-lu", "--dataset", "folder", "--data", images.path, "--steps", "3",
+                              "--batch", "4", "--eval-every", "0", "--sample-every", "0", "--save-every", "100", "--device", "cuda",
+                              "--out", out], environment: graphs ? [:] : ["GLOW_CUDA_GRAPHS": "0"])
+            XCTAssertEqual(graphCounters(r).launches, 0, r.stderr)
+            // Recording was tried (kernels before the first 1×1 convolution were captured), not replayed.
+            XCTAssertEqual(graphCounters(r).captured > 0, graphs, r.stderr)
+            let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            bpd.append(try lines.compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .compactMap { $0["train_bpd"] as? Double })
+        }
+        XCTAssertEqual(bpd[0].count, 3)
+        XCTAssertEqual(bpd[0], bpd[1], "the step after a declined recording is the eager step")
+    }
+
+    /// Eight 8×8 grey PNGs in `dir/images`.
+    func imageFolder(in dir: URL) throws -> URL {
+        let images = dir.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for i in 0..<8 {
+            let pixels = (0..<64).map { UInt8(truncatingIfNeeded: ($0 * 53 + i * 29) % 256) }
+            try PNGImage.write(path: images.appendingPathComponent("\(i).png").path, width: 8, height: 8, channels: 1, pixels: pixels)
+        }
+        return images
+    }
+
+    /// A run whose steps replay one CUDA graph equals the same run enqueued launch by launch
+    /// (`GLOW_CUDA_GRAPHS=0`) bit for bit: every weight, Adam moment and EMA value after five
+    /// steps of warm-up and clipping (the learning rate, bias corrections and noise stream
+    /// change every step, so a graph that kept the first step's values would differ), and
+    /// every step's train bpd and gradient norm.
+    func testReplayedStepsEqualEagerStepsBitwise() throws {
+        let dir = try makeTempDirectory(self)
+        let images = try imageFolder(in: dir)
+        func train(graphs: Bool) throws -> (SafeTensorsFile, SafeTensorsFile, [String], Run) {
+            let out = dir.appendingPathComponent(graphs ? "graphs" : "eager").path
+            let r = try glow(["train", "--config", "tiny", "--dataset", "folder", "--data", images.path, "--steps", "5",
+                              "--batch", "4", "--warmup", "3", "--clip", "0.5", "--ema", "0.9", "--optimizer", "adam",
+                              "--eval-every", "0", "--sample-every", "0", "--save-every", "100", "--device", "cuda",
+                              "--out", out], environment: graphs ? [:] : ["GLOW_CUDA_GRAPHS": "0"])
+            let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            let steps = try lines.compactMap { l -> String? in
+                let o = try JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: Any]
+                guard let bpd = o?["train_bpd"] as? Double, let norm = o?["grad_norm"] as? Double else { return nil }
+                return "\(bpd) \(norm)"
+            }
+            return (try SafeTensorsFile.read(path: out + "/checkpoint.safetensors"),
+                    try SafeTensorsFile.read(path: out + "/training-state.safetensors"), steps, r)
+        }
+        let (gModel, gState, gSteps, gRun) = try train(graphs: true)
+        let (eModel, eState, eSteps, eRun) = try train(graphs: false)
+        XCTAssertEqual(graphCounters(gRun).launches, 4, "steps 2–5 replay the graph recorded at step 2: \(gRun.stderr)")
+        XCTAssertEqual(graphCounters(eRun).launches, 0, eRun.stderr)
+        XCTAssertEqual(gSteps.count, 5, gRun.stdout)
+        XCTAssertEqual(gSteps, eSteps, "train bpd and gradient norm per step")
+        for (g, e, what) in [(gModel, eModel, "checkpoint"), (gState, eState, "training state")] {
+            XCTAssertEqual(g.tensors.map(\.name), e.tensors.map(\.name), what)
+            XCTAssertGreaterThan(g.tensors.count, 10, what)
+            for (a, b) in zip(g.tensors, e.tensors) {
+                XCTAssertEqual(a.floats?.map(\.bitPattern), b.floats?.map(\.bitPattern), "\(what) \(a.name): replayed vs eager")
+                if case .i64(let x) = a.data, case .i64(let y) = b.data { XCTAssertEqual(x, y, "\(what) \(a.name)") }
+            }
+        }
     }
 }
 

@@ -166,7 +166,7 @@ final class MPITests: XCTestCase {
         XCTAssertEqual(obj["ranks"] as? Int, 2, r.stdout)
         XCTAssertEqual(obj["host_waits"] as? Double, 2, r.stdout)
         XCTAssertEqual(obj["downloads"] as? Double, 2, r.stdout)
-        XCTAssertEqual(obj["uploads"] as? Double, 2, "the batch and the averaged gradients: \(r.stdout)")
+        XCTAssertEqual(obj["uploads"] as? Double, 3, "the batch, the step's scalars and the averaged gradients: \(r.stdout)")
     }
 
     /// Resuming 2 ranks continues bitwise; 1 process at the same global batch continues

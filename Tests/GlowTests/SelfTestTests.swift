@@ -87,8 +87,9 @@ final class SelfTestTests: XCTestCase {
         let s = String(body)
         let names = Set(regex.matches(in: s, range: NSRange(s.startIndex..., in: s)).map { String(s[Range($0.range(at: 1), in: s)!]) })
         XCTAssertGreaterThan(names.count, 20)
-        // Buffer plumbing every row uses, and the scratch-size query every conv3x3 row uses.
-        let plumbing: Set = ["allocate", "count", "upload", "download", "synchronize", "conv3x3ScratchCount"]
+        // Buffer plumbing every row uses, the scratch-size query every conv3x3 row uses, and
+        // recording (CUDAEmulatorTests replays whole training steps).
+        let plumbing: Set = ["allocate", "count", "upload", "download", "synchronize", "conv3x3ScratchCount", "record", "replay"]
         let covered = Set(SelfTest.operationChecks.map(\.op))
         XCTAssertEqual(names.subtracting(plumbing).subtracting(covered).sorted(), [],
                        "Backend operations without a selftest row: add an OperationCheck to SelfTest.operationChecks")

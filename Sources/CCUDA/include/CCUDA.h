@@ -14,6 +14,8 @@ typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
+typedef struct CUgraph_st *CUgraph;
+typedef struct CUgraphExec_st *CUgraphExec;
 
 enum {
     GLOW_CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1,
@@ -26,6 +28,7 @@ enum {
     GLOW_CU_STREAM_NON_BLOCKING = 1,
     GLOW_CU_JIT_ERROR_LOG_BUFFER = 5,
     GLOW_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
+    GLOW_CU_STREAM_CAPTURE_MODE_RELAXED = 2,
 };
 
 typedef struct GlowCUDADriverAPI {
@@ -57,6 +60,13 @@ typedef struct GlowCUDADriverAPI {
     CUresult (*cuLaunchKernel)(CUfunction f, unsigned int gridX, unsigned int gridY, unsigned int gridZ,
                                unsigned int blockX, unsigned int blockY, unsigned int blockZ,
                                unsigned int sharedBytes, CUstream stream, void **params, void **extra);
+    // CUDA Graphs (optional: NULL when the driver lacks them, and steps are then not replayed).
+    CUresult (*cuStreamBeginCapture)(CUstream stream, int mode);                 // _v2 (CUDA 10.1)
+    CUresult (*cuStreamEndCapture)(CUstream stream, CUgraph *graph);
+    CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *exec, CUgraph graph, unsigned long long flags);  // CUDA 11.4
+    CUresult (*cuGraphLaunch)(CUgraphExec exec, CUstream stream);
+    CUresult (*cuGraphExecDestroy)(CUgraphExec exec);
+    CUresult (*cuGraphDestroy)(CUgraph graph);
 } GlowCUDADriverAPI;
 
 // --- NVRTC (libnvrtc.so.13 / .12 / .11.2) -------------------------------------------------
@@ -108,6 +118,9 @@ typedef struct GlowCUBLASAPI {
                                    const void *alpha, const void *a, int aType, int lda,
                                    const void *b, int bType, int ldb, const void *beta,
                                    void *c, int cType, int ldc, int computeType, int algo);
+    /// Optional (cuBLAS 11.4 on; NULL before): the workspace cuBLAS uses instead of allocating
+    /// its own, which a graph capture needs at a fixed address.
+    cublasStatus_t (*cublasSetWorkspace)(cublasHandle_t handle, void *workspace, size_t bytes);  // _v2
 } GlowCUBLASAPI;
 
 // --- Loader -------------------------------------------------------------------------------

@@ -74,18 +74,27 @@ public final class Optimizer<B: Backend> {
         (Float(1 / (1 - pow(config.beta1, Double(t)))), Float(1 / (1 - pow(config.beta2, Double(t)))))
     }
 
+    /// The per-step values of the next update at learning rate `lr` (its bias corrections
+    /// and the clipping threshold), with `noise` for the batch: what the host writes into
+    /// the step's `StepScalars` buffer before enqueueing (or replaying) the step.
+    public func scalars(learningRate lr: Double, noise: DequantizationNoise?) -> StepScalars {
+        let (c1, c2) = corrections(step + 1)
+        return StepScalars(learningRate: Float(lr), correction1: c1, correction2: c2, clip: Float(config.clip ?? 0), noise: noise)
+    }
+
     /// Enqueues the step's update from the gradients in the arena: Σ g² into `record[0]`,
-    /// the decision (clip factor, applied or skipped) and the update of the whole arena at
-    /// learning rate `lr`. Nothing waits; call `finish(applied:)` with what the record says.
-    public func enqueueUpdate(record: StepRecord<B>, learningRate lr: Double) throws {
+    /// the decision (clip factor, applied or skipped) and the update of the whole arena,
+    /// with the learning rate, bias corrections and threshold read from the device buffer
+    /// `scalars` (`scalars(learningRate:noise:)`). Nothing waits; call `finish(applied:)`
+    /// with what the record says.
+    public func enqueueUpdate(record: StepRecord<B>, scalars: B.Buffer) throws {
         let g = try arena.gradients()
         try backend.sumOfSquares(g, count: arena.count, out: record.buffer, outIndex: 0)
-        try backend.stepDecide(record: record.buffer, clip: Float(config.clip ?? 0))
-        let (c1, c2) = corrections(step + 1)
-        try backend.arenaUpdate(arena.values, gradients: g, m: m, v: v, ema: ema, record: record.buffer, count: arena.count,
-                                learningRate: Float(lr), beta1: Float(config.beta1), beta2: Float(config.beta2),
-                                epsilon: Float(config.epsilon), correction1: c1, correction2: c2,
-                                adamax: config.kind == .adamax, emaRate: config.ema.map { Float(1 - $0) } ?? 0)
+        try backend.stepDecide(record: record.buffer, scalars: scalars)
+        try backend.arenaUpdate(arena.values, gradients: g, m: m, v: v, ema: ema, record: record.buffer, scalars: scalars,
+                                count: arena.count, beta1: Float(config.beta1), beta2: Float(config.beta2),
+                                epsilon: Float(config.epsilon), adamax: config.kind == .adamax,
+                                emaRate: config.ema.map { Float(1 - $0) } ?? 0)
     }
 
     /// Counts the update enqueued by `enqueueUpdate` when the record says it was applied.

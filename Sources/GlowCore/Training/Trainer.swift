@@ -83,6 +83,7 @@ public final class Trainer<B: Backend> {
         self.optimizer = try Optimizer(model, config: optimizer)
         exchange = communicator.size > 1
             ? GradientExchange(arena: model.arena, backend: backend, communicator: communicator) : nil
+        recordsSteps = backend.recordsWork && communicator.size == 1 && model.config.classes == 0
     }
 
     /// Indices of the images of step `s` over all ranks (`globalBatch` of them): epoch e
@@ -133,7 +134,8 @@ public final class Trainer<B: Backend> {
         let x = try Tensor(b, images: set.count, channels: c.channels, height: c.height, width: c.width)
         let noise = noiseStream.map { DequantizationNoise(seed: noiseSeed, stream: $0, first: noiseSkip * c.dimension) }
         try b.dequantize(try b.makeBuffer(PixelBytes.pack(set.pixels)), images: set.count, channels: c.channels,
-                         height: c.height, width: c.width, nBits: c.nBits, noise: noise, x: x.buffer)
+                         height: c.height, width: c.width, nBits: c.nBits,
+                         scalars: try b.makeBuffer(StepScalars(noise: noise).floats), x: x.buffer)
         return x
     }
 
@@ -158,34 +160,84 @@ public final class Trainer<B: Backend> {
                              initialize: true)
     }
 
-    /// The record the steps of this trainer accumulate into (one per trainer: a step
-    /// allocates nothing).
-    private var record: StepRecord<B>?
+    /// What a step reads and writes on the device, kept from step to step at fixed addresses
+    /// (a step allocates nothing, and a recorded step finds them where it left them): the
+    /// batch's pixel bytes, the `StepScalars`, the batch in model space and the record.
+    private struct StepBuffers {
+        let pixels: B.Buffer, scalars: B.Buffer, x: Tensor<B>, record: StepRecord<B>
+    }
+    private var buffers: StepBuffers?
+    /// The step recorded for replay (CUDA Graphs), once the backend made one.
+    public private(set) var recordedStep: RecordedWork?
+    /// Whether this trainer records a step: on a backend that records work, until a step
+    /// turns out not to be recordable. A step is recorded only when it makes the host wait once
+    /// (one process, an unconditional model: class-conditional models read their
+    /// cross-entropy mid-step, and several ranks exchange gradients through the host).
+    public private(set) var recordsSteps: Bool
+    /// Why steps are not replayed, when recording was tried and declined (for `bench` and logs).
+    public private(set) var recordingNote: String?
+    /// Steps run by this trainer object (a resumed trainer starts again at 0).
+    private var stepsRun = 0
+
+    /// True when the next `trainStep` records the step (the second step of this trainer
+    /// on a backend that replays: the first fills caches and the buffer pool eagerly).
+    public var recordsNextStep: Bool { recordsSteps && recordedStep == nil && stepsRun >= 1 }
 
     /// One step: forward, backward, gradient norm, and (unless non-finite) the update, all
     /// enqueued on the device; the host then waits once, for the step record (loss terms,
     /// norm, applied or skipped). Under MPI the gradient all-reduce adds one more wait.
+    /// The pixel bytes and the step's scalars (learning rate, bias corrections, clipping
+    /// threshold, noise stream) go up first, so that on a backend that records work the
+    /// second step is recorded and every later one replays it (`Backend.record`).
     @discardableResult
     public func trainStep() throws -> StepReport {
         let t0 = Date()
         let s = step
         let mine = rankSlice(of: globalBatch)
         let indices = Array(try batchIndices(step: s)[mine])
-        let x = try input(indices, noiseStream: UInt64(s) + 1, noiseSkip: mine.lowerBound)
-        let record = try self.record ?? StepRecord(backend, images: x.images)
-        self.record = record
-        let crossEntropy = try model.enqueueGradients(x, labels: labels(indices), memory: memory, record: record)
-        try model.arena.markLoss(record)
-        var exchangeSeconds = 0.0
-        if let exchange {
-            // Equal slices: the mean of the ranks' mean gradients is the global batch's. A
-            // non-finite value on any rank (the loss through the arena's loss slot) makes
-            // the sums non-finite on all, so all skip.
-            exchangeSeconds = try exchange.average()
-        }
+        let set = try data.subset(indices)
+        let c = model.config
+        let io = try buffers ?? StepBuffers(
+            pixels: try backend.allocate((set.pixels.count + 3) / 4), scalars: try backend.allocate(StepScalars.count),
+            x: try Tensor(backend, images: set.count, channels: c.channels, height: c.height, width: c.width),
+            record: try StepRecord(backend, images: set.count))
+        buffers = io
         let lr = optimizer.config.learningRate(at: s)
-        try optimizer.enqueueUpdate(record: record, learningRate: lr)
-        let values = try record.read(backend)
+        let noise = DequantizationNoise(seed: seed, stream: UInt64(s) + 1, first: mine.lowerBound * c.dimension)
+        try backend.upload(PixelBytes.pack(set.pixels), to: io.pixels, offset: 0)
+        try backend.upload(optimizer.scalars(learningRate: lr, noise: noise).floats, to: io.scalars, offset: 0)
+        let labels = labels(indices)
+        var crossEntropy: [Double]?
+        var exchangeSeconds = 0.0
+        let enqueue = { [self] in
+            try backend.dequantize(io.pixels, images: set.count, channels: c.channels, height: c.height, width: c.width,
+                                   nBits: c.nBits, scalars: io.scalars, x: io.x.buffer)
+            crossEntropy = try model.enqueueGradients(io.x, labels: labels, memory: memory, record: io.record)
+            try model.arena.markLoss(io.record)
+            if let exchange {
+                // Equal slices: the mean of the ranks' mean gradients is the global batch's. A
+                // non-finite value on any rank (the loss through the arena's loss slot) makes
+                // the sums non-finite on all, so all skip.
+                exchangeSeconds = try exchange.average()
+            }
+            try optimizer.enqueueUpdate(record: io.record, scalars: io.scalars)
+        }
+        if let recordedStep {
+            try backend.replay(recordedStep)
+        } else if recordsNextStep {
+            do {
+                recordedStep = try backend.record(enqueue)
+                if recordedStep == nil { recordsSteps = false }
+            } catch let e as RecordingUnsupported {
+                // Nothing recorded ran: enqueue the step as usual, and from now on always.
+                recordsSteps = false; recordingNote = e.description
+                try enqueue()
+            }
+        } else {
+            try enqueue()
+        }
+        stepsRun += 1
+        let values = try io.record.read(backend)
         optimizer.finish(applied: values.applied)
         let pass = model.pass(values, crossEntropy: crossEntropy)
         var loss = pass.loss, bpd = pass.meanBPD

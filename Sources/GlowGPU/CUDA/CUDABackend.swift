@@ -81,6 +81,13 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
     private var functions: [Kernel: CUfunction] = [:]
     /// Released device buffers, reused by size (see `BufferPool`).
     let pool: BufferPool<CUdeviceptr>
+    /// True when steps are recorded as CUDA graphs and replayed (`record`): the driver has
+    /// graphs and `GLOW_CUDA_GRAPHS` is not `0`.
+    public let recordsWork: Bool
+    /// The capture in progress (`record`), nil otherwise.
+    var capture: CUDACapture?
+    /// The workspace cuBLAS was given for captured steps.
+    var cublasWorkspace: CUDABuffer?
 
     /// The kernel variant and constants for `device`: the tuning table's entry for an NVIDIA
     /// GPU of that name (the GPU variant), after `GLOW_CL_VARIANT` and `GLOW_CL_TUNING`, as
@@ -132,6 +139,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
             _ = api.cuCtxSetCurrent!(lease.context)   // buffers may be released on another thread
             _ = api.cuMemFree!(p)
         })
+        recordsWork = CUDABackend.graphsAvailable(api, environment: ProcessInfo.processInfo.environment)
         for kernel in Kernel.allCases {
             var f: CUfunction?
             let st = api.cuModuleGetFunction!(&f, module, kernel.name)
@@ -169,6 +177,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
     deinit {
         makeCurrent()
         _ = api.cuStreamSynchronize!(stream)
+        cublasWorkspace = nil
         pool.trim()
         _ = blas.cublasDestroy!(handle)
         _ = api.cuModuleUnload!(module)
@@ -200,7 +209,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         var slots = [UInt64](repeating: 0, count: args.count)
         for (i, a) in args.enumerated() {
             switch a {
-            case let .buffer(b): slots[i] = b.pointer
+            case let .buffer(b): slots[i] = b.pointer; capture?.uses(b)
             case let .int(v): slots[i] = UInt64(UInt32(bitPattern: Int32(truncatingIfNeeded: v)))
             case let .uint(v): slots[i] = UInt64(v)
             case let .float(v): slots[i] = UInt64(v.bitPattern)
@@ -214,12 +223,17 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
             }
         }
         try CUDAError.check(st, "cuLaunchKernel(\(kernel.name), grid \(grid), block \(block))")
+        capture?.operations += 1
     }
 
     // MARK: Buffers
 
     public func allocate(_ count: Int) throws -> CUDABuffer {
-        if let p = pool.take(count: count) { return CUDABuffer(pointer: p, count: count, pool: pool) }
+        // While capturing, memory becomes the graph's (its addresses are baked into it).
+        let owner = capture?.arena ?? pool
+        if let p = capture?.arena.take(count: count) ?? pool.take(count: count) {
+            return CUDABuffer(pointer: p, count: count, pool: owner)
+        }
         makeCurrent()
         var p: CUdeviceptr = 0
         let bytes = max(count, 1) * 4
@@ -229,7 +243,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
             st = api.cuMemAlloc!(&p, bytes)
         }
         try CUDAError.check(st, "cuMemAlloc(\(count) floats = \(bytes) bytes on \(device.name))")
-        return CUDABuffer(pointer: p, count: count, pool: pool)
+        return CUDABuffer(pointer: p, count: count, pool: owner)
     }
 
     public func count(of buffer: CUDABuffer) -> Int { buffer.count }
@@ -249,6 +263,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         guard offset >= 0, offset + values.count <= buffer.count else {
             throw GlowError("cuda: upload of \(values.count) floats at \(offset) past a buffer of \(buffer.count)")
         }
+        try checkNotCapturing("upload of \(values.count) floats")
         makeCurrent()
         // From pageable memory the driver stages the source before returning, so `values`
         // may go away at once; the copy stays ordered with the stream's kernels.
@@ -263,6 +278,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         guard offset >= 0, offset + count <= buffer.count else {
             throw GlowError("cuda: download of \(count) floats at \(offset) past a buffer of \(buffer.count)")
         }
+        try checkNotCapturing("download of \(count) floats")
         makeCurrent()
         var out = [Float](repeating: 0, count: count)
         counters.hostWaits += 1; counters.downloads += 1
@@ -274,6 +290,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
     }
 
     public func synchronize() throws {
+        try checkNotCapturing("synchronize")
         counters.hostWaits += 1
         makeCurrent()
         try CUDAError.check(api.cuStreamSynchronize!(stream), "cuStreamSynchronize")
@@ -298,6 +315,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
         }
         makeCurrent()
         counters.libraryCalls += 1
+        if let capture { capture.uses(a); capture.uses(b); capture.uses(c); capture.operations += 1 }
         var alpha = alpha, beta = beta
         let opA = Int32(transA ? GLOW_CUBLAS_OP_T : GLOW_CUBLAS_OP_N)
         let opB = Int32(transB ? GLOW_CUBLAS_OP_T : GLOW_CUBLAS_OP_N)

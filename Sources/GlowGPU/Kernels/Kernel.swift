@@ -135,13 +135,13 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .addScaledSum: [.buffer, .int, .int, .float, .buffer, .int, .int]
         case .luWeight, .luInverse: [.buffer, .buffer, .buffer, .buffer, .buffer, .int, .buffer]
         case .luBackward: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .int, .float, .buffer, .buffer, .buffer]
-        case .stepDecide: [.buffer, .float]
+        case .stepDecide: [.buffer, .buffer]
         case .flipTaps3x3: [.buffer, .buffer, .int, .int, .int]
         case .channelAffineBackward: [.buffer, .buffer, .buffer, .float, .int, .int, .float, .buffer, .buffer, .buffer]
-        case .dequantize: [.buffer, .int, .int, .int, .int, .float, .int, .uint, .uint, .uint, .uint, .int, .buffer, .int]
+        case .dequantize: [.buffer, .int, .int, .int, .int, .float, .buffer, .buffer, .int]
         case .channelAffineBackwardWG: [.buffer, .buffer, .buffer, .float, .int, .float, .int, .buffer, .buffer, .buffer]
-        case .arenaUpdate: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .float, .float, .float, .float, .float,
-                            .float, .int, .float, .int]
+        case .arenaUpdate: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .float, .float, .float, .int,
+                            .float, .int]
         }
     }
 

@@ -32,17 +32,16 @@ extension KernelBackend {
                      channels: channels)
     }
 
-    public func stepDecide(record: Buffer, clip: Float) throws {
-        try launch(.stepDecide, [.buffer(record), .float(clip)], global: [1], local: [1])
+    public func stepDecide(record: Buffer, scalars: Buffer) throws {
+        try launch(.stepDecide, [.buffer(record), .buffer(scalars)], global: [1], local: [1])
     }
 
-    public func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer, count: Int,
-                            learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
-                            adamax: Bool, emaRate: Float) throws {
+    public func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer,
+                            scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool,
+                            emaRate: Float) throws {
         try elementwise(.arenaUpdate, [.buffer(parameters), .buffer(gradients), .buffer(m), .buffer(v), .buffer(ema ?? parameters),
-                                       .buffer(record), .float(learningRate), .float(beta1), .float(beta2), .float(epsilon),
-                                       .float(correction1), .float(correction2), .int(adamax ? 1 : 0),
-                                       .float(ema == nil ? 0 : emaRate), .int(count)], total: count)
+                                       .buffer(record), .buffer(scalars), .float(beta1), .float(beta2), .float(epsilon),
+                                       .int(adamax ? 1 : 0), .float(ema == nil ? 0 : emaRate), .int(count)], total: count)
     }
 
     public func flipTaps3x3(_ src: Buffer, _ dst: Buffer, outChannels: Int, inChannels: Int, toTaps: Bool) throws {
@@ -71,14 +70,9 @@ extension KernelBackend {
     }
 
     public func dequantize(_ pixels: Buffer, images: Int, channels: Int, height: Int, width: Int, nBits: Int,
-                           noise: DequantizationNoise?, x: Buffer) throws {
+                           scalars: Buffer, x: Buffer) throws {
         let total = images * channels * height * width
-        let n = noise ?? DequantizationNoise(seed: 0, stream: 0, first: 0)
-        func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
-        func hi(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v >> 32) }
         try elementwise(.dequantize, [.buffer(pixels), .int(images), .int(channels), .int(height * width), .int(8 - nBits),
-                                      .float(1 / Float(1 << nBits)), .int(noise == nil ? 0 : 1), .uint(lo(n.seed)),
-                                      .uint(hi(n.seed)), .uint(lo(n.stream)), .uint(hi(n.stream)), .int(n.first),
-                                      .buffer(x), .int(total)], total: total)
+                                      .float(1 / Float(1 << nBits)), .buffer(scalars), .buffer(x), .int(total)], total: total)
     }
 }

@@ -48,12 +48,20 @@ public final class OpenCLBackend: KernelBackend {
     /// Host copies of non-blocking uploads, freed at the next wait (the in-order queue has
     /// read them by then).
     private var staged: [UnsafeMutableRawPointer] = []
+    /// cl_khr_command_buffer, when the device offers it (`record`).
+    let commandBuffers: OpenCLCommandBufferAPI?
+    /// The recording in progress (`record`), nil otherwise.
+    var recording: OpenCLRecording?
+    /// True when training steps are recorded into a command buffer and replayed: the device
+    /// reports cl_khr_command_buffer and `GLOW_CL_COMMAND_BUFFERS` is not `0`.
+    public var recordsWork: Bool { commandBuffers != nil }
 
     /// Opens `device`, building kernels.cl for it with the variant and constants
     /// `KernelTuningTable` picks (after `GLOW_CL_VARIANT` and `GLOW_CL_TUNING`), then
     /// `tuning` laid over them.
     public init(device: OpenCLDeviceInfo, tuning: [String: Int] = [:]) throws {
         self.device = device
+        commandBuffers = OpenCLCommandBufferAPI(device: device, environment: ProcessInfo.processInfo.environment)
         var alignBits: cl_uint = 0
         clGetDeviceInfo(device.deviceID, cl_device_info(CL_DEVICE_MEM_BASE_ADDR_ALIGN), 4, &alignBits, nil)
         viewAlignment = max(1, Int(alignBits) / 32)
@@ -141,11 +149,15 @@ public final class OpenCLBackend: KernelBackend {
     // MARK: Launching
 
     public func enqueue(_ kernel: Kernel, _ args: [KernelArgument<OpenCLBuffer>], global: [Int], local: [Int]) throws {
-        guard let k = kernels[kernel] else { throw GlowError("opencl: kernel \(kernel.name) missing") }
+        guard var k = kernels[kernel] else { throw GlowError("opencl: kernel \(kernel.name) missing") }
+        if let recording { k = try recordingKernel(recording, kernel) }
         for (i, a) in args.enumerated() {
             let st: cl_int
             switch a {
-            case let .buffer(b): var m: cl_mem? = b.mem; st = clSetKernelArg(k, cl_uint(i), MemoryLayout<cl_mem>.size, &m)
+            case let .buffer(b):
+                var m: cl_mem? = b.mem
+                st = clSetKernelArg(k, cl_uint(i), MemoryLayout<cl_mem>.size, &m)
+                recording?.uses(b)
             case let .int(v): var x = Int32(truncatingIfNeeded: v); st = clSetKernelArg(k, cl_uint(i), 4, &x)
             case let .float(v): var x = v; st = clSetKernelArg(k, cl_uint(i), 4, &x)
             case let .uint(v): var x = v; st = clSetKernelArg(k, cl_uint(i), 4, &x)
@@ -153,6 +165,7 @@ public final class OpenCLBackend: KernelBackend {
             try OpenCLError.check(st, "clSetKernelArg(\(kernel.name), \(i))")
         }
         var g = global, l = local
+        if let recording { return try recordKernel(recording, k, kernel.name, global: &g, local: &l) }
         try OpenCLError.check(clEnqueueNDRangeKernel(queue, k, cl_uint(g.count), nil, &g, &l, 0, nil, nil),
                               "clEnqueueNDRangeKernel(\(kernel.name), global \(g), local \(l))")
     }
@@ -160,7 +173,11 @@ public final class OpenCLBackend: KernelBackend {
     // MARK: Buffers
 
     public func allocate(_ count: Int) throws -> OpenCLBuffer {
-        if let m = pool.take(count: count) { return OpenCLBuffer(mem: m, count: count, pool: pool) }
+        // While recording, memory becomes the recording's (its commands name it).
+        let owner = recording?.arena ?? pool
+        if let m = recording?.arena.take(count: count) ?? pool.take(count: count) {
+            return OpenCLBuffer(mem: m, count: count, pool: owner)
+        }
         var st: cl_int = 0
         let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: 4)
         guard count >= 0, !overflow else { throw GlowError("opencl: cannot allocate \(count) floats: past the largest size") }
@@ -168,7 +185,7 @@ public final class OpenCLBackend: KernelBackend {
               st == CL_SUCCESS else {
             throw OpenCLError(st, "clCreateBuffer(\(count) floats = \(max(count, 1) * 4) bytes)")
         }
-        return OpenCLBuffer(mem: m, count: count, pool: pool)
+        return OpenCLBuffer(mem: m, count: count, pool: owner)
     }
 
     public func count(of buffer: OpenCLBuffer) -> Int { buffer.count }
@@ -200,6 +217,7 @@ public final class OpenCLBackend: KernelBackend {
     /// Enqueues a copy of `bytes` host bytes into `buffer` without waiting: the bytes are
     /// staged in a host copy the queue reads before any later wait returns.
     private func stagedWrite(_ source: UnsafeRawPointer, bytes: Int, to buffer: OpenCLBuffer, offset: Int) throws {
+        try checkNotRecording("upload of \(bytes / 4) floats")
         guard let copy = malloc(bytes) else { throw GlowError("opencl: cannot stage an upload of \(bytes) bytes: out of memory") }
         copy.copyMemory(from: source, byteCount: bytes)
         staged.append(copy)
@@ -235,6 +253,7 @@ public final class OpenCLBackend: KernelBackend {
         guard offset >= 0, offset + count <= buffer.count else {
             throw GlowError("opencl: download of \(count) floats at \(offset) past a buffer of \(buffer.count)")
         }
+        try checkNotRecording("download of \(count) floats")
         var out = [Float](repeating: 0, count: count)
         counters.hostWaits += 1; counters.downloads += 1
         try out.withUnsafeMutableBytes { p in
@@ -246,6 +265,7 @@ public final class OpenCLBackend: KernelBackend {
     }
 
     public func synchronize() throws {
+        try checkNotRecording("synchronize")
         counters.hostWaits += 1
         try OpenCLError.check(clFinish(queue), "clFinish")
         releaseStaged()

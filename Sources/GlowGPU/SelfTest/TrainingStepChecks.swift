@@ -133,7 +133,7 @@ public struct TrainingStepCheck: OperationCheck {
             var out: [[Float]] = []
             for (sumSq, clip) in [(Float(9), Float(5)), (Float(100), Float(5)), (Float.nan, Float(5)), (Float(4), Float(0))] {
                 let r = try b.makeBuffer([sumSq, .nan, .nan, .nan])
-                try b.stepDecide(record: r, clip: clip)
+                try b.stepDecide(record: r, scalars: try b.makeBuffer(StepScalars(clip: clip).floats))
                 out.append(try b.download(r))
             }
             return out
@@ -156,7 +156,7 @@ public struct TrainingStepCheck: OperationCheck {
             let x = try b.nanFilled(count)
             let noise = kind == .dequantizeNoise ? DequantizationNoise(seed: 11, stream: 5, first: 1001) : nil
             try b.dequantize(try b.makeBuffer(PixelBytes.pack(bytes)), images: n, channels: 3, height: 5, width: 7,
-                             nBits: kind == .dequantize ? 5 : 8, noise: noise, x: x)
+                             nBits: kind == .dequantize ? 5 : 8, scalars: try b.makeBuffer(StepScalars(noise: noise).floats), x: x)
             return [try b.download(x)]
         case .flipTaps:
             let o = n, c = n + 2
@@ -172,9 +172,10 @@ public struct TrainingStepCheck: OperationCheck {
             let v = try b.makeBuffer(SelfTestInputs.values(n, stream: 80, low: 0, high: 0.01))
             let ema = try b.makeBuffer(SelfTestInputs.values(n, stream: 81))
             let record = try b.makeBuffer([25, 0.5, kind == .arenaSkipped ? 0 : 1, 5])
-            try b.arenaUpdate(p, gradients: g, m: m, v: v, ema: kind == .arenaAdam ? nil : ema, record: record, count: n,
-                              learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, correction1: 10, correction2: 1000,
-                              adamax: kind != .arenaAdam, emaRate: kind == .arenaAdam ? 0 : 0.001)
+            let scalars = try b.makeBuffer(StepScalars(learningRate: 1e-3, correction1: 10, correction2: 1000).floats)
+            try b.arenaUpdate(p, gradients: g, m: m, v: v, ema: kind == .arenaAdam ? nil : ema, record: record, scalars: scalars,
+                              count: n, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, adamax: kind != .arenaAdam,
+                              emaRate: kind == .arenaAdam ? 0 : 0.001)
             return [try b.download(p), try b.download(m), try b.download(v), try b.download(ema)]
         }
     }
