@@ -834,15 +834,17 @@ __kernel void lu_backward(__global const float* dw, __global const float* p, __g
 // The step record's decision (one work-item): record[0] holds Σ g² over the gradient arena
 // (non-finite when a gradient or, through the arena's loss slot, the loss is); writes the
 // norm into record[3], 1 into record[2] when the step is applied (else 0: skipped), and
-// the clipping factor into record[1] for the threshold scalars[3] (≤ 0: no clipping).
+// the clipping factor into record[1] for the threshold scalars[3] (≤ 0: no clipping); a norm
+// above scalars[10] (when > 0) skips the step as a non-finite one does.
 // `scalars` is the step's StepScalars buffer (Backend+TrainingStep.swift): values that change
 // from step to step come from device memory, so a recorded step replays with new ones.
 __kernel void step_decide(__global float* record, __global const float* scalars)
 {
     if (get_global_id(0) != 0) return;
-    const float clip = scalars[3];
+    const float clip = scalars[3], skip = scalars[10];
     const float norm = sqrt(record[0]);
-    const int ok = norm <= 3.402823466e+38f;   // false for NaN and +inf
+    // False for NaN and +inf, and above the skip threshold when there is one.
+    const int ok = norm <= 3.402823466e+38f && (skip <= 0.0f || norm <= skip);
     record[3] = norm;
     record[2] = ok ? 1.0f : 0.0f;
     record[1] = (ok && clip > 0.0f && norm > clip) ? clip / norm : 1.0f;

@@ -69,9 +69,10 @@ public enum PixelBytes {
 /// | 5, 6 | the noise's Philox seed, low and high 32 bits |
 /// | 7, 8 | its stream, low and high 32 bits |
 /// | 9 | the stream element of the batch's first value (`DequantizationNoise.first`) |
+/// | 10 | skip the update when the gradient norm is above this (≤ 0: only non-finite norms skip) |
 public struct StepScalars: Sendable, Equatable {
     /// Floats a step-scalars buffer holds.
-    public static let count = 10
+    public static let count = 11
     /// The learning rate of the update.
     public var learningRate: Float = 0
     /// Bias corrections of Adam's moments (1 for none).
@@ -80,12 +81,14 @@ public struct StepScalars: Sendable, Equatable {
     public var clip: Float = 0
     /// The dequantisation noise (nil: none).
     public var noise: DequantizationNoise?
+    /// Skip the update when the gradient norm is above this (≤ 0: only a non-finite norm skips).
+    public var skipAbove: Float = 0
 
     /// Scalars with the given values.
     public init(learningRate: Float = 0, correction1: Float = 1, correction2: Float = 1, clip: Float = 0,
-                noise: DequantizationNoise? = nil) {
+                noise: DequantizationNoise? = nil, skipAbove: Float = 0) {
         self.learningRate = learningRate; self.correction1 = correction1; self.correction2 = correction2
-        self.clip = clip; self.noise = noise
+        self.clip = clip; self.noise = noise; self.skipAbove = skipAbove
     }
 
     /// The buffer's contents.
@@ -95,7 +98,7 @@ public struct StepScalars: Sendable, Equatable {
         return [learningRate, correction1, correction2, clip, noise == nil ? 0 : 1,
                 bits(UInt32(truncatingIfNeeded: n.seed)), bits(UInt32(truncatingIfNeeded: n.seed >> 32)),
                 bits(UInt32(truncatingIfNeeded: n.stream)), bits(UInt32(truncatingIfNeeded: n.stream >> 32)),
-                bits(UInt32(truncatingIfNeeded: n.first))]
+                bits(UInt32(truncatingIfNeeded: n.first)), skipAbove]
     }
 
     /// The scalars a buffer's `floats` hold.
@@ -103,7 +106,8 @@ public struct StepScalars: Sendable, Equatable {
         func u(_ i: Int) -> UInt64 { UInt64(s[i].bitPattern) }
         self.init(learningRate: s[0], correction1: s[1], correction2: s[2], clip: s[3],
                   noise: s[4] == 0 ? nil : DequantizationNoise(seed: u(5) | u(6) << 32, stream: u(7) | u(8) << 32,
-                                                               first: Int(s[9].bitPattern)))
+                                                               first: Int(s[9].bitPattern)),
+                  skipAbove: s[10])
     }
 }
 
@@ -239,9 +243,9 @@ public enum StepMath {
 
     /// The step decision from `record[0]` = Σ g² and the threshold `scalars[3]` (see `Backend.stepDecide`).
     public static func stepDecide(record: UnsafeMutablePointer<Float>, scalars: UnsafePointer<Float>) {
-        let clip = scalars[3]
+        let clip = scalars[3], skip = scalars[10]
         let norm = record[0].squareRoot()
-        let ok = norm <= Float.greatestFiniteMagnitude
+        let ok = norm <= Float.greatestFiniteMagnitude && (skip <= 0 || norm <= skip)
         record[3] = norm
         record[2] = ok ? 1 : 0
         record[1] = ok && clip > 0 && norm > clip ? clip / norm : 1

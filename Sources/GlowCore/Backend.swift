@@ -200,7 +200,8 @@ public protocol Backend: AnyObject {
     /// Decides a training step on the device from `record[0]` (Σ g² over the gradient
     /// arena): `record[3]` = the norm, `record[2]` = 1 when it is finite (the update is
     /// applied) else 0, `record[1]` = the clipping factor for the threshold `scalars[3]`
-    /// (≤ 0: none). See `StepRecord`, `StepScalars`.
+    /// (≤ 0: none); a norm above `scalars[10]` (when > 0) is skipped too. See `StepRecord`,
+    /// `StepScalars`.
     func stepDecide(record: Buffer, scalars: Buffer) throws
     /// One Adam (or Adamax) update of the whole parameter arena from `gradients · record[1]`,
     /// skipped entirely when `record[2]` is 0, then `ema += emaRate · (parameters - ema)`

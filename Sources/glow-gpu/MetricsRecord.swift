@@ -9,12 +9,19 @@ struct MetricsRecord {
     var imagesPerSecond: Double
     var learningRate: Double
     var gradientNorm: Double
+    /// The gradients were scaled down to the clipping threshold.
+    var clipped = false
+    /// The update was skipped (non-finite, or a norm far above the recent ones).
+    var skipped = false
+    /// The clipping threshold of the step (nil: none).
+    var clipThreshold: Double?
 
     func json() -> String {
         func num(_ v: Double) -> String { v.isFinite ? String(format: "%.6g", v) : "null" }
         var s = "{\"step\": \(step), \"train_bpd\": \(num(trainBPD)), "
         s += "\"test_bpd\": \(testBPD.map(num) ?? "null"), \"images_per_second\": \(num(imagesPerSecond)), "
-        s += "\"lr\": \(num(learningRate)), \"grad_norm\": \(num(gradientNorm))}"
+        s += "\"lr\": \(num(learningRate)), \"grad_norm\": \(num(gradientNorm)), "
+        s += "\"clip\": \(clipThreshold.map(num) ?? "null"), \"clipped\": \(clipped), \"skipped\": \(skipped)}"
         return s
     }
 
@@ -36,7 +43,8 @@ struct MetricsRecord {
             func d(_ k: String) -> Double? { (o[k] as? NSNumber)?.doubleValue }
             return MetricsRecord(step: step, trainBPD: d("train_bpd") ?? .nan, testBPD: d("test_bpd"),
                                  imagesPerSecond: d("images_per_second") ?? .nan, learningRate: d("lr") ?? .nan,
-                                 gradientNorm: d("grad_norm") ?? .nan)
+                                 gradientNorm: d("grad_norm") ?? .nan, clipped: o["clipped"] as? Bool ?? false,
+                                 skipped: o["skipped"] as? Bool ?? false, clipThreshold: d("clip"))
         }
     }
 

@@ -28,7 +28,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "adam or adamax (default adamax, or the training state's with --resume).") var optimizer: String?
     @Option(help: "Peak learning rate.") var lr: Double = 1e-3
     @Option(help: "Steps of linear learning-rate warm-up.") var warmup: Int = 200
-    @Option(help: "Clip the global gradient norm to this value.") var clip: Double?
+    @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), none, or a fixed norm such as 50.")
+    var clip: String = "none"
     @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
 
     @Option(help: "Total steps to reach (also when resuming).") var steps: Int?
@@ -151,7 +152,16 @@ struct TrainCommand: ParsableCommand {
         var opt = OptimizerConfig()
         let optName = optimizer ?? resumed?.state.metadata["optimizer"] ?? "adamax"
         guard let kind = OptimizerConfig.Kind(rawValue: optName) else { throw GlowError("--optimizer \(optName): expected adam or adamax") }
-        opt.kind = kind; opt.learningRate = lr; opt.warmup = warmup; opt.clip = clip; opt.ema = ema
+        opt.kind = kind; opt.learningRate = lr; opt.warmup = warmup; opt.ema = ema
+        switch clip {
+        case "auto": opt.adaptiveClip = true
+        case "none": break
+        default:
+            guard let c = Double(clip), c > 0, c.isFinite else {
+                throw GlowError("--clip \(clip): expected auto, none or a positive number")
+            }
+            opt.clip = c
+        }
         try opt.validate()
         let padding = pad ?? (resumed != nil ? cfg.pad : 0)
         if let imageSize {
@@ -277,21 +287,31 @@ struct TrainCommand: ParsableCommand {
         let progress = Progress(total: totalSteps, label: "train", deadline: minutes.map { start.addingTimeInterval($0 * 60) })
         var recentImages = 0, recentTime = 0.0, lastBPD = Double.nan
         var evalRate: Double?   // test images per second, measured by the periodic evaluations
+        var clippedSteps = 0, skippedSteps = 0   // in this process's run, for the progress bar
         var stoppedEarly = false
         while trainer.step < totalSteps {
             let r = try trainer.trainStep()
             if r.skipped {
+                skippedSteps += 1
                 progress.interrupt()
-                print("step \(r.step): non-finite loss (\(r.bpd)) or gradient norm (\(r.gradientNorm)); update skipped")
+                if r.bpd.isFinite && r.gradientNorm.isFinite {
+                    print(String(format: "step %d: gradient norm %.4g is far above the recent ones (skip threshold %.4g); update skipped",
+                                 r.step, r.gradientNorm, r.skipThreshold ?? .nan))
+                } else {
+                    print("step \(r.step): non-finite loss (\(r.bpd)) or gradient norm (\(r.gradientNorm)); update skipped")
+                }
             }
+            if r.clipped { clippedSteps += 1 }
             recentImages += trainer.globalBatch; recentTime += r.seconds
             let ips = Double(recentImages) / max(recentTime, 1e-9)
             if recentTime > 20 { recentImages /= 2; recentTime /= 2 }
             if r.bpd.isFinite { lastBPD = lastBPD.isFinite ? 0.9 * lastBPD + 0.1 * r.bpd : r.bpd }
-            progress.update(trainer.step, String(format: "%.1f img/s  bpd %.3f  lr %.1e", ips, lastBPD, r.learningRate))
+            let guardNote = clippedSteps + skippedSteps > 0 ? "  clipped \(clippedSteps) skipped \(skippedSteps)" : ""
+            progress.update(trainer.step, String(format: "%.1f img/s  bpd %.3f  lr %.1e", ips, lastBPD, r.learningRate) + guardNote)
             let s = trainer.step
             var record = MetricsRecord(step: s, trainBPD: r.bpd, testBPD: nil, imagesPerSecond: ips,
                                        learningRate: r.learningRate, gradientNorm: r.gradientNorm)
+            record.clipped = r.clipped; record.skipped = r.skipped; record.clipThreshold = r.clipThreshold
             // Agreed over the ranks, so that all stop after the same step. The budget keeps room
             // for the final evaluation on the whole test set, the samples and the save; the
             // evaluation's rate is measured on one batch after the first step until a periodic

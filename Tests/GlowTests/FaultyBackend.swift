@@ -16,7 +16,15 @@ final class FaultyBackend<Inner: Backend>: Backend {
         case couplingBackwardIgnoresLogdet
         /// `squeeze` swaps two output elements (an indexing bug).
         case squeezeSwapsTwo
+        /// The `spikeCall`-th `stepDecide` (1-based) sees Σ g² scaled by `spikeFactor²`: a
+        /// gradient norm `spikeFactor` times the step's own, as a loss explosion gives.
+        case normSpike
     }
+
+    /// The `stepDecide` call that `normSpike` corrupts, and by how much it scales the norm.
+    static var spikeCall: Int { 13 }
+    static var spikeFactor: Float { 1000 }
+    private var decisions = 0
 
     let inner: Inner
     let fault: Fault
@@ -37,6 +45,15 @@ final class FaultyBackend<Inner: Backend>: Backend {
                               dstRowStride: dstRowStride, dstColStride: dstColStride, rows: rows, cols: cols)
     }
     func synchronize() throws { try inner.synchronize() }
+    func stepDecide(record: Buffer, scalars: Buffer) throws {
+        decisions += 1
+        if fault == .normSpike && decisions == Self.spikeCall {
+            var r = try inner.download(record, offset: 0, count: 1)
+            r[0] *= Self.spikeFactor * Self.spikeFactor
+            try inner.upload(r, to: record, offset: 0)
+        }
+        try inner.stepDecide(record: record, scalars: scalars)
+    }
     var viewAlignment: Int { inner.viewAlignment }
     func view(of buffer: Buffer, offset: Int, count: Int) throws -> Buffer { try inner.view(of: buffer, offset: offset, count: count) }
     var counters: DeviceCounters { inner.counters }

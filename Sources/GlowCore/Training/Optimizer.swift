@@ -16,8 +16,11 @@ public struct OptimizerConfig: Sendable, Equatable {
     public var epsilon: Double = 1e-8
     /// Steps of linear warm-up from 0 to the peak learning rate.
     public var warmup: Int = 0
-    /// Clip the global gradient norm to this value (nil: no clipping).
+    /// Clip the global gradient norm to this value (nil: no clipping, or `adaptiveClip`).
     public var clip: Double? = nil
+    /// Clip and skip from the recent range of norms instead of a fixed value (`--clip auto`,
+    /// `SpikeGuard`).
+    public var adaptiveClip = false
     /// Decay of the exponential moving average of the weights (nil: none).
     public var ema: Double? = nil
 
@@ -34,6 +37,7 @@ public struct OptimizerConfig: Sendable, Equatable {
         if !(learningRate > 0 && learningRate.isFinite) { throw GlowError("--lr \(learningRate): must be positive") }
         if warmup < 0 { throw GlowError("--warmup \(warmup): must be 0 or more") }
         if let c = clip, !(c > 0) { throw GlowError("--clip \(c): must be positive") }
+        if clip != nil && adaptiveClip { throw GlowError("--clip: a fixed value and auto at once") }
         if let e = ema, !(e > 0 && e < 1) { throw GlowError("--ema \(e): must be in (0, 1), e.g. 0.999") }
     }
 }
@@ -75,11 +79,16 @@ public final class Optimizer<B: Backend> {
     }
 
     /// The per-step values of the next update at learning rate `lr` (its bias corrections
-    /// and the clipping threshold), with `noise` for the batch: what the host writes into
-    /// the step's `StepScalars` buffer before enqueueing (or replaying) the step.
-    public func scalars(learningRate lr: Double, noise: DequantizationNoise?) -> StepScalars {
+    /// and the clipping threshold: the fixed `clip`, or `thresholds` under `adaptiveClip`),
+    /// with `noise` for the batch: what the host writes into the step's `StepScalars` buffer
+    /// before enqueueing (or replaying) the step.
+    public func scalars(learningRate lr: Double, noise: DequantizationNoise?,
+                        thresholds: (clip: Float, skip: Float) = (0, 0)) -> StepScalars {
         let (c1, c2) = corrections(step + 1)
-        return StepScalars(learningRate: Float(lr), correction1: c1, correction2: c2, clip: Float(config.clip ?? 0), noise: noise)
+        let fixed = Float(config.clip ?? 0)
+        return StepScalars(learningRate: Float(lr), correction1: c1, correction2: c2,
+                           clip: config.adaptiveClip ? thresholds.clip : fixed, noise: noise,
+                           skipAbove: config.adaptiveClip ? thresholds.skip : 0)
     }
 
     /// Enqueues the step's update from the gradients in the arena: Σ g² into `record[0]`,

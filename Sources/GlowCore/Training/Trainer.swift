@@ -10,8 +10,15 @@ public struct StepReport: Sendable {
     public let gradientNorm: Double
     /// Learning rate used.
     public let learningRate: Double
-    /// True when a non-finite loss or gradient made the step skip its update.
+    /// True when the step skipped its update: a non-finite loss or gradient, or (under
+    /// `--clip auto`) a gradient norm far above the recent ones.
     public let skipped: Bool
+    /// True when the gradients were scaled down to the clipping threshold.
+    public var clipped = false
+    /// The clipping threshold the step used (nil: none).
+    public var clipThreshold: Double?
+    /// The norm above which the step would have been skipped (nil: only a non-finite one).
+    public var skipThreshold: Double?
     /// Wall time of the step.
     public let seconds: Double
     /// Seconds of the step spent averaging gradients over the ranks (0 for one process).
@@ -46,6 +53,8 @@ public final class Trainer<B: Backend> {
     public private(set) var consecutiveSkips = 0
     /// Consecutive non-finite steps tolerated before `step()` throws.
     public var maxSkips = 5
+    /// The recent range of gradient norms, for `OptimizerConfig.adaptiveClip`.
+    public private(set) var spikeGuard = SpikeGuard()
     let backend: B
     private let exchange: GradientExchange<B>?
 
@@ -205,7 +214,8 @@ public final class Trainer<B: Backend> {
         let lr = optimizer.config.learningRate(at: s)
         let noise = DequantizationNoise(seed: seed, stream: UInt64(s) + 1, first: mine.lowerBound * c.dimension)
         try backend.upload(PixelBytes.pack(set.pixels), to: io.pixels, offset: 0)
-        try backend.upload(optimizer.scalars(learningRate: lr, noise: noise).floats, to: io.scalars, offset: 0)
+        let scalars = optimizer.scalars(learningRate: lr, noise: noise, thresholds: spikeGuard.thresholds)
+        try backend.upload(scalars.floats, to: io.scalars, offset: 0)
         let labels = labels(indices)
         var crossEntropy: [Double]?
         var exchangeSeconds = 0.0
@@ -248,11 +258,16 @@ public final class Trainer<B: Backend> {
             bpd = sums[1] / Double(globalBatch)
         }
         let norm = Double(values.norm)
-        let finite = values.applied
+        // A step skipped for its norm alone is not counted towards `maxSkips`.
+        let finite = values.norm.isFinite && loss.isFinite
         if finite { consecutiveSkips = 0 } else { consecutiveSkips += 1 }
+        if optimizer.config.adaptiveClip { spikeGuard.add(norm: values.norm) }
         step += 1
-        let report = StepReport(step: s, bpd: bpd, gradientNorm: norm, learningRate: lr, skipped: !finite,
+        var report = StepReport(step: s, bpd: bpd, gradientNorm: norm, learningRate: lr, skipped: !values.applied,
                                 seconds: Date().timeIntervalSince(t0), allReduceSeconds: exchangeSeconds)
+        report.clipped = values.applied && values.clipFactor < 1
+        report.clipThreshold = scalars.clip > 0 ? Double(scalars.clip) : nil
+        report.skipThreshold = scalars.skipAbove > 0 ? Double(scalars.skipAbove) : nil
         if consecutiveSkips >= maxSkips {
             throw GlowError("training stopped: \(consecutiveSkips) consecutive steps had a non-finite loss or gradient "
                 + "(last at step \(s), loss \(loss), gradient norm \(norm)); lower --lr or set --clip")
@@ -268,7 +283,8 @@ public final class Trainer<B: Backend> {
         var f = SafeTensorsFile(metadata: ["format": "glow-gpu-train/1", "step": String(step), "seed": String(seed),
                                            "batch": String(globalBatch), "ranks": String(communicator.size),
                                            "memory": memory.rawValue,
-                                           "optimizer": optimizer.config.kind.rawValue])
+                                           "optimizer": optimizer.config.kind.rawValue,
+                                           "spike_guard": spikeGuard.metadata])
         try optimizer.state(into: &f)
         return f
     }
@@ -320,6 +336,7 @@ public final class Trainer<B: Backend> {
         }
         guard s >= 0 else { throw GlowError("\(source): step \(s) is negative") }
         try optimizer.restore(from: file, source: source)
+        try spikeGuard.restore(metadata: file.metadata["spike_guard"] ?? "", source: source)
         step = s
     }
 }

@@ -16,7 +16,8 @@ public struct TrainingStepCheck: OperationCheck {
         case luInverse
         /// `luBackward`.
         case luBackward
-        /// `stepDecide` with a finite norm under the clip, over it, and non-finite.
+        /// `stepDecide` with a finite norm under the clip, over it, non-finite, and under and over a
+        /// skip threshold.
         case stepDecide
         /// `arenaUpdate`, Adam, applied with a clip factor.
         case arenaAdam
@@ -62,7 +63,7 @@ public struct TrainingStepCheck: OperationCheck {
     public var shape: String {
         switch kind {
         case .luWeight, .luInverse, .luBackward: "\(size)×\(size)"
-        case .stepDecide: "3 records"
+        case .stepDecide: "6 records"
         case .arenaAdam: "\(size) adam clipped"
         case .arenaAdamaxEMA: "\(size) adamax ema"
         case .arenaSkipped: "\(size) skipped"
@@ -131,9 +132,10 @@ public struct TrainingStepCheck: OperationCheck {
             return [try b.download(gl), try b.download(gu), try b.download(gs)]
         case .stepDecide:
             var out: [[Float]] = []
-            for (sumSq, clip) in [(Float(9), Float(5)), (Float(100), Float(5)), (Float.nan, Float(5)), (Float(4), Float(0))] {
+            for (sumSq, clip, skip) in [(Float(9), Float(5), Float(0)), (100, 5, 0), (.nan, 5, 0), (4, 0, 0), (100, 5, 8),
+                                        (100, 5, 20)] {
                 let r = try b.makeBuffer([sumSq, .nan, .nan, .nan])
-                try b.stepDecide(record: r, scalars: try b.makeBuffer(StepScalars(clip: clip).floats))
+                try b.stepDecide(record: r, scalars: try b.makeBuffer(StepScalars(clip: clip, skipAbove: skip).floats))
                 out.append(try b.download(r))
             }
             return out

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""The table and curves of docs/training.md from training runs' metrics.jsonl files.
+
+Usage: recipe-table.py [--png OUT.png] [--title T] RUN_DIR[=LABEL] ...
+
+Per run: the test bpd of its last evaluation, the train bpd at the end (mean of the last
+20 steps), the largest rise (how far the 20-step mean train bpd climbed above its lowest
+value so far, after step 50), and the steps clipped and skipped. With --png, the 20-step
+mean train bpd of every run against the step (needs matplotlib)."""
+import json
+import sys
+
+
+def load(path):
+    rows = []
+    with open(path + "/metrics.jsonl") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+def rolling(values, n=20):
+    out, s = [], 0.0
+    for i, v in enumerate(values):
+        s += v
+        if i >= n:
+            s -= values[i - n]
+        out.append(s / min(i + 1, n))
+    return out
+
+
+def summary(rows):
+    bpd = [r["train_bpd"] for r in rows if r.get("train_bpd") is not None]
+    mean = rolling(bpd)
+    rise, low = 0.0, float("inf")
+    for i, m in enumerate(mean):
+        low = min(low, m)
+        if i >= 50:
+            rise = max(rise, m - low)
+    tests = [r["test_bpd"] for r in rows if r.get("test_bpd") is not None]
+    return {
+        "steps": len(rows),
+        "test": tests[-1] if tests else None,
+        "train": mean[-1] if mean else None,
+        "rise": rise,
+        "clipped": sum(1 for r in rows if r.get("clipped")),
+        "skipped": sum(1 for r in rows if r.get("skipped")),
+        "curve": mean,
+    }
+
+
+def main():
+    args = sys.argv[1:]
+    png, title = None, ""
+    while args and args[0].startswith("--"):
+        if args[0] == "--png":
+            png, args = args[1], args[2:]
+        elif args[0] == "--title":
+            title, args = args[1], args[2:]
+        else:
+            sys.exit(f"unknown option {args[0]}")
+    runs = []
+    for a in args:
+        path, _, label = a.partition("=")
+        runs.append((label or path.rstrip("/").split("/")[-1], summary(load(path))))
+    print("| setting | steps | test bpd | train bpd (last 20) | largest rise | clipped | skipped |")
+    print("|---|---|---|---|---|---|---|")
+    for label, s in runs:
+        test = f"{s['test']:.3f}" if s["test"] is not None else "—"
+        print(f"| {label} | {s['steps']} | {test} | {s['train']:.3f} | {s['rise']:.2f} | {s['clipped']} | {s['skipped']} |")
+    if png:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+        for label, s in runs:
+            ax.plot(range(1, len(s["curve"]) + 1), s["curve"], label=label, linewidth=1.2)
+        ax.set_xlabel("step")
+        ax.set_ylabel("train bpd (mean of 20 steps)")
+        lows = [min(s["curve"]) for _, s in runs if s["curve"]]
+        if lows:
+            ax.set_ylim(min(lows) - 0.2, min(lows) + 3.0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+        fig.savefig(png)
+
+
+if __name__ == "__main__":
+    main()
