@@ -28,7 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "adam or adamax (default adamax, or the training state's with --resume).") var optimizer: String?
     @Option(help: "Peak learning rate.") var lr: Double = 1e-3
     @Option(help: "Steps of linear learning-rate warm-up.") var warmup: Int = 200
-    @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), none, or a fixed norm such as 50.")
+    @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50.")
     var clip: String = "none"
     @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
 
@@ -156,6 +156,11 @@ struct TrainCommand: ParsableCommand {
         switch clip {
         case "auto": opt.adaptiveClip = true
         case "none": break
+        case let c where c.hasPrefix("auto:"):
+            guard let k = Double(c.dropFirst(5)), k > 1, k.isFinite else {
+                throw GlowError("--clip \(clip): expected auto:K with K above 1, e.g. auto:4")
+            }
+            opt.adaptiveClip = true; opt.adaptiveClipFactor = k
         default:
             guard let c = Double(clip), c > 0, c.isFinite else {
                 throw GlowError("--clip \(clip): expected auto, none or a positive number")

@@ -136,7 +136,7 @@ extension CLITests {
                 XCTAssertEqual(clip, 2 * median, accuracy: 1e-4 * clip, "step \(i + 1): twice the median of the norms before")
             }
         }
-        for bad in ["0", "-3", "often", "nan"] {
+        for bad in ["0", "-3", "often", "nan", "auto:1", "auto:x"] {
             let r = try run(["train", "--config", "tiny", "--device", "cpu", "--steps", "1", "--clip=\(bad)", "--out", out + bad])
             XCTAssertNotEqual(r.status, 0)
             XCTAssert(r.stderr.contains("--clip \(bad)"), r.stderr)

@@ -21,6 +21,9 @@ public struct OptimizerConfig: Sendable, Equatable {
     /// Clip and skip from the recent range of norms instead of a fixed value (`--clip auto`,
     /// `SpikeGuard`).
     public var adaptiveClip = false
+    /// Under `adaptiveClip`: clip at this multiple of the recent median norm, and skip above
+    /// ten times it.
+    public var adaptiveClipFactor: Double = 2
     /// Decay of the exponential moving average of the weights (nil: none).
     public var ema: Double? = nil
 
@@ -38,6 +41,9 @@ public struct OptimizerConfig: Sendable, Equatable {
         if warmup < 0 { throw GlowError("--warmup \(warmup): must be 0 or more") }
         if let c = clip, !(c > 0) { throw GlowError("--clip \(c): must be positive") }
         if clip != nil && adaptiveClip { throw GlowError("--clip: a fixed value and auto at once") }
+        if !(adaptiveClipFactor > 1 && adaptiveClipFactor.isFinite) {
+            throw GlowError("--clip auto:\(adaptiveClipFactor): the multiple of the median must be above 1")
+        }
         if let e = ema, !(e > 0 && e < 1) { throw GlowError("--ema \(e): must be in (0, 1), e.g. 0.999") }
     }
 }

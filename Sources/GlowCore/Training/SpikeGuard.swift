@@ -1,6 +1,7 @@
 import Foundation
 
-/// Clipping and skipping from the recent range of gradient norms (`--clip auto`): a step
+/// Clipping and skipping from the recent range of gradient norms (`--clip auto`, or
+/// `--clip auto:K` for another `clipFactor`; the trainer sets `skipFactor` to 10 × K): a step
 /// whose global gradient norm is above `clipFactor` × the median of the last `window`
 /// steps' norms is scaled down to that threshold, and one above `skipFactor` × the median is
 /// not applied at all. Skipped steps' norms join the window too, so a lasting change of

@@ -93,6 +93,8 @@ public final class Trainer<B: Backend> {
         exchange = communicator.size > 1
             ? GradientExchange(arena: model.arena, backend: backend, communicator: communicator) : nil
         recordsSteps = backend.recordsWork && communicator.size == 1 && model.config.classes == 0
+        spikeGuard.clipFactor = Float(optimizer.adaptiveClipFactor)
+        spikeGuard.skipFactor = 10 * spikeGuard.clipFactor
     }
 
     /// Indices of the images of step `s` over all ranks (`globalBatch` of them): epoch e
