@@ -5,7 +5,13 @@ import GlowGPU
 /// `glow-gpu train`: the main job.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
-        abstract: "Train Glow on an image set, with a progress bar, checkpoints, metrics, sample grids and a bpd plot.")
+        abstract: "Train Glow on an image set, with a progress bar, checkpoints, metrics, sample grids and a bpd plot.",
+        discussion: """
+            Defaults: the mnist configuration, Adamax at learning rate 1e-3 with 200 steps of linear warm-up (the \
+            official code's recipe), and --clip auto, which keeps that recipe from falling over: in 300-step runs \
+            of mnist it reached test bpd 3.42 against 3.94 without it, and its largest setback in train bpd was \
+            0.58 against 1.29 (docs/training.md has the runs).
+            """)
 
     @Option(help: "tiny, mnist or paper (docs/glow-spec.md's reference configurations; default mnist, or the checkpoint's with --resume).")
     var config: String?
@@ -28,8 +34,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "adam or adamax (default adamax, or the training state's with --resume).") var optimizer: String?
     @Option(help: "Peak learning rate.") var lr: Double = 1e-3
     @Option(help: "Steps of linear learning-rate warm-up.") var warmup: Int = 200
-    @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50.")
-    var clip: String = "none"
+    @Option(help: "Gradient clipping: auto (the default: clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50.")
+    var clip: String = "auto"
     @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
 
     @Option(help: "Total steps to reach (also when resuming).") var steps: Int?
@@ -272,7 +278,9 @@ struct TrainCommand: ParsableCommand {
             + "\(cfg.permutation.rawValue)\(cfg.lu ? "+LU" : "") learn_top=\(cfg.learnTop) n_bits=\(cfg.nBits), \(params) parameters")
         print("  data \(dataset): \(trainSet.count) train, \(testSet.map { "\($0.count) test images" } ?? "no test images (--no-test)"); "
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
-            + ", \(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), memory \(memoryMode.rawValue)")
+            + ", \(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), clip "
+            + (opt.adaptiveClip ? "auto:\(opt.adaptiveClipFactor.formatted())" : opt.clip.map { "\($0)" } ?? "none")
+            + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if trainer.step >= totalSteps {
             print("already at step \(trainer.step) ≥ --steps \(totalSteps); nothing to do")
