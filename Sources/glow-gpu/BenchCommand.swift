@@ -20,12 +20,16 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time only the GEMM and the 3×3 convolution at Glow-sized shapes.") var kernels = false
     @Option(name: .customLong("kernel-batch"), help: "Images in --kernels' shapes (N = images·14·14).") var kernelBatch: Int = 64
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "CPU backend: the share of a training step in GEMM, convolution lowering, elementwise passes, reductions and the update.")
+    var profile = false
+    @OptionGroup var threadsOption: ThreadsOption
 
     func run() throws {
         // GlowError and DataError print as "Error: <message>". Under mpirun every rank
         // trains its batch data-parallel and rank 0 prints the job's figures (see MPIJob).
         let comm = try Communicators.fromEnvironment()
         try MPIJob.run(comm, "bench") {
+            threadsOption.apply()
             let backend = try DeviceSelector.open(device, precision: precision, localRank: comm.localRank,
                                                   localSize: comm.localSize)
             // The timed GEMMs and convolution have the coupling networks' shapes: TF32 applies
@@ -35,7 +39,12 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    static func sgemmGFLOPs(_ n: Int = 2048) -> Double {
+    /// The best of three `cblas_sgemm` runs of `n`³, on `threads` OpenBLAS threads when given
+    /// (the CPU backend's count: it runs OpenBLAS on one thread per part of its own split).
+    static func sgemmGFLOPs(_ n: Int = 2048, threads: Int? = nil) -> Double {
+        let before = openblas_get_num_threads()
+        if let threads { openblas_set_num_threads(Int32(threads)) }
+        defer { openblas_set_num_threads(before) }
         let a = [Float](repeating: 0.5, count: n * n), b = a
         var c = [Float](repeating: 0, count: n * n)
         var best = 0.0
@@ -73,7 +82,8 @@ struct BenchCommand: ParsableCommand {
         guard !steps.multipliedReportingOverflow(by: cfg.batch).overflow else {
             throw GlowError("--steps \(steps) × --batch \(cfg.batch) images is past the largest integer")
         }
-        let sgemm = BenchCommand.sgemmGFLOPs()
+        let cpu = backend as? CPUBackend
+        let sgemm = BenchCommand.sgemmGFLOPs(threads: cpu?.threads)
         let model = try Glow(config: cfg, backend: backend, seed: 1)
         let n = cfg.batch, ranks = comm.size
         let pixels = (0..<(n * ranks * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
@@ -97,6 +107,8 @@ struct BenchCommand: ParsableCommand {
         // Launch overhead per training step, counted alike on every backend (DeviceCounters).
         let counters = backend.counters
         counters.reset()
+        cpu?.profile.reset()
+        cpu?.profile.enabled = profile
         let t0 = Date()
         var exchangeSeconds = 0.0, skipped = 0
         for _ in 0..<steps {
@@ -112,6 +124,14 @@ struct BenchCommand: ParsableCommand {
         let byKernel = counters.byKernel   // before encode and sample add theirs
         try backend.synchronize()
         let trainSeconds = Date().timeIntervalSince(t0)
+        cpu?.profile.enabled = false
+        // Shares of the timed steps; `other` is the rest (the model's host code, allocation, waits).
+        let shares: [(String, Double)]? = cpu.map { cpu in
+            let parts = CPUProfile.Category.allCases.map { ($0.name, cpu.profile.seconds($0) / trainSeconds) }
+            return parts + [("other", max(0, 1 - parts.reduce(0) { $0 + $1.1 }))]
+        }
+        let gemmCalls = cpu?.profile.calls(.gemm) ?? 0, splitGemms = cpu?.profile.splitGemms ?? 0
+        let gemmParts = cpu?.profile.gemmParts ?? 0
         // Per-rank figures, gathered by summing vectors that are zero but in each rank's slot.
         var perRank = [Double](repeating: 0, count: 3 * ranks)
         perRank[comm.rank] = Double(steps * n) / trainSeconds
@@ -150,7 +170,11 @@ struct BenchCommand: ParsableCommand {
         let gflops = gflopPerImage * trainIPS
         let rss = BenchCommand.peakRSSMB()
         if json {
+            let profileJSON = profile
+                ? ", \"profile\": " + (shares.map { "{" + $0.map { "\"\($0.0)\": \(r($0.1))" }.joined(separator: ", ") + "}" } ?? "null")
+                : ""
             print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
+                + "\"threads\": \(cpu.map { "\($0.threads)" } ?? "null"), "
                 + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
                 + "\"kernel_launches_per_step\": \(count(launches)), \"host_syncs_per_step\": \(count(syncs)), "
@@ -165,7 +189,8 @@ struct BenchCommand: ParsableCommand {
                 + "\"per_rank_images_per_second\": [\(rankIPS.map(r).joined(separator: ", "))], "
                 + "\"step_seconds\": \(r(stepSeconds)), \"allreduce_seconds_per_step\": \(r(exchange)), "
                 + "\"allreduce_fraction\": \(r(exchange / stepSeconds)), \"allreduce_alone_seconds\": \(r(alone)), "
-                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))}")
+                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))"
+                + profileJSON + "}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
             if ranks > 1 {
@@ -181,6 +206,15 @@ struct BenchCommand: ParsableCommand {
             if !byKernel.isEmpty {
                 let top = byKernel.sorted { $0.value > $1.value }.prefix(8)
                 print("             most launched: " + top.map { "\($0.key) \($0.value / steps)" }.joined(separator: ", "))
+            }
+            if profile {
+                if let shares {
+                    print("  profile    " + shares.map { String(format: "%@ %.1f%%", $0.0, 100 * $0.1) }.joined(separator: ", ")
+                        + String(format: " of a %.3f s step; %d of %d GEMMs cut, %.1f parts each", trainSeconds / Double(steps),
+                                 splitGemms, gemmCalls, splitGemms > 0 ? Double(gemmParts) / Double(splitGemms) : 0))
+                } else {
+                    print("  profile    (the CPU backend only; \(backend.name) is not)")
+                }
             }
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
             print(String(format: "  peak RSS   %.0f MB (%.0f MB weights, gradients, moments and data before the first step; "

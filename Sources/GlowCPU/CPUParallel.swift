@@ -1,0 +1,171 @@
+import Dispatch
+
+/// The CPU backend's threads: `run(parts:)` deals an operation's parts to at most `count`
+/// threads of Dispatch's pool (`concurrentPerform`, whose calling thread takes a share), each
+/// thread a contiguous run of parts.
+///
+/// Which thread runs a part never changes what the part computes: the parts themselves come
+/// from `CPUPartition`, which looks at the operation's sizes only, and every part writes
+/// outputs (or partial sums) of its own. So results are bitwise the same for any `count`.
+struct CPUWorkers {
+    /// Threads, at least 1.
+    let count: Int
+    /// How operations are cut.
+    let partition: CPUPartition
+
+    init(_ count: Int, partition: CPUPartition) { self.count = max(1, count); self.partition = partition }
+
+    /// Runs `body(part)` for every part in `0..<parts`, over the threads; on the calling
+    /// thread alone when the operation's `work` (floats touched) is under two grains.
+    func run(_ parts: Int, work: Int = .max, _ body: (Int) -> Void) {
+        let threads = work < 2 * partition.elementGrain ? 1 : min(count, parts)
+        if threads <= 1 {
+            for p in 0..<parts { body(p) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                for p in (t * parts / threads)..<((t + 1) * parts / threads) { body(p) }
+            }
+        }
+    }
+
+    /// Runs `body(range)` over `0..<count` cut into chunks of about `elementGrain` floats:
+    /// for elementwise work (each element computed alone, so any cut gives the same result).
+    func forChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let grain = partition.elementGrain
+        let chunks = count < 2 * grain ? 1 : (count + grain - 1) / grain
+        if chunks <= 1 {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        run(chunks) { c in body(CPUPartition.bounds(c, of: chunks, total: count, align: 16)) }
+    }
+}
+
+/// How the CPU backend cuts an operation into parts: from the operation's sizes alone, never
+/// from the thread count, so that any number of threads computes exactly the same floats.
+///
+/// - Elementwise work: chunks of `elementGrain` floats.
+/// - Sums (row sums, dot products, the gradient norm, the batch statistics): every row is
+///   cut into blocks of `sumBlock` floats from its start; each block is summed by one fixed
+///   SIMD loop (`CPUSum`), and a row's block sums are added in block order.
+/// - GEMMs (`gemm(m:n:k:)`): split along the columns or rows of C (every element of C is then
+///   computed by one single-threaded `cblas_sgemm` over the whole K, unaffected by the cut),
+///   or, for a weight gradient (K, the batch's positions, much larger than M and N), along K
+///   into fixed ranges whose partial products go to scratch and are added in range order.
+struct CPUPartition: Sendable {
+    /// Floats per chunk of elementwise work.
+    var elementGrain: Int
+    /// Floats per block of a sum.
+    var sumBlock: Int
+    /// The least work worth a part of a GEMM: below it a GEMM runs whole.
+    var gemmPartFlops: Int
+    /// The most parts of a GEMM.
+    var gemmMaxParts: Int
+    /// The least rows or columns of C per part, and the least K per part of a split K, so a
+    /// part's packing of the operand it shares stays small beside its arithmetic.
+    var gemmMinRows: Int, gemmMinColumns: Int, gemmMinDepth: Int
+    /// C's column count at or below which a single-threaded `cblas_sgemm` is slow (0: none).
+    var slowColumns: Int
+
+    /// The backend's cut for OpenBLAS core `core`: chunks of 64 KiB, sums in blocks of 32 KiB
+    /// (an L1 cache), GEMM parts of at least 2 MFLOP (some tens of microseconds on a core),
+    /// at most 16 of them, at least 64 rows, 336 columns or 512 of K each.
+    ///
+    /// On OpenBLAS's Zen kernels (0.3.21, measured on an AVX2 EPYC) a single-threaded
+    /// `cblas_sgemm` whose C has at most 320 columns (row-major n, OpenBLAS's column-major M)
+    /// runs at a third of the speed of one with 336 or more (10–12 against 31–35 GFLOP/s,
+    /// whatever m and k). The coupling networks' weight gradients (256 × 256, 36 × 256,
+    /// 72 × 256) are such GEMMs, so there a split K pads C's columns (`paddedColumns`), and
+    /// column parts are at least 336 wide on every core.
+    static func standard(core: String) -> CPUPartition {
+        CPUPartition(elementGrain: 16_384, sumBlock: 8_192, gemmPartFlops: 2_000_000, gemmMaxParts: 16, gemmMinRows: 64,
+                     gemmMinColumns: 336, gemmMinDepth: 512, slowColumns: core.lowercased().hasPrefix("zen") ? 320 : 0)
+    }
+
+    /// The columns each part of a split-K GEMM computes for C's `n`: `n`, or `slowColumns + 16`
+    /// (zero columns added) when `n` is in the slow range and at least 3/5 of it (below that,
+    /// padding costs more than it saves).
+    func paddedColumns(_ n: Int) -> Int {
+        slowColumns > 0 && n <= slowColumns && 5 * n >= 3 * slowColumns ? slowColumns + 16 : n
+    }
+
+    /// Part `i` of `parts` near-equal ranges of `0..<total`, inner boundaries rounded down to
+    /// multiples of `align`.
+    static func bounds(_ i: Int, of parts: Int, total: Int, align: Int) -> Range<Int> {
+        func edge(_ j: Int) -> Int {
+            if j <= 0 { return 0 }
+            if j >= parts { return total }
+            return min(total, (j * total / parts) / align * align)
+        }
+        return edge(i)..<edge(i + 1)
+    }
+
+    /// How a GEMM is cut.
+    enum GemmSplit: Equatable, Sendable {
+        /// One call.
+        case whole
+        /// Ranges of C's columns (op(B)'s columns).
+        case columns
+        /// Ranges of C's rows (op(A)'s rows).
+        case rows
+        /// Ranges of K, partial products summed in order.
+        case depth
+    }
+
+    /// The cut of a GEMM with C `m × n` and inner size `k`, and its number of parts: a
+    /// function of `(m, n, k)` alone.
+    func gemm(m: Int, n: Int, k: Int) -> (split: GemmSplit, parts: Int) {
+        let flops = 2.0 * Double(m) * Double(n) * Double(k)
+        let byWork = Int(min(Double(gemmMaxParts), flops / Double(gemmPartFlops)))
+        // 1, 2, or a multiple of 4: parts that 2 and 4 threads share out evenly.
+        func even(_ p: Int) -> Int { p >= 4 ? p / 4 * 4 : (p >= 2 ? 2 : 1) }
+        if k >= 4 * max(m, n) {   // a weight gradient: split the long reduction
+            let parts = even(min(byWork, k / gemmMinDepth))
+            return parts > 1 ? (.depth, parts) : (.whole, 1)
+        }
+        let byColumns = even(min(byWork, n / gemmMinColumns)), byRows = even(min(byWork, m / gemmMinRows))
+        if byColumns >= byRows && byColumns > 1 { return (.columns, byColumns) }
+        if byRows > 1 { return (.rows, byRows) }
+        return (.whole, 1)
+    }
+}
+
+/// The fixed summation of the CPU backend: one SIMD loop whose order depends only on the
+/// number of terms.
+enum CPUSum {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    /// `Σ p[j]`, `j < n`: four 8-wide accumulators over 32-float steps, then the tail.
+    @inline(__always)
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var j = 0
+        while j + 32 <= n {
+            a0 += load(p + j); a1 += load(p + j + 8); a2 += load(p + j + 16); a3 += load(p + j + 24)
+            j += 32
+        }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
+        while j < n { s += p[j]; j += 1 }
+        return s
+    }
+
+    /// `Σ a[j] · b[j]`, `j < n`, in the same order as `sum`.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var j = 0
+        while j + 32 <= n {
+            a0 += load(a + j) * load(b + j); a1 += load(a + j + 8) * load(b + j + 8)
+            a2 += load(a + j + 16) * load(b + j + 16); a3 += load(a + j + 24) * load(b + j + 24)
+            j += 32
+        }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
+        while j < n { s += a[j] * b[j]; j += 1 }
+        return s
+    }
+}
