@@ -35,14 +35,14 @@ public final class CPUBackend: Backend {
 
     /// The threads the operations are split over, and how the operations are cut.
     let workers: CPUWorkers
-    /// How operations are cut (`CPUPartition.standard` for this BLAS core).
+    /// How operations are cut (`CPUPartition.standard`).
     var partition: CPUPartition { workers.partition }
 
     /// Creates the backend on `threads` threads (nil: `CPUThreads.defaultCount()`, which is
     /// `--threads` when given, else the cores this process may use). Sets OpenBLAS's own
     /// thread count to 1 for the whole process: the backend splits its GEMMs itself.
     public convenience init(threads: Int? = nil) {
-        self.init(threads: threads, partition: .standard(core: String(cString: openblas_get_corename())))
+        self.init(threads: threads, partition: .standard)
     }
 
     /// The backend with its own cut (tests use a fine one, so that tiny operations split too).
@@ -165,13 +165,10 @@ public final class CPUBackend: Backend {
         }
         counters.libraryCalls += 1
         let plan = partition.gemm(m: m, n: n, k: k)
-        let padded = plan.split == .depth ? partition.paddedColumns(n) : n
-        // A split K: the parts' products (m × padded each), then the padded copies of op(B).
-        let scratch = plan.split == .depth ? try allocate(plan.parts * m * padded + (padded > n ? padded * k : 0)) : nil
-        profile.time(.gemm) {
+        let scratch = plan.split == .depth ? try allocate(plan.parts * m * n) : nil   // the parts' products
+        profile.timeGEMM("\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)×\(n)×\(k) \(plan.split)×\(plan.parts)") {
             parallelGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.pointer + aOffset, lda: lda,
-                         b: b.pointer + bOffset, ldb: ldb, beta: beta, c: cp, ldc: ldc, plan: plan, padded: padded,
-                         scratch: scratch?.pointer)
+                         b: b.pointer + bOffset, ldb: ldb, beta: beta, c: cp, ldc: ldc, plan: plan, scratch: scratch?.pointer)
         }
     }
 
@@ -186,14 +183,11 @@ public final class CPUBackend: Backend {
     }
 
     /// The GEMM cut as `CPUPartition.gemm` says, the parts over the threads. A split K writes
-    /// each range's product to `scratch` (`parts · m · padded` floats) and adds them in order;
-    /// with `padded > n`, each range first copies its op(B) with `padded - n` zero columns
-    /// into `scratch` after the products (`padded · k` floats in all).
+    /// each range's product to `scratch` (`parts · m · n` floats) and adds them in order.
     private func parallelGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-                              plan: (split: CPUPartition.GemmSplit, parts: Int), padded: Int,
-                              scratch: UnsafeMutablePointer<Float>?) {
+                              plan: (split: CPUPartition.GemmSplit, parts: Int), scratch: UnsafeMutablePointer<Float>?) {
         let (split, parts) = plan
         if parts > 1 && profile.enabled { profile.splitGemms += 1; profile.gemmParts += parts }
         switch split {
@@ -215,35 +209,20 @@ public final class CPUBackend: Backend {
             }
         case .depth:
             guard let scratch else { preconditionFailure("a GEMM with split K needs scratch") }
-            let mn = m * padded, paddedB = scratch + parts * mn
+            let mn = m * n
             workers.run(parts) { i in
                 let ks = CPUPartition.bounds(i, of: parts, total: k, align: 16)
                 let out = scratch + i * mn
                 if ks.isEmpty { out.update(repeating: 0, count: mn); return }
-                let k0 = ks.lowerBound, kp = ks.count
-                let ap = transA ? a + k0 * lda : a + k0
-                if padded == n {
-                    sgemm(transA, transB, m, n, kp, 1, ap, lda, transB ? b + k0 : b + k0 * ldb, ldb, 0, out, n)
-                    return
-                }
-                // op(B)'s rows k0..<k0+kp with zero columns n..<padded, in this range's own slot.
-                let bp = paddedB + padded * k0
-                if transB {   // B is n × k: padded rows of kp
-                    for r in 0..<n { (bp + r * kp).update(from: b + r * ldb + k0, count: kp) }
-                    (bp + n * kp).update(repeating: 0, count: (padded - n) * kp)
-                } else {      // B is k × n: rows of padded
-                    for r in 0..<kp {
-                        (bp + r * padded).update(from: b + (k0 + r) * ldb, count: n)
-                        (bp + r * padded + n).update(repeating: 0, count: padded - n)
-                    }
-                }
-                sgemm(transA, transB, m, padded, kp, 1, ap, lda, bp, transB ? kp : padded, 0, out, padded)
+                let k0 = ks.lowerBound
+                sgemm(transA, transB, m, n, ks.count, 1, transA ? a + k0 * lda : a + k0, lda,
+                      transB ? b + k0 : b + k0 * ldb, ldb, 0, out, n)
             }
             // C = alpha · (((P0 + P1) + P2) + …) + beta · C: the ranges added in order (into P0).
             forRows(m, n) { r, js in
-                let row = c + r * ldc, acc = scratch + r * padded
+                let row = c + r * ldc, acc = scratch + r * n
                 for p in 1..<parts {
-                    let part = scratch + p * mn + r * padded
+                    let part = scratch + p * mn + r * n
                     for j in js { acc[j] += part[j] }
                 }
                 if beta == 0 { for j in js { row[j] = alpha * acc[j] } } else { for j in js { row[j] = alpha * acc[j] + beta * row[j] } }

@@ -66,30 +66,12 @@ struct CPUPartition: Sendable {
     /// The least rows or columns of C per part, and the least K per part of a split K, so a
     /// part's packing of the operand it shares stays small beside its arithmetic.
     var gemmMinRows: Int, gemmMinColumns: Int, gemmMinDepth: Int
-    /// C's column count at or below which a single-threaded `cblas_sgemm` is slow (0: none).
-    var slowColumns: Int
 
-    /// The backend's cut for OpenBLAS core `core`: chunks of 64 KiB, sums in blocks of 32 KiB
-    /// (an L1 cache), GEMM parts of at least 2 MFLOP (some tens of microseconds on a core),
-    /// at most 16 of them, at least 64 rows, 336 columns or 512 of K each.
-    ///
-    /// On OpenBLAS's Zen kernels (0.3.21, measured on an AVX2 EPYC) a single-threaded
-    /// `cblas_sgemm` whose C has at most 320 columns (row-major n, OpenBLAS's column-major M)
-    /// runs at a third of the speed of one with 336 or more (10–12 against 31–35 GFLOP/s,
-    /// whatever m and k). The coupling networks' weight gradients (256 × 256, 36 × 256,
-    /// 72 × 256) are such GEMMs, so there a split K pads C's columns (`paddedColumns`), and
-    /// column parts are at least 336 wide on every core.
-    static func standard(core: String) -> CPUPartition {
-        CPUPartition(elementGrain: 16_384, sumBlock: 8_192, gemmPartFlops: 2_000_000, gemmMaxParts: 16, gemmMinRows: 64,
-                     gemmMinColumns: 336, gemmMinDepth: 512, slowColumns: core.lowercased().hasPrefix("zen") ? 320 : 0)
-    }
-
-    /// The columns each part of a split-K GEMM computes for C's `n`: `n`, or `slowColumns + 16`
-    /// (zero columns added) when `n` is in the slow range and at least 3/5 of it (below that,
-    /// padding costs more than it saves).
-    func paddedColumns(_ n: Int) -> Int {
-        slowColumns > 0 && n <= slowColumns && 5 * n >= 3 * slowColumns ? slowColumns + 16 : n
-    }
+    /// The backend's cut: chunks of 64 KiB, sums in blocks of 32 KiB (an L1 cache), GEMM parts
+    /// of at least 4 MFLOP (a hundred microseconds or so on a core), at most 8 of them, at least
+    /// 64 rows, 256 columns or 512 of K each.
+    static let standard = CPUPartition(elementGrain: 16_384, sumBlock: 8_192, gemmPartFlops: 4_000_000, gemmMaxParts: 8,
+                                       gemmMinRows: 64, gemmMinColumns: 256, gemmMinDepth: 512)
 
     /// Part `i` of `parts` near-equal ranges of `0..<total`, inner boundaries rounded down to
     /// multiples of `align`.

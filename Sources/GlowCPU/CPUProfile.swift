@@ -37,6 +37,9 @@ public final class CPUProfile {
     private var counts = [Int](repeating: 0, count: Category.allCases.count)
     /// GEMMs that ran cut into parts, and their parts, since the last `reset()`.
     public internal(set) var splitGemms = 0, gemmParts = 0
+    /// Seconds and calls per GEMM shape (`"NT 256×256×12544 depth×16"`: transposes, m×n×k, the
+    /// cut) since the last `reset()`.
+    public internal(set) var gemmShapes: [String: (seconds: Double, calls: Int)] = [:]
     private var depth = 0
 
     init() {}
@@ -45,13 +48,23 @@ public final class CPUProfile {
     public func reset() {
         times = .init(repeating: 0, count: Category.allCases.count)
         counts = .init(repeating: 0, count: Category.allCases.count)
-        splitGemms = 0; gemmParts = 0
+        splitGemms = 0; gemmParts = 0; gemmShapes = [:]
     }
 
     /// Seconds spent in `category` since the last `reset()`.
     public func seconds(_ category: Category) -> Double { times[category.rawValue] }
     /// Operations of `category` timed since the last `reset()`.
     public func calls(_ category: Category) -> Int { counts[category.rawValue] }
+
+    /// Runs the GEMM `body`, adding its time to `.gemm` and to its shape's entry.
+    func timeGEMM(_ shape: @autoclosure () -> String, _ body: () -> Void) {
+        guard enabled, depth == 0 else { return body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        time(.gemm, body)
+        let key = shape()
+        gemmShapes[key, default: (0, 0)].seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        gemmShapes[key, default: (0, 0)].calls += 1
+    }
 
     /// Runs `body`, adding its time to `category` when enabled and not inside another timed call.
     @inline(__always)

@@ -132,6 +132,7 @@ struct BenchCommand: ParsableCommand {
         }
         let gemmCalls = cpu?.profile.calls(.gemm) ?? 0, splitGemms = cpu?.profile.splitGemms ?? 0
         let gemmParts = cpu?.profile.gemmParts ?? 0
+        let gemmShapes = (cpu?.profile.gemmShapes ?? [:]).sorted { $0.value.seconds > $1.value.seconds }
         // Per-rank figures, gathered by summing vectors that are zero but in each rank's slot.
         var perRank = [Double](repeating: 0, count: 3 * ranks)
         perRank[comm.rank] = Double(steps * n) / trainSeconds
@@ -212,6 +213,14 @@ struct BenchCommand: ParsableCommand {
                     print("  profile    " + shares.map { String(format: "%@ %.1f%%", $0.0, 100 * $0.1) }.joined(separator: ", ")
                         + String(format: " of a %.3f s step; %d of %d GEMMs cut, %.1f parts each", trainSeconds / Double(steps),
                                  splitGemms, gemmCalls, splitGemms > 0 ? Double(gemmParts) / Double(splitGemms) : 0))
+                    let gemmFlops = { (shape: String) -> Double in   // "NT m×n×k …"
+                        let dims = shape.split(separator: " ")[1].split(separator: "×").compactMap { Double($0) }
+                        return dims.count == 3 ? 2 * dims[0] * dims[1] * dims[2] : 0
+                    }
+                    for (shape, v) in gemmShapes.prefix(8) {
+                        print(String(format: "             %5.1f%%  %4d calls  %5.1f GFLOP/s  %@", 100 * v.seconds / trainSeconds, v.calls,
+                                     gemmFlops(shape) * Double(v.calls) / v.seconds / 1e9, shape))
+                    }
                 } else {
                     print("  profile    (the CPU backend only; \(backend.name) is not)")
                 }

@@ -9,19 +9,11 @@ import XCTest
 /// thread count's defaults (affinity mask, cgroup quota, MPI share) and `--threads`.
 final class CPUThreadsTests: XCTestCase {
     /// A cut so fine that the tests' small operations split like full-size ones: elementwise
-    /// chunks of 64 floats, sums in blocks of 32, GEMM parts from 2 kFLOP, and the padded
-    /// weight-gradient path for C 15–24 columns wide.
+    /// chunks of 64 floats, sums in blocks of 32, GEMM parts from 2 kFLOP.
     static let fine = CPUPartition(elementGrain: 64, sumBlock: 32, gemmPartFlops: 2_000, gemmMaxParts: 16, gemmMinRows: 4,
-                                   gemmMinColumns: 16, gemmMinDepth: 16, slowColumns: 24)
+                                   gemmMinColumns: 16, gemmMinDepth: 16)
 
     static let threadCounts = [1, 2, 3, 4]
-
-    /// The standard cut with the slow-column padding on, whatever this machine's BLAS core.
-    static var standardPadded: CPUPartition {
-        var p = CPUPartition.standard(core: "Zen")
-        p.slowColumns = 320
-        return p
-    }
 
     // MARK: GEMM
 
@@ -42,20 +34,18 @@ final class CPUThreadsTests: XCTestCase {
         return out
     }
 
-    /// Every cut of `CPUPartition.gemm` at full size (whole, column ranges, row ranges, split K
-    /// with and without padded columns), every transpose, with beta 0 on NaN-poisoned C and with
+    /// Every cut of `CPUPartition.gemm` at full size (whole, column ranges, row ranges, split
+    /// K), every transpose, with beta 0 on NaN-poisoned C and with
     /// beta 0.5: the same bits on 1–4 threads, within 1e-5 (normwise) of Float64.
     func testGEMMCutsMatchFloat64OnEveryThreadCount() throws {
-        let partition = Self.standardPadded
+        let partition = CPUPartition.standard
         let shapes: [(m: Int, n: Int, k: Int, split: CPUPartition.GemmSplit)] = [
-            (8, 8, 8, .whole), (16, 1344, 96, .columns), (256, 96, 96, .rows), (12, 200, 1024, .depth), (64, 40, 1024, .depth),
+            (8, 8, 8, .whole), (32, 1344, 96, .columns), (256, 96, 192, .rows), (24, 200, 1024, .depth), (64, 64, 1024, .depth),
         ]
         for s in shapes {
             XCTAssertEqual(partition.gemm(m: s.m, n: s.n, k: s.k).split, s.split, "the cut of \(s.m)×\(s.n)×\(s.k)")
             if s.split != .whole { XCTAssertGreaterThan(partition.gemm(m: s.m, n: s.n, k: s.k).parts, 1) }
         }
-        XCTAssertEqual(partition.paddedColumns(200), 336, "200 columns take the padded path")
-        XCTAssertEqual(partition.paddedColumns(40), 40)
         let backends = Self.threadCounts.map { CPUBackend(threads: $0, partition: partition) }
         for (index, s) in shapes.enumerated() {
             for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
