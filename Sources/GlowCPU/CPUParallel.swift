@@ -1,8 +1,9 @@
 import Dispatch
+import Synchronization
 
-/// The CPU backend's threads: `run(parts:)` deals an operation's parts to at most `count`
-/// threads of Dispatch's pool (`concurrentPerform`, whose calling thread takes a share), each
-/// thread a contiguous run of parts.
+/// The CPU backend's threads: `run(parts:)` hands an operation's parts to at most `count`
+/// threads of Dispatch's pool (`concurrentPerform`, whose calling thread takes a share); each
+/// thread takes the next part not yet taken, so a thread the machine slows down takes fewer.
 ///
 /// Which thread runs a part never changes what the part computes: the parts themselves come
 /// from `CPUPartition`, which looks at the operation's sizes only, and every part writes
@@ -23,9 +24,14 @@ struct CPUWorkers {
             for p in 0..<parts { body(p) }
             return
         }
+        let next = NextPart()
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                for p in (t * parts / threads)..<((t + 1) * parts / threads) { body(p) }
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                while true {
+                    let p = next.value.add(1, ordering: .relaxed).oldValue
+                    if p >= parts { break }
+                    body(p)
+                }
             }
         }
     }
@@ -41,6 +47,11 @@ struct CPUWorkers {
         }
         run(chunks) { c in body(CPUPartition.bounds(c, of: chunks, total: count, align: 16)) }
     }
+}
+
+/// The counter of `CPUWorkers.run`: the next part to take.
+private final class NextPart: Sendable {
+    let value = Atomic<Int>(0)
 }
 
 /// How the CPU backend cuts an operation into parts: from the operation's sizes alone, never
