@@ -237,14 +237,12 @@ public final class CPUBackend: Backend {
         let hw = height * width, cols = images * hw
         let src = x.pointer + xOffset, dst = columns.pointer
         profile.time(.lowering) {
-            // One part per (row, image range): rows of 9·C, each N·H·W long.
-            let imagesPerPart = max(1, min(images, partition.elementGrain / max(hw, 1)))
-            let pieces = (images + imagesPerPart - 1) / imagesPerPart
-            workers.run(channels * 9 * pieces, work: channels * 9 * cols) { task in
-                let row = task / pieces, first = (task % pieces) * imagesPerPart
+            // Thread t: every row (9·C of them) for its range of images.
+            workers.run(workers.count, work: channels * 9 * cols) { t in
+              for row in 0..<(channels * 9) {
                 let c = row / 9, ky = (row % 9) / 3 - 1, kx = row % 3 - 1
                 let out = dst + row * cols
-                for n in first..<min(images, first + imagesPerPart) {
+                for n in CPUPartition.bounds(t, of: workers.count, total: images, align: 1) {
                     let plane = src + (c * images + n) * hw
                     let o = out + n * hw
                     for h in 0..<height {
@@ -258,6 +256,7 @@ public final class CPUBackend: Backend {
                         for w in max(w1, w0)..<width { orow[w] = 0 }
                     }
                 }
+              }
             }
         }
     }
@@ -267,13 +266,12 @@ public final class CPUBackend: Backend {
         let hw = height * width, cols = images * hw
         let src = columns.pointer, dst = x.pointer + xOffset
         profile.time(.lowering) {
-            // Each output plane (channel, image) adds its 9 taps in tap order: one part per
-            // plane range, so the sums do not depend on the cut.
-            let planes = channels * images
-            let planesPerPart = max(1, partition.elementGrain / max(9 * hw, 1))
-            workers.run((planes + planesPerPart - 1) / planesPerPart, work: 9 * planes * hw) { part in
-                for plane in (part * planesPerPart)..<min(planes, (part + 1) * planesPerPart) {
-                    let c = plane / images, n = plane % images
+            // Each output plane (channel, image) adds its 9 taps in tap order, so the sums do
+            // not depend on the cut; thread t takes the planes of its range of images.
+            workers.run(workers.count, work: 9 * channels * cols) { t in
+                for n in CPUPartition.bounds(t, of: workers.count, total: images, align: 1) {
+                  for c in 0..<channels {
+                    let plane = c * images + n
                     let out = dst + plane * hw
                     for t in 0..<9 {
                         let ky = t / 3 - 1, kx = t % 3 - 1
@@ -286,6 +284,7 @@ public final class CPUBackend: Backend {
                             if w0 < w1 { for w in w0..<w1 { irow[w + kx] += orow[w] } }
                         }
                     }
+                  }
                 }
             }
         }
@@ -374,11 +373,10 @@ public final class CPUBackend: Backend {
         let h2 = height / 2, w2 = width / 2
         let xp = x.pointer, yp = y.pointer
         profile.time(.elementwise) {
-            // One part per (channel, image) plane: a permutation, the same for any cut.
-            let planes = channels * images, per = max(1, partition.elementGrain / max(height * width, 1))
-            workers.run((planes + per - 1) / per, work: planes * height * width) { part in
-                for plane in (part * per)..<min(planes, (part + 1) * per) {
-                    let c = plane / images, n = plane % images
+            // A permutation, the same for any cut: thread t takes its range of images.
+            workers.run(workers.count, work: channels * images * height * width) { t in
+                for n in CPUPartition.bounds(t, of: workers.count, total: images, align: 1) {
+                  for c in 0..<channels {
                     for h in 0..<height {
                         for w in 0..<width {
                             let big = ((c * images + n) * height + h) * width + w
@@ -386,6 +384,7 @@ public final class CPUBackend: Backend {
                             if inverse { yp[big] = xp[small] } else { yp[small] = xp[big] }
                         }
                     }
+                  }
                 }
             }
         }
@@ -520,7 +519,7 @@ public final class CPUBackend: Backend {
     }
 
     /// ActNorm's and Conv2dZeros' backward in one pass over each row: the ReLU mask, `dx`, and
-    /// the two sums, each over blocks of `partition.sumBlock` added in order.
+    /// the two sums, each over the row's column blocks added in order (`rowReduce`).
     public func channelAffineBackward(dy: CPUBuffer, y: CPUBuffer, logs: CPUBuffer, factor: Float, rows: Int, cols: Int,
                                       logsConstant: Float, relu: Bool, dx: CPUBuffer, gradBias: CPUBuffer, gradLogs: CPUBuffer) throws {
         try check(dy.count >= rows * cols && y.count >= rows * cols && dx.count >= rows * cols && logs.count >= rows
@@ -632,44 +631,28 @@ public final class CPUBackend: Backend {
 
     // MARK: Splitting
 
-    /// Runs `body(row, columns)` over a `rows × cols` matrix cut into pieces of about
-    /// `partition.elementGrain` floats (whole rows when they are short, column ranges of
-    /// long ones): for elementwise work.
+    /// `CPUWorkers.forRows`.
     private func forRows(_ rows: Int, _ cols: Int, _ body: (Int, Range<Int>) -> Void) {
-        if rows <= 0 || cols <= 0 { return }
-        let grain = partition.elementGrain
-        let pieces = max(1, cols / grain)   // column ranges per row, each at least a grain
-        let piece = cols / pieces
-        let perPart = max(1, grain / max(piece, 1))   // pieces per part
-        let tasks = rows * pieces
-        let parts = rows * cols < 2 * grain ? 1 : (tasks + perPart - 1) / perPart
-        let taskRange = { (p: Int) in parts == 1 ? 0..<tasks : (p * perPart)..<min(tasks, (p + 1) * perPart) }
-        workers.run(parts) { p in
-            for t in taskRange(p) {
-                body(t / pieces, CPUPartition.bounds(t % pieces, of: pieces, total: cols, align: 16))
-            }
-        }
+        workers.forRows(rows, cols, body)
     }
 
     /// Two sums per row of a `rows × cols` matrix: `block(row, columns)` returns the pair for
-    /// one block of `partition.sumBlock` columns (from the row's start), and
-    /// `finish(row, first, second)` receives each row's totals, its blocks added in order.
-    /// The blocks depend on `cols` alone, so the sums do not depend on the thread count.
+    /// one of the row's column blocks (`CPUPartition.sumBlocks`, from its length alone), and
+    /// `finish(row, first, second)` receives each row's totals, its blocks added in order. So
+    /// the sums do not depend on the thread count. Thread t takes the t-th run of blocks of
+    /// every row (the same columns as its GEMM parts), or of rows when rows are one block.
     private func rowReduce(_ rows: Int, _ cols: Int, _ block: (Int, Range<Int>) -> (Float, Float),
                            finish: (Int, Float, Float) -> Void) {
         if rows <= 0 { return }
-        let blocks = max(1, (cols + partition.sumBlock - 1) / partition.sumBlock)
-        let tasks = rows * blocks
+        let blocks = partition.sumBlocks(cols), tasks = rows * blocks
         let partials = UnsafeMutablePointer<(Float, Float)>.allocate(capacity: tasks)
         defer { partials.deallocate() }
-        let blockLength = min(cols, partition.sumBlock)
-        let perPart = max(1, partition.elementGrain / max(blockLength, 1))
-        let parts = rows * cols < 2 * partition.elementGrain ? 1 : (tasks + perPart - 1) / perPart
-        workers.run(parts) { p in
-            for t in (parts == 1 ? 0..<tasks : (p * perPart)..<min(tasks, (p + 1) * perPart)) {
-                let b = t % blocks
-                let lo = b * partition.sumBlock
-                partials[t] = block(t / blocks, lo..<min(cols, lo + partition.sumBlock))
+        // Task b·rows + r is block b of row r.
+        let perThread = (tasks + workers.count - 1) / workers.count
+        workers.run((tasks + perThread - 1) / perThread, work: rows * cols) { part in
+            for t in (part * perThread)..<min(tasks, (part + 1) * perThread) {
+                let b = t / rows, r = t % rows
+                partials[r * blocks + b] = block(r, CPUPartition.bounds(b, of: blocks, total: cols, align: 16))
             }
         }
         for r in 0..<rows {
