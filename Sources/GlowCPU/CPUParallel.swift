@@ -1,12 +1,12 @@
 import Dispatch
 
 /// The CPU backend's threads: `run(parts:)` deals an operation's parts to at most `count`
-/// threads of Dispatch's pool (`concurrentPerform`, whose calling thread takes a share), thread
-/// t the t-th contiguous run of them. Operations cut their data along the columns of their
-/// CNHW activations (images, then positions), so thread t works on about the same images in
-/// every operation and finds them in its own core's cache: dealing parts out dynamically
-/// instead (each thread taking the next part) measured 20.5 images/s on 2 cores against
-/// 29.6 for two single-thread MPI ranks, whose data never leave their core.
+/// threads of a `CPUThreadPool` (each pinned to a core), thread t the t-th contiguous run of
+/// them. Operations cut their data along the columns of their CNHW activations (images, then
+/// positions), so thread t works on about the same images in every operation and finds them
+/// in its own core's cache, as an MPI rank bound to a core does. (Dispatch's
+/// `concurrentPerform` with each thread taking the next part measured 20.5 images/s on 2
+/// cores against 29.6 for two single-thread MPI ranks.)
 ///
 /// Which thread runs a part never changes what the part computes: the parts themselves come
 /// from `CPUPartition`, which looks at the operation's sizes only, and every part writes
@@ -17,7 +17,13 @@ struct CPUWorkers {
     /// How operations are cut.
     let partition: CPUPartition
 
-    init(_ count: Int, partition: CPUPartition) { self.count = max(1, count); self.partition = partition }
+    /// The threads (nil for one: everything runs on the calling thread).
+    let pool: CPUThreadPool?
+
+    init(_ count: Int, partition: CPUPartition) {
+        self.count = max(1, count); self.partition = partition
+        pool = self.count > 1 ? CPUThreadPool.shared(count: self.count) : nil
+    }
 
     /// Runs `body(part)` for every part in `0..<parts`, over the threads; on the calling
     /// thread alone when the operation's `work` (floats touched) is under two grains.
@@ -27,10 +33,8 @@ struct CPUWorkers {
             for p in 0..<parts { body(p) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                for p in (t * parts / threads)..<((t + 1) * parts / threads) { body(p) }
-            }
+        pool!.run { t in
+            if t < threads { for p in (t * parts / threads)..<((t + 1) * parts / threads) { body(p) } }
         }
     }
 
