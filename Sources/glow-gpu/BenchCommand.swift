@@ -269,6 +269,11 @@ struct BenchCommand: ParsableCommand {
         }
         let ha = [Float](repeating: 0.5, count: m * k), hb = [Float](repeating: 0.25, count: k * n)
         var hc = [Float](repeating: 0, count: m * n)
+        // OpenBLAS on the CPU backend's thread count (the backend runs it on one thread per part).
+        let cpuThreads = (backend as? CPUBackend)?.threads
+        let blasThreads = openblas_get_num_threads()
+        if let cpuThreads { openblas_set_num_threads(Int32(cpuThreads)) }
+        defer { openblas_set_num_threads(blasThreads) }
         var blas = Double.infinity
         for _ in 0..<3 {
             let t = Date()
@@ -277,7 +282,7 @@ struct BenchCommand: ParsableCommand {
             blas = min(blas, Date().timeIntervalSince(t))
         }
         let f = 2.0 * Double(m * n * k)
-        let sg = BenchCommand.sgemmGFLOPs()
+        let sg = BenchCommand.sgemmGFLOPs(threads: cpuThreads)
         print("kernels on \(backend.name)")
         print(String(format: "  gemm NN %d×%d×%d     %.1f GFLOP/s", m, n, k, f / gemmT / 1e9))
         print(String(format: "  gemm NT %d×%d×%d     %.1f GFLOP/s", m, k, n, f / gemmNT / 1e9))
