@@ -94,14 +94,12 @@ public enum DeviceSelector {
 
     /// Opens the backend `spec` names for one of `localSize` processes on this machine
     /// (MPI ranks): `auto`, `cuda` and `opencl` take the device number `localRank` (modulo
-    /// their count), and the CPU backend gets `cores / localSize` threads so the ranks
-    /// divide the cores. Other specs name one device explicitly and are opened as given.
+    /// their count), and the CPU backend gets `--threads`, else this rank's share of the
+    /// cores (`CPUThreads.share`: the cores mpirun bound it to, or the available cores
+    /// divided by `localSize`), so the ranks divide the cores. Other specs name one device
+    /// explicitly and are opened as given.
     static func openForRank(_ spec: String, precision: GEMMPrecision, localRank: Int, localSize: Int) throws -> any Backend {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        // mpirun may bind each rank to its own cores: then those are this rank's share.
-        let allowed = allowedCPUs()
-        let share = allowed.map { $0 < cores ? $0 : cores / localSize } ?? cores / localSize
-        let cpu = { CPUBackend(threads: max(1, share)) }
+        let cpu = { CPUBackend(threads: CPUThreads.defaultCount(localSize: localSize)) }
         let cudaDevices = (try? CUDADeviceInfo.usable()) ?? []
         switch spec.trimmingCharacters(in: .whitespaces).lowercased() {
         case "cpu":
@@ -124,15 +122,6 @@ public enum DeviceSelector {
         default:
             return try openDevice(spec, precision: precision)
         }
-    }
-
-    /// The CPUs this process may run on (`Cpus_allowed` in /proc/self/status), or nil.
-    static func allowedCPUs() -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
-        let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
-        let bits = mask.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
-        return bits > 0 ? bits : nil
     }
 
     static func noDevice(_ spec: String) -> GlowError {

@@ -20,12 +20,16 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time only the GEMM and the 3×3 convolution at Glow-sized shapes.") var kernels = false
     @Option(name: .customLong("kernel-batch"), help: "Images in --kernels' shapes (N = images·14·14).") var kernelBatch: Int = 64
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "CPU backend: the share of a training step in GEMM, convolution lowering, elementwise passes, reductions and the update.")
+    var profile = false
+    @OptionGroup var threadsOption: ThreadsOption
 
     func run() throws {
         // GlowError and DataError print as "Error: <message>". Under mpirun every rank
         // trains its batch data-parallel and rank 0 prints the job's figures (see MPIJob).
         let comm = try Communicators.fromEnvironment()
         try MPIJob.run(comm, "bench") {
+            threadsOption.apply()
             let backend = try DeviceSelector.open(device, precision: precision, localRank: comm.localRank,
                                                   localSize: comm.localSize)
             // The timed GEMMs and convolution have the coupling networks' shapes: TF32 applies
@@ -35,7 +39,12 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    static func sgemmGFLOPs(_ n: Int = 2048) -> Double {
+    /// The best of three `cblas_sgemm` runs of `n`³, on `threads` OpenBLAS threads when given
+    /// (the CPU backend's count: it runs OpenBLAS on one thread per part of its own split).
+    static func sgemmGFLOPs(_ n: Int = 2048, threads: Int? = nil) -> Double {
+        let before = openblas_get_num_threads()
+        if let threads { openblas_set_num_threads(Int32(threads)) }
+        defer { openblas_set_num_threads(before) }
         let a = [Float](repeating: 0.5, count: n * n), b = a
         var c = [Float](repeating: 0, count: n * n)
         var best = 0.0
@@ -73,7 +82,8 @@ struct BenchCommand: ParsableCommand {
         guard !steps.multipliedReportingOverflow(by: cfg.batch).overflow else {
             throw GlowError("--steps \(steps) × --batch \(cfg.batch) images is past the largest integer")
         }
-        let sgemm = BenchCommand.sgemmGFLOPs()
+        let cpu = backend as? CPUBackend
+        let sgemm = BenchCommand.sgemmGFLOPs(threads: cpu?.threads)
         let model = try Glow(config: cfg, backend: backend, seed: 1)
         let n = cfg.batch, ranks = comm.size
         let pixels = (0..<(n * ranks * cfg.dimension)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 24) }
@@ -98,6 +108,8 @@ struct BenchCommand: ParsableCommand {
         // Launch overhead per training step, counted alike on every backend (DeviceCounters).
         let counters = backend.counters
         counters.reset()
+        cpu?.profile.reset()
+        cpu?.profile.enabled = profile
         let t0 = Date()
         var exchangeSeconds = 0.0, skipped = 0
         for _ in 0..<steps {
@@ -113,6 +125,15 @@ struct BenchCommand: ParsableCommand {
         let byKernel = counters.byKernel   // before encode and sample add theirs
         try backend.synchronize()
         let trainSeconds = Date().timeIntervalSince(t0)
+        cpu?.profile.enabled = false
+        // Shares of the timed steps; `other` is the rest (the model's host code, allocation, waits).
+        let shares: [(String, Double)]? = cpu.map { cpu in
+            let parts = CPUProfile.Category.allCases.map { ($0.name, cpu.profile.seconds($0) / trainSeconds) }
+            return parts + [("other", max(0, 1 - parts.reduce(0) { $0 + $1.1 }))]
+        }
+        let gemmCalls = cpu?.profile.calls(.gemm) ?? 0, splitGemms = cpu?.profile.splitGemms ?? 0
+        let gemmParts = cpu?.profile.gemmParts ?? 0
+        let gemmShapes = (cpu?.profile.gemmShapes ?? [:]).sorted { $0.value.seconds > $1.value.seconds }
         // Per-rank figures, gathered by summing vectors that are zero but in each rank's slot.
         var perRank = [Double](repeating: 0, count: 3 * ranks)
         perRank[comm.rank] = Double(steps * n) / trainSeconds
@@ -151,7 +172,11 @@ struct BenchCommand: ParsableCommand {
         let gflops = gflopPerImage * trainIPS
         let rss = BenchCommand.peakRSSMB()
         if json {
+            let profileJSON = profile
+                ? ", \"profile\": " + (shares.map { "{" + $0.map { "\"\($0.0)\": \(r($0.1))" }.joined(separator: ", ") + "}" } ?? "null")
+                : ""
             print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
+                + "\"threads\": \(cpu.map { "\($0.threads)" } ?? "null"), "
                 + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
                 + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
                 + "\"kernel_launches_per_step\": \(count(launches)), \"host_syncs_per_step\": \(count(syncs)), "
@@ -167,7 +192,8 @@ struct BenchCommand: ParsableCommand {
                 + "\"per_rank_images_per_second\": [\(rankIPS.map(r).joined(separator: ", "))], "
                 + "\"step_seconds\": \(r(stepSeconds)), \"allreduce_seconds_per_step\": \(r(exchange)), "
                 + "\"allreduce_fraction\": \(r(exchange / stepSeconds)), \"allreduce_alone_seconds\": \(r(alone)), "
-                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))}")
+                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))"
+                + profileJSON + "}")
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
             if ranks > 1 {
@@ -189,6 +215,23 @@ struct BenchCommand: ParsableCommand {
             if !byKernel.isEmpty {
                 let top = byKernel.sorted { $0.value > $1.value }.prefix(8)
                 print("             most launched: " + top.map { "\($0.key) \($0.value / steps)" }.joined(separator: ", "))
+            }
+            if profile {
+                if let shares {
+                    print("  profile    " + shares.map { String(format: "%@ %.1f%%", $0.0, 100 * $0.1) }.joined(separator: ", ")
+                        + String(format: " of a %.3f s step; %d of %d GEMMs cut, %.1f parts each", trainSeconds / Double(steps),
+                                 splitGemms, gemmCalls, splitGemms > 0 ? Double(gemmParts) / Double(splitGemms) : 0))
+                    let gemmFlops = { (shape: String) -> Double in   // "NT m×n×k …"
+                        let dims = shape.split(separator: " ")[1].split(separator: "×").compactMap { Double($0) }
+                        return dims.count == 3 ? 2 * dims[0] * dims[1] * dims[2] : 0
+                    }
+                    for (shape, v) in gemmShapes.prefix(8) {
+                        print(String(format: "             %5.1f%%  %4d calls  %5.1f GFLOP/s  %@", 100 * v.seconds / trainSeconds, v.calls,
+                                     gemmFlops(shape) * Double(v.calls) / v.seconds / 1e9, shape))
+                    }
+                } else {
+                    print("  profile    (the CPU backend only; \(backend.name) is not)")
+                }
             }
             print(String(format: "  encode     %.1f images/s;  sample %.1f images/s (T=0.7)", encodeIPS, sampleIPS))
             print(String(format: "  peak RSS   %.0f MB (%.0f MB weights, gradients, moments and data before the first step; "
@@ -234,6 +277,11 @@ struct BenchCommand: ParsableCommand {
         }
         let ha = [Float](repeating: 0.5, count: m * k), hb = [Float](repeating: 0.25, count: k * n)
         var hc = [Float](repeating: 0, count: m * n)
+        // OpenBLAS on the CPU backend's thread count (the backend runs it on one thread per part).
+        let cpuThreads = (backend as? CPUBackend)?.threads
+        let blasThreads = openblas_get_num_threads()
+        if let cpuThreads { openblas_set_num_threads(Int32(cpuThreads)) }
+        defer { openblas_set_num_threads(blasThreads) }
         var blas = Double.infinity
         for _ in 0..<3 {
             let t = Date()
@@ -242,7 +290,7 @@ struct BenchCommand: ParsableCommand {
             blas = min(blas, Date().timeIntervalSince(t))
         }
         let f = 2.0 * Double(m * n * k)
-        let sg = BenchCommand.sgemmGFLOPs()
+        let sg = BenchCommand.sgemmGFLOPs(threads: cpuThreads)
         print("kernels on \(backend.name)")
         print(String(format: "  gemm NN %d×%d×%d     %.1f GFLOP/s", m, n, k, f / gemmT / 1e9))
         print(String(format: "  gemm NT %d×%d×%d     %.1f GFLOP/s", m, k, n, f / gemmNT / 1e9))

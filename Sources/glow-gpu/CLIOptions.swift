@@ -16,15 +16,35 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Images per device call when encoding or decoding.")
     var batch: Int = 64
 
+    @OptionGroup var threadsOption: ThreadsOption
+
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch \(batch): must be at least 1") }
     }
 
     /// Loads the checkpoint onto the device.
     func load() throws -> GlowModel {
+        threadsOption.apply()
         let m = try GlowModel(checkpoint: checkpoint, device: device, precision: precision)
         m.batchSize = batch
         return m
+    }
+}
+
+/// `--threads`: the CPU backend's threads, on every command that opens a device.
+struct ThreadsOption: ParsableArguments {
+    @Option(help: "CPU backend threads (default: the cores this process may use, from its affinity mask and cgroup CPU quota, divided among the MPI ranks on this machine). Results do not depend on it.")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads {
+            do { try CPUThreads.validate(threads) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    /// Makes `--threads` the count of every CPU backend this process opens.
+    func apply() {
+        if let threads { CPUThreads.requested = threads }
     }
 }
 

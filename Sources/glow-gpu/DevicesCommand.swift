@@ -10,11 +10,15 @@ struct DevicesCommand: ParsableCommand {
 
     @Flag(help: "Also build kernels.cl on every CUDA and OpenCL device and report the build time.")
     var check = false
+    @OptionGroup var threadsOption: ThreadsOption
 
     func run() throws {
+        threadsOption.apply()
         let cpu = CPUBackend()
         print("cpu        CPU backend: \(cpu.blasConfig)")
-        print("           BLAS core \(cpu.blasCore), \(cpu.threads) threads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("           BLAS core \(cpu.blasCore), \(cpu.threads) threads (\(CPUThreads.requested != nil ? "--threads" : "default")); "
+            + "\(CPUThreads.machineProcessors) processors, \(CPUThreads.affinityCount().map(String.init) ?? "?") in the affinity mask, "
+            + "cgroup quota \(CPUThreads.cgroupQuota().map { "\($0) cores" } ?? "none")")
         listCUDA()
         let devices: [OpenCLDeviceInfo]
         do { devices = try OpenCLDeviceInfo.all() } catch {

@@ -19,11 +19,13 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
     var precision: GEMMPrecision = .fp32
     @Flag(help: "Print {\"bpd\": …, \"images\": …} only.") var json = false
+    @OptionGroup var threadsOption: ThreadsOption
 
     func run() throws {
         // GlowError and DataError print as "Error: <message>"; with --json the failure is also
         // a JSON object on stdout, so the output is always valid JSON.
         do {
+            threadsOption.apply()
             let backend = try DeviceSelector.open(device, precision: precision)
             try evaluate(backend)
         } catch {

@@ -14,8 +14,10 @@ struct SelftestCommand: ParsableCommand {
     var precision: GEMMPrecision = .fp32
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Flag(name: .customLong("no-model"), help: "Only the operation rows, not the small-model check.") var noModel = false
+    @OptionGroup var threadsOption: ThreadsOption
 
     func run() throws {
+        threadsOption.apply()
         let backend = try DeviceSelector.open(device, precision: precision)
         let report = try check(backend)
         if json { print(report.json()) } else { print(report.summary) }

@@ -45,6 +45,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
     var precision: GEMMPrecision = .fp32
     @Option(help: "store (keep activations) or reversible (recompute them through the inverse).") var memory: String = "store"
+    @OptionGroup var threadsOption: ThreadsOption
     @Option(help: "Seed of initialisation, data order and noise (default 1, or the training state's with --resume).") var seed: UInt64?
     @Option(help: "Output folder.") var out: String = "runs/glow"
     @Flag(help: "Continue from the checkpoint and training state in --out (model options default to the checkpoint's; a conflicting one is an error).") var resume = false
@@ -223,6 +224,7 @@ struct TrainCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let stale = comm.isRoot ? AtomicFile.removeStaleTemporaries(in: out) : []
         if !stale.isEmpty { print("removed \(stale.count) temporary file\(stale.count > 1 ? "s" : "") of an interrupted save: \(stale.joined(separator: ", "))") }
+        threadsOption.apply()
         let backend = try DeviceSelector.open(device, precision: precision, localRank: comm.localRank, localSize: comm.localSize)
         try train(backend, cfg, opt, memoryMode, runSeed, resumed, trainSet, test, totalSteps, comm)
     }
