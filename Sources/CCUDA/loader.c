@@ -521,8 +521,8 @@ int glow_cuda_find_library(int library, const GlowCUDASearch *s, int driverVersi
 
 // --- Loading -----------------------------------------------------------------------------------
 
-// Resolves `name` (trying `name` + "_v2" first when `v2`), or records which symbol is missing.
-static void *resolve(Library *lib, const char *name, int v2) {
+// Resolves `name` (trying `name` + "_v2" first when `v2`); NULL when the library lacks it.
+static void *resolve_optional(Library *lib, const char *name, int v2) {
     if (lib->status != GLOW_CUDA_FOUND) return NULL;
     void *f = NULL;
     if (v2) {
@@ -530,7 +530,13 @@ static void *resolve(Library *lib, const char *name, int v2) {
         snprintf(n, sizeof n, "%s_v2", name);
         f = dlsym(lib->handle, n);
     }
-    if (!f) f = dlsym(lib->handle, name);
+    return f ? f : dlsym(lib->handle, name);
+}
+
+// Resolves a required entry point, or marks the library unusable naming the missing symbol.
+static void *resolve(Library *lib, const char *name, int v2) {
+    if (lib->status != GLOW_CUDA_FOUND) return NULL;
+    void *f = resolve_optional(lib, name, v2);
     if (!f) {
         snprintf(lib->message, sizeof lib->message, "%s unusable: %s has no symbol %s%s", lib == &driverLib ? "no NVIDIA driver: libcuda.so.1"
                  : lib == &nvrtcLib ? "NVRTC" : "cuBLAS", lib->path, name, v2 ? "_v2" : "");
@@ -546,16 +552,6 @@ static int finish(Library *lib, char *message, size_t size) {
 
 #define R(lib, table, field, name, v2) table.field = (__typeof__(table.field))resolve(&lib, name, v2)
 // An optional entry point: NULL when the library lacks it, and the library stays usable.
-static void *resolve_optional(Library *lib, const char *name, int v2) {
-    if (lib->status != GLOW_CUDA_FOUND) return NULL;
-    void *f = NULL;
-    if (v2) {
-        char n[128];
-        snprintf(n, sizeof n, "%s_v2", name);
-        f = dlsym(lib->handle, n);
-    }
-    return f ? f : dlsym(lib->handle, name);
-}
 #define O(lib, table, field, name, v2) table.field = (__typeof__(table.field))resolve_optional(&lib, name, v2)
 
 static void open_library(Library *lib, int library, int driverVersion) {
