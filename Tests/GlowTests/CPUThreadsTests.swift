@@ -209,25 +209,19 @@ final class CPUThreadsTests: XCTestCase {
             try b.im2col3x3(try b.makeBuffer(x), xOffset: 0, channels: c, images: images, height: h, width: w, columns: columns)
             let back = try b.zeros(c * p)
             try b.col2im3x3(columns, channels: c, images: images, height: h, width: w, x: back, xOffset: 0)
-            let weight = try b.makeBuffer(randomValues(4 * c * 9, stream: 25))
-            let y = try b.poisoned(4 * p), dw = try b.poisoned(4 * c * 9), dx = try b.zeros(c * p)
-            try b.conv3x3Forward(try b.makeBuffer(x), xOffset: 0, weight: weight, inChannels: c, outChannels: 4, images: images,
-                                 height: h, width: w, y: y, yOffset: 0, columns: nil)
-            try b.conv3x3BackwardWeights(try b.makeBuffer(x), xOffset: 0, dy: y, dyOffset: 0, inChannels: c, outChannels: 4,
-                                         images: images, height: h, width: w, dw: dw, columns: nil)
-            try b.conv3x3BackwardData(y, dyOffset: 0, weight: weight, inChannels: c, outChannels: 4, images: images, height: h,
-                                      width: w, dx: dx, dxOffset: 0, columns: nil)
-            // A narrow output (Conv2dZeros' lowering: taps on the output side, flipped weights).
-            let narrow = try b.makeBuffer(randomValues(2 * c * 9, stream: 26))
-            let y2 = try b.poisoned(2 * p), dw2 = try b.poisoned(2 * c * 9), dx2 = try b.zeros(c * p)
-            try b.conv3x3Forward(try b.makeBuffer(x), xOffset: 0, weight: narrow, inChannels: c, outChannels: 2, images: images,
-                                 height: h, width: w, y: y2, yOffset: 0, columns: nil)
-            try b.conv3x3BackwardWeights(try b.makeBuffer(x), xOffset: 0, dy: y2, dyOffset: 0, inChannels: c, outChannels: 2,
-                                         images: images, height: h, width: w, dw: dw2, columns: nil)
-            try b.conv3x3BackwardData(y2, dyOffset: 0, weight: narrow, inChannels: c, outChannels: 2, images: images, height: h,
-                                      width: w, dx: dx2, dxOffset: 0, columns: nil)
-            return try b.download(sq) + b.download(columns) + b.download(back) + b.download(y) + b.download(dw) + b.download(dx)
-                + b.download(y2) + b.download(dw2) + b.download(dx2)
+            // A wide output, then a narrow one (Conv2dZeros' lowering: taps on the output side, flipped weights).
+            func conv(_ outChannels: Int, stream: UInt64) throws -> [Float] {
+                let weight = try b.makeBuffer(randomValues(outChannels * c * 9, stream: stream))
+                let y = try b.poisoned(outChannels * p), dw = try b.poisoned(outChannels * c * 9), dx = try b.zeros(c * p)
+                try b.conv3x3Forward(try b.makeBuffer(x), xOffset: 0, weight: weight, inChannels: c, outChannels: outChannels,
+                                     images: images, height: h, width: w, y: y, yOffset: 0, columns: nil)
+                try b.conv3x3BackwardWeights(try b.makeBuffer(x), xOffset: 0, dy: y, dyOffset: 0, inChannels: c,
+                                             outChannels: outChannels, images: images, height: h, width: w, dw: dw, columns: nil)
+                try b.conv3x3BackwardData(y, dyOffset: 0, weight: weight, inChannels: c, outChannels: outChannels, images: images,
+                                          height: h, width: w, dx: dx, dxOffset: 0, columns: nil)
+                return try b.download(y) + b.download(dw) + b.download(dx)
+            }
+            return try b.download(sq) + b.download(columns) + b.download(back) + conv(4, stream: 25) + conv(2, stream: 26)
         }
     }
 
