@@ -30,15 +30,18 @@ let package = Package(
         .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl")]),
         // kernels.cl compiled into the binary with C23 #embed.
         .target(name: "Kernels", path: "Sources/Kernels"),
-        // Tensors, the backend protocol, the model, file formats and data: device-agnostic.
-        .target(name: "GlowCore", dependencies: ["CLibPNG", "CZlib", "CMPI"]),
+        // Tensors, the backend protocol, the model, file formats, data and the training step:
+        // device- and launcher-agnostic (no OpenCL, CUDA or MPI in its dependency graph).
+        .target(name: "GlowCore", dependencies: ["CLibPNG", "CZlib"]),
+        // Data-parallel training over Open MPI ranks: a `Communicator` for GlowCore's trainer.
+        .target(name: "GlowMPI", dependencies: ["GlowCore", "CMPI"]),
         .target(name: "GlowCPU", dependencies: ["GlowCore", "COpenBLAS"]),
         .target(name: "GlowGPU", dependencies: ["GlowCore", "GlowCPU", "COpenCL", "CCUDA", "Kernels"]),
         // `glow-gpu serve`: the web page (files in Page/, embedded in the binary) and JSON API.
         .target(name: "GlowServe", dependencies: ["GlowGPU", "GlowCore", .product(name: "FlyingFox", package: "FlyingFox")],
                 resources: [.embedInCode("Page")]),
         .executableTarget(name: "glow-gpu", dependencies: [
-            "GlowGPU", "COpenBLAS",
+            "GlowGPU", "GlowMPI", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The server behind `glow-gpu serve` (which runs it), a binary of its own: FlyingFox
@@ -49,7 +52,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "glow-sample-example", dependencies: ["GlowGPU"]),
-        .testTarget(name: "GlowTests", dependencies: ["GlowGPU", "GlowCPU", "GlowCore"]),
+        .testTarget(name: "GlowTests", dependencies: ["GlowGPU", "GlowCPU", "GlowCore", "GlowMPI"]),
         .testTarget(name: "GlowServeTests", dependencies: ["GlowServe", "GlowGPU", "GlowCPU", "GlowCore"]),
         .testTarget(name: "GlowPublicAPITests", dependencies: ["GlowGPU"]),
     ],

@@ -1,7 +1,7 @@
 // glow-gpu kernels: the only OpenCL C in the project, built for OpenCL devices and (through
 // a compatibility header) for CUDA. Lessons behind its shape: docs/kernel-notes.md.
 //
-// Two variants in one source, chosen per device by Sources/GlowGPU/Kernels/KernelTuningTable.swift
+// Two variants in one source, chosen per device by Sources/GlowGPU/KernelBackend/KernelTuningTable.swift
 // (the program is built with -DGLOW_VARIANT_CPU=1 or -DGLOW_VARIANT_GPU=1; every kernel is
 // compiled in both so CI can check the GPU variant on PoCL):
 // - cpu (PoCL): no __local memory or barriers; loop-free bodies for elementwise work so PoCL
@@ -11,7 +11,7 @@
 // Every tile size and work-group size is an #ifndef default the build overrides with -D.
 // Only plain OpenCL C 1.2: multi-component vector literals are avoided (see the CUDA
 // compatibility header), no subgroups.
-// Activations are channel-major (CNHW): see Sources/GlowCore/Backend.swift.
+// Activations are channel-major (CNHW): see Sources/GlowCore/Backend/Backend.swift.
 //
 // Vector literals of several components are written VEC(float4)(a, b, c, d): the CUDA
 // backend compiles this file as C++ (Sources/Kernels/cuda_compat.h), where
@@ -416,7 +416,7 @@ __kernel void sample_sums(__global const float* x, int xoff, int rows, int N, in
 }
 
 // ---------------------------------------------------------------------------------------
-// Philox4x32-10, as in Sources/GlowCore/Philox.swift. Work-item b fills elements 4b … 4b+3.
+// Philox4x32-10, as in Sources/GlowCore/Backend/Philox.swift. Work-item b fills elements 4b … 4b+3.
 
 uint4 philox4x32_10(uint4 c, uint2 k)
 {

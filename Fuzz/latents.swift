@@ -1,4 +1,4 @@
-// libFuzzer target: the latent file reader (compiled with Sources/GlowGPU/API/Latents.swift),
+// libFuzzer target: the latent file reader (Sources/GlowCore/Files/Latents.swift, in libGlowCore),
 // for the latent shapes of a 1×8×8, L = 2 model.
 import Foundation
 @testable import GlowCore

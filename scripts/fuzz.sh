@@ -16,7 +16,7 @@ targets=("$@")
 build="${FUZZ_BUILD_DIR:-.build-fuzz}"
 mkdir -p "$build"
 san=(-sanitize=fuzzer,address -parse-as-library -O -g)
-inc=(-I Sources/CZlib -I Sources/CLibPNG -I Sources/COpenBLAS -I "$build" -I "$build/CMPI")
+inc=(-I Sources/CZlib -I Sources/CLibPNG -I Sources/COpenBLAS -I "$build")
 
 # Rebuilds $1 when it is missing or older than any of the remaining files.
 stale() {
@@ -25,37 +25,28 @@ stale() {
     [ -n "$(find "$@" -newer "$out" -print -quit)" ]
 }
 
-# GlowCore imports CMPI (Open MPI through dlopen, Sources/CMPI): a module map for swiftc and
-# the loader as a plain object (not instrumented: it is not a parser).
-mkdir -p "$build/CMPI"
-printf 'module CMPI {\n    header "%s/Sources/CMPI/include/CMPI.h"\n    export *\n}\n' "$PWD" >"$build/CMPI/module.modulemap"
-if stale "$build/cmpi.o" Sources/CMPI; then
-    clang -O -c Sources/CMPI/mpi.c -I Sources/CMPI/include -o "$build/cmpi.o"
-fi
-
 core_sources=$(find Sources/GlowCore -name '*.swift' | sort)
 if stale "$build/libGlowCore.a" $core_sources; then
     echo "fuzz: building GlowCore (instrumented)"
     (cd "$build" && swiftc "${san[@]}" -enable-testing -module-name GlowCore -emit-module -emit-library -static \
-        -I ../Sources/CZlib -I ../Sources/CLibPNG -I CMPI $(printf '../%s ' $core_sources) -o libGlowCore.a)
+        -I ../Sources/CZlib -I ../Sources/CLibPNG $(printf '../%s ' $core_sources) -o libGlowCore.a)
 fi
 if stale "$build/libGlowCPU.a" Sources/GlowCPU "$build/libGlowCore.a"; then
     echo "fuzz: building GlowCPU (instrumented)"
     (cd "$build" && swiftc "${san[@]}" -module-name GlowCPU -emit-module -emit-library -static \
-        -I ../Sources/COpenBLAS -I ../Sources/CZlib -I ../Sources/CLibPNG -I CMPI -I . ../Sources/GlowCPU/*.swift -o libGlowCPU.a)
+        -I ../Sources/COpenBLAS -I ../Sources/CZlib -I ../Sources/CLibPNG -I . ../Sources/GlowCPU/*.swift -o libGlowCPU.a)
 fi
 for t in "${targets[@]}"; do
     [ -f "Fuzz/$t.swift" ] || { echo "fuzz: no target '$t' (have: ${all[*]})" >&2; exit 2; }
     extra=(); extra_deps=(); libs=(-L "$build" -lGlowCore)
     case "$t" in
-        latents) extra=(Sources/GlowGPU/API/Latents.swift) ;;
         serve) extra=(Sources/GlowServe/ServeRequests.swift) ;;
         checkpoint) libs=(-L "$build" -lGlowCPU -lGlowCore -lopenblas); extra_deps=("$build/libGlowCPU.a") ;;
     esac
     if stale "$build/fuzz-$t" "Fuzz/$t.swift" Fuzz/FuzzSupport.swift "$build/libGlowCore.a" "${extra[@]}" "${extra_deps[@]}"; then
         echo "fuzz: building fuzz-$t"
         swiftc "${san[@]}" -module-name "fuzz_$t" "${inc[@]}" Fuzz/FuzzSupport.swift "Fuzz/$t.swift" "${extra[@]}" \
-            "${libs[@]}" "$build/cmpi.o" -ldl -lz -lpng16 -o "$build/fuzz-$t" 2>&1 | grep -v 'Cannot export local symbol' || true
+            "${libs[@]}" -ldl -lz -lpng16 -o "$build/fuzz-$t" 2>&1 | grep -v 'Cannot export local symbol' || true
         # (gold warns once per ASan helper symbol; the warnings are harmless and hidden.)
         [ -x "$build/fuzz-$t" ] || { echo "fuzz: building fuzz-$t failed" >&2; exit 2; }
     fi

@@ -15,11 +15,10 @@ static int (*p_finalize)(void);
 static int (*p_comm_rank)(Handle, int *);
 static int (*p_comm_size)(Handle, int *);
 static int (*p_allreduce)(const void *, void *, int, Handle, Handle, Handle);
-static int (*p_bcast)(void *, int, Handle, int, Handle);
 static int (*p_barrier)(Handle);
 static int (*p_abort)(Handle, int);
 static int (*p_error_string)(int, char *, int *);
-static Handle comm_world, type_float, type_double, type_byte, op_sum, op_max;
+static Handle comm_world, type_float, type_double, op_sum, op_max;
 
 int glow_mpi_load(const char *library, char *error, size_t error_length) {
     // RTLD_GLOBAL: Open MPI's plugins (mca_*.so) resolve their symbols against libmpi.
@@ -31,11 +30,11 @@ int glow_mpi_load(const char *library, char *error, size_t error_length) {
     struct { const char *name; void **slot; } symbols[] = {
         {"MPI_Init", (void **)&p_init}, {"MPI_Finalize", (void **)&p_finalize},
         {"MPI_Comm_rank", (void **)&p_comm_rank}, {"MPI_Comm_size", (void **)&p_comm_size},
-        {"MPI_Allreduce", (void **)&p_allreduce}, {"MPI_Bcast", (void **)&p_bcast},
+        {"MPI_Allreduce", (void **)&p_allreduce},
         {"MPI_Barrier", (void **)&p_barrier}, {"MPI_Abort", (void **)&p_abort},
         {"MPI_Error_string", (void **)&p_error_string},
         {"ompi_mpi_comm_world", &comm_world}, {"ompi_mpi_float", &type_float},
-        {"ompi_mpi_double", &type_double}, {"ompi_mpi_byte", &type_byte},
+        {"ompi_mpi_double", &type_double},
         {"ompi_mpi_op_sum", &op_sum}, {"ompi_mpi_op_max", &op_max},
     };
     for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
@@ -75,16 +74,6 @@ int glow_mpi_allreduce_max_double(double *data, size_t count) {
     return allreduce(data, count, sizeof(double), type_double, op_max);
 }
 
-int glow_mpi_bcast_bytes(void *data, size_t count, int root) {
-    char *p = data;
-    for (size_t done = 0; done < count;) {
-        size_t n = count - done < CHUNK ? count - done : CHUNK;
-        int rc = p_bcast(p + done, (int)n, type_byte, root, comm_world);
-        if (rc != 0) return rc;
-        done += n;
-    }
-    return 0;
-}
 
 int glow_mpi_barrier(void) { return p_barrier(comm_world); }
 void glow_mpi_abort(int code) { if (p_abort) p_abort(comm_world, code); }

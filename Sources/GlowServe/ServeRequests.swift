@@ -167,7 +167,7 @@ public func decodeUpload(_ png: [UInt8], channels: Int, limits: ServeLimits, fie
         throw RequestError(400, "\(field): \(e.problem)")
     }
     let side = Int(Double(limits.maxUploadPixels).squareRoot())
-    guard let px = ReadLimits.product(header.width, header.height), px <= limits.maxUploadPixels else {
+    guard let px = Sizes.product(header.width, header.height), px <= limits.maxUploadPixels else {
         throw RequestError(413, "\(field): the PNG is \(header.width)×\(header.height) pixels; at most \(limits.maxUploadPixels) "
             + "(e.g. \(side)×\(side)) are accepted")
     }

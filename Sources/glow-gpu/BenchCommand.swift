@@ -2,6 +2,7 @@ import ArgumentParser
 import COpenBLAS
 import Foundation
 import GlowGPU
+import GlowMPI
 
 /// `glow-gpu bench`: training, encoding and sampling throughput against `cblas_sgemm`
 /// measured in the same process; `--kernels` times the GEMM and 3×3 convolution alone.

@@ -1,6 +1,7 @@
 import Foundation
 import ArgumentParser
 import GlowGPU
+import GlowMPI
 
 /// How a command runs as one rank of `mpirun -np N glow-gpu …`.
 enum MPIJob {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GlowGPU
+import GlowMPI
 
 /// `glow-gpu train`: the main job.
 struct TrainCommand: ParsableCommand {
@@ -232,8 +233,8 @@ struct TrainCommand: ParsableCommand {
     /// Refuses a resampling or padding whose result would not fit in memory.
     func checkPreparedSize(_ set: ImageSet, pad p: Int) throws {
         let side = (imageSize.map { ($0, $0) } ?? (set.height, set.width))
-        guard let h = MemoryLimit.product([2, p]).flatMap({ side.0.addingReportingOverflow($0).overflow ? nil : side.0 + $0 }),
-              let w = MemoryLimit.product([2, p]).flatMap({ side.1.addingReportingOverflow($0).overflow ? nil : side.1 + $0 }) else {
+        guard let h = Sizes.product([2, p]).flatMap({ side.0.addingReportingOverflow($0).overflow ? nil : side.0 + $0 }),
+              let w = Sizes.product([2, p]).flatMap({ side.1.addingReportingOverflow($0).overflow ? nil : side.1 + $0 }) else {
             throw GlowError("--pad \(p): the padded image size is past the largest integer")
         }
         try MemoryLimit.check(elements: [set.count, set.channels, h, w], bytesEach: 1,

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import GlowCore
+@testable import GlowGPU
 
 final class LinePlotTests: XCTestCase {
     private typealias RGB = (UInt8, UInt8, UInt8)

@@ -145,9 +145,9 @@ final class ReliabilityTests: XCTestCase {
     }
 
     func testMemoryLimit() {
-        XCTAssertNil(MemoryLimit.product([1 << 40, 1 << 40]))
-        XCTAssertNil(MemoryLimit.product([-1, 2]))
-        XCTAssertEqual(MemoryLimit.product([3, 5, 7]), 105)
+        XCTAssertNil(Sizes.product([1 << 40, 1 << 40]))
+        XCTAssertNil(Sizes.product([-1, 2]))
+        XCTAssertEqual(Sizes.product([3, 5, 7]), 105)
         XCTAssertNil(MemoryLimit.sum([Int.max, 1]))
         XCTAssertGreaterThan(MemoryLimit.physicalBytes, 1 << 28)
         XCTAssertThrowsError(try MemoryLimit.check(elements: [1 << 30, 1 << 30], bytesEach: 4, what: "x"))

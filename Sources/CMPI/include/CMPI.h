@@ -20,8 +20,6 @@ int glow_mpi_allreduce_sum_float(float *data, size_t count);
 int glow_mpi_allreduce_sum_double(double *data, size_t count);
 /// In-place MPI_Allreduce(MPI_MAX) of doubles.
 int glow_mpi_allreduce_max_double(double *data, size_t count);
-/// MPI_Bcast of bytes from `root`.
-int glow_mpi_bcast_bytes(void *data, size_t count, int root);
 /// MPI_Barrier(MPI_COMM_WORLD).
 int glow_mpi_barrier(void);
 /// MPI_Abort(MPI_COMM_WORLD, code); does not return when MPI is loaded.

@@ -27,19 +27,19 @@ public enum ImageGrid {
         guard count >= 1, channels == 1 || channels == 3, height >= 1, width >= 1, columns >= 1, border >= 0 else {
             throw DataError(path: nil, problem: "grid: bad arguments count \(count), channels \(channels), size \(height)×\(width), columns \(columns), border \(border)")
         }
-        guard let size = MemoryLimit.product([channels, height, width]) else {
+        guard let size = Sizes.product([channels, height, width]) else {
             throw DataError(path: nil, problem: "grid: image size \(channels)×\(height)×\(width) is past the largest integer")
         }
-        guard let bytes = MemoryLimit.product([count, size]), images.count == bytes else {
-            throw DataError(path: nil, problem: "grid: \(images.count) bytes given for \(count) images of \(channels)×\(height)×\(width) (\(MemoryLimit.product([count, size]).map(String.init) ?? "too many") bytes)")
+        guard let bytes = Sizes.product([count, size]), images.count == bytes else {
+            throw DataError(path: nil, problem: "grid: \(images.count) bytes given for \(count) images of \(channels)×\(height)×\(width) (\(Sizes.product([count, size]).map(String.init) ?? "too many") bytes)")
         }
         let gridRows = count / columns + (count % columns == 0 ? 0 : 1)
         // Sizes from callers' options (--columns, --count) are checked before anything is
         // allocated: a PNG row is at most 2³¹−1 bytes, and the whole grid must fit in memory.
-        let gwOpt = MemoryLimit.sum([MemoryLimit.product([columns, width]), MemoryLimit.product([columns, border]), border])
-        let ghOpt = MemoryLimit.sum([MemoryLimit.product([gridRows, height]), MemoryLimit.product([gridRows, border]), border])
-        guard let gw = gwOpt, let gh = ghOpt, let rowBytes = MemoryLimit.product([gw, channels]), rowBytes <= Int(Int32.max),
-              gh <= Int(Int32.max), let total = MemoryLimit.product([rowBytes, gh]), total <= MemoryLimit.physicalBytes else {
+        let gwOpt = MemoryLimit.sum([Sizes.product([columns, width]), Sizes.product([columns, border]), border])
+        let ghOpt = MemoryLimit.sum([Sizes.product([gridRows, height]), Sizes.product([gridRows, border]), border])
+        guard let gw = gwOpt, let gh = ghOpt, let rowBytes = Sizes.product([gw, channels]), rowBytes <= Int(Int32.max),
+              gh <= Int(Int32.max), let total = Sizes.product([rowBytes, gh]), total <= MemoryLimit.physicalBytes else {
             throw DataError(path: nil, problem: "grid: \(count) images of \(width)×\(height) in \(columns) columns make a picture "
                 + "too large to write (\(gwOpt.map(String.init) ?? "huge")×\(ghOpt.map(String.init) ?? "huge") pixels)")
         }
@@ -68,7 +68,7 @@ public enum ImageGrid {
     public static func rows(_ rows: [[UInt8]], channels: Int, height: Int, width: Int,
                             border: Int = 1, borderValue: UInt8 = 255)
         throws -> (width: Int, height: Int, channels: Int, pixels: [UInt8]) {
-        let size = MemoryLimit.product([channels, height, width]) ?? 0
+        let size = Sizes.product([channels, height, width]) ?? 0
         guard let first = rows.first, size > 0, !first.isEmpty, first.count % size == 0 else {
             throw DataError(path: nil, problem: "grid: rows must be non-empty batches of \(channels)×\(height)×\(width) images")
         }

@@ -34,7 +34,7 @@ public struct ImageSet: Sendable, Equatable {
         guard count >= 0 && channels > 0 && height > 0 && width > 0 else {
             throw DataError(path: nil, problem: "image set: bad shape \(count)×\(channels)×\(height)×\(width)")
         }
-        guard let n = MemoryLimit.product([count, channels, height, width]), pixels.count == n else {
+        guard let n = Sizes.product([count, channels, height, width]), pixels.count == n else {
             throw DataError(path: nil, problem: "image set: \(pixels.count) pixels for shape \(count)×\(channels)×\(height)×\(width)")
         }
         if let labels, labels.count != count {

@@ -83,7 +83,7 @@ public enum ImageTransform {
         guard p >= 0 else {
             throw DataError(path: nil, problem: "pad: bad border \(p), expected at least 0")
         }
-        guard let side = MemoryLimit.product([2, p]), side <= Int.max - max(set.height, set.width) else {
+        guard let side = Sizes.product([2, p]), side <= Int.max - max(set.height, set.width) else {
             throw DataError(path: nil, problem: "pad: border \(p) is past the largest image size")
         }
         try checkOutput(set, height: set.height + side, width: set.width + side, what: "pad by \(p)")
@@ -114,8 +114,8 @@ public enum ImageTransform {
     /// Throws unless `set.count` images of `height × width` (and the resize's work row) fit in memory.
     static func checkOutput(_ set: ImageSet, height: Int, width: Int, what: String) throws {
         do {
-            try MemoryLimit.check(bytes: MemoryLimit.sum([MemoryLimit.product([set.count, set.channels, height, width]),
-                                                          MemoryLimit.product([set.height, width, 8])]),
+            try MemoryLimit.check(bytes: MemoryLimit.sum([Sizes.product([set.count, set.channels, height, width]),
+                                                          Sizes.product([set.height, width, 8])]),
                                   what: "\(what): \(set.count) images of \(set.channels)×\(height)×\(width)")
         } catch let e as GlowError { throw DataError(path: nil, problem: e.message) }
     }

@@ -98,13 +98,13 @@ public enum Checkpoint {
         guard config.L >= 1, config.L <= 62, config.K >= 0, config.hidden >= 0, config.channels >= 0 else { return nil }
         var total = 0
         for i in 0 ..< config.L {
-            guard let c = ReadLimits.product(config.channels, 4, 1 << i),
-                  let actnorm = ReadLimits.product(2, c),
-                  let conv1 = ReadLimits.product(config.hidden, c / 2, 9),
-                  let conv2 = ReadLimits.product(config.hidden, config.hidden) else { return nil }
+            guard let c = Sizes.product(config.channels, 4, 1 << i),
+                  let actnorm = Sizes.product(2, c),
+                  let conv1 = Sizes.product(config.hidden, c / 2, 9),
+                  let conv2 = Sizes.product(config.hidden, config.hidden) else { return nil }
             let (a, o1) = actnorm.addingReportingOverflow(conv1)
             let (b, o2) = a.addingReportingOverflow(conv2)
-            guard !o1, !o2, let level = ReadLimits.product(config.K, b) else { return nil }
+            guard !o1, !o2, let level = Sizes.product(config.K, b) else { return nil }
             let (t, o3) = total.addingReportingOverflow(level)
             if o3 { return nil }
             total = t

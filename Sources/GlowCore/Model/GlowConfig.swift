@@ -93,7 +93,7 @@ public struct GlowConfig: Equatable, Sendable {
         // Upper bounds: every size derived below must be computable in an Int, and one image
         // and the parameters must fit in this machine's memory (a checkpoint or an option asking
         // for K = 10⁹ or hidden = 10⁷ is refused here, before anything is built).
-        guard let d = MemoryLimit.product([channels, height, width, 4]) else {
+        guard let d = Sizes.product([channels, height, width, 4]) else {
             throw bad("image_shape", "\(channels)×\(height)×\(width) is past the largest integer")
         }
         do { try MemoryLimit.check(bytes: d, what: "one \(channels)×\(height)×\(width) image") } catch let e as GlowError {
@@ -114,14 +114,14 @@ public struct GlowConfig: Equatable, Sendable {
     func estimatedModelBytes() -> Int? {
         var total = 0
         for i in 0 ..< L {
-            guard let c = MemoryLimit.product([channels, 4, 1 << i]),
-                  let perStep = MemoryLimit.sum([MemoryLimit.product([c, c]), MemoryLimit.product([hidden, hidden]),
-                                                 MemoryLimit.product([13, c, hidden]), 1024]),
-                  let level = MemoryLimit.product([K, perStep, 4]),
+            guard let c = Sizes.product([channels, 4, 1 << i]),
+                  let perStep = MemoryLimit.sum([Sizes.product([c, c]), Sizes.product([hidden, hidden]),
+                                                 Sizes.product([13, c, hidden]), 1024]),
+                  let level = Sizes.product([K, perStep, 4]),
                   let t = MemoryLimit.sum([total, level]) else { return nil }
             total = t
         }
-        guard let top = MemoryLimit.product([channels, 4, 1 << (L - 1), 2, classes, 4]) else { return nil }
+        guard let top = Sizes.product([channels, 4, 1 << (L - 1), 2, classes, 4]) else { return nil }
         return MemoryLimit.sum([total, top])
     }
 

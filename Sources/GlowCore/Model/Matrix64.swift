@@ -12,7 +12,7 @@ public struct Matrix64: Equatable, Sendable {
     /// An `n × n` matrix of `values` (row-major).
     /// - Throws: `GlowError` when `values.count != n · n`.
     public init(n: Int, values: [Double]) throws {
-        guard n >= 0, let nn = MemoryLimit.product([n, n]), values.count == nn else {
+        guard n >= 0, let nn = Sizes.product([n, n]), values.count == nn else {
             throw GlowError("matrix: \(values.count) values for \(n)×\(n)")
         }
         self.n = n; self.values = values

@@ -14,7 +14,7 @@ public final class Parameter<B: Backend> {
     /// Allocates a parameter holding `values`.
     /// - Throws: `GlowError` when the value count does not match `shape`, or the backend's allocation error.
     public init(_ backend: B, name: String, shape: [Int], values: [Float], trainable: Bool = true) throws {
-        guard let n = MemoryLimit.product(shape), values.count == n else {
+        guard let n = Sizes.product(shape), values.count == n else {
             throw GlowError("\(name): \(values.count) values for shape \(shape)")
         }
         self.name = name; self.shape = shape; self.trainable = trainable; self.backend = backend

@@ -18,8 +18,6 @@ public protocol Communicator: AnyObject {
     func allReduceSum(_ values: inout [Double]) throws
     /// Replaces `values` by their element-wise maximum over all ranks.
     func allReduceMax(_ values: inout [Double]) throws
-    /// Replaces `bytes` on every rank by rank `root`'s (all ranks pass the same count).
-    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
     /// Waits until every rank has arrived.
     func barrier() throws
     /// Prints `message` to standard error and ends every rank of the job with `code`.
@@ -51,22 +49,5 @@ extension Communicator {
             throw GlowError("the ranks disagree on \(what): from \(Int(-v[1])) to \(Int(v[0])) (this rank: \(value)); "
                 + "every rank must see the same files and options")
         }
-    }
-}
-
-/// Chooses the communicator for this process.
-public enum Communicators {
-    /// An `MPICommunicator` when the process runs under Open MPI's `mpirun` (it sets
-    /// `OMPI_COMM_WORLD_SIZE`), else a `SingleProcessCommunicator`. Other launchers that
-    /// set only PMI variables (MPICH's, Slurm's `srun` without Open MPI) are refused with a
-    /// message rather than silently run N independent copies.
-    public static func fromEnvironment() throws -> any Communicator {
-        let env = ProcessInfo.processInfo.environment
-        if env["OMPI_COMM_WORLD_SIZE"] != nil { return try MPICommunicator.start() }
-        if let n = env["PMI_SIZE"].flatMap(Int.init), n > 1 {
-            throw GlowError("this process was started by an MPI launcher other than Open MPI's mpirun (PMI_SIZE=\(n)); "
-                + "glow-gpu supports Open MPI (Debian: openmpi-bin): run it with Open MPI's mpirun")
-        }
-        return SingleProcessCommunicator()
     }
 }

@@ -18,8 +18,6 @@ public final class SingleProcessCommunicator: Communicator {
     public func allReduceSum(_ values: inout [Double]) throws {}
     /// Leaves `values` as they are.
     public func allReduceMax(_ values: inout [Double]) throws {}
-    /// Leaves `bytes` as they are.
-    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {}
     /// Returns at once.
     public func barrier() throws {}
     /// Prints `message` and exits with `code`.

@@ -71,10 +71,10 @@ public final class Trainer<B: Backend> {
         // A lower bound of one step's memory: the batch in model space and its noise, the latents,
         // and two hidden activations of the first level's coupling network per image.
         let c = model.config
-        let perImage = MemoryLimit.sum([MemoryLimit.product([3, c.dimension]),
-                                        MemoryLimit.product([2, c.hidden, c.levelHeight(0), c.levelWidth(0)])])
+        let perImage = MemoryLimit.sum([Sizes.product([3, c.dimension]),
+                                        Sizes.product([2, c.hidden, c.levelHeight(0), c.levelWidth(0)])])
         do {
-            try MemoryLimit.check(bytes: perImage.flatMap { MemoryLimit.product([$0, batch, 4]) },
+            try MemoryLimit.check(bytes: perImage.flatMap { Sizes.product([$0, batch, 4]) },
                                   what: "a training step of \(batch) images of \(c.channels)×\(c.height)×\(c.width) with hidden \(c.hidden)")
         } catch let e as GlowError { throw GlowError("--batch \(batch): " + e.message) }
         guard data.count >= communicator.size else {

@@ -19,7 +19,7 @@ public struct GeneratedImages: Sendable, Equatable {
     /// Wraps pixels; the count must match the shape.
     /// - Throws: `GlowError` when `pixels.count != count · channels · height · width`.
     public init(count: Int, channels: Int, height: Int, width: Int, pixels: [UInt8]) throws {
-        guard count >= 0, channels >= 1, height >= 1, width >= 1, pixels.count == MemoryLimit.product([count, channels, height, width]) else {
+        guard count >= 0, channels >= 1, height >= 1, width >= 1, pixels.count == Sizes.product([count, channels, height, width]) else {
             throw GlowError("images: \(pixels.count) pixels for \(count) images of \(channels)×\(height)×\(width)")
         }
         self.count = count; self.channels = channels; self.height = height; self.width = width; self.pixels = pixels
@@ -235,7 +235,7 @@ public final class GlowModel {
     public func encode(floats x: [Float], count: Int, labels: [Int]? = nil) throws -> Latents {
         let d = config.dimension
         guard count >= 1 else { throw GlowError("encode: image count \(count) must be at least 1") }
-        guard x.count == MemoryLimit.product([count, d]) else {
+        guard x.count == Sizes.product([count, d]) else {
             throw GlowError("encode: \(x.count) values are not \(count) images of \(config.channels)×\(config.height)×\(config.width)")
         }
         var parts: [Latents] = []
@@ -277,7 +277,7 @@ public final class GlowModel {
 
     /// Model-space floats (NCHW, `count` images) to 8-bit images with the model's `n_bits`.
     public func pixels(_ x: [Float], count: Int) throws -> GeneratedImages {
-        guard count >= 0, x.count == MemoryLimit.product([count, config.dimension]) else {
+        guard count >= 0, x.count == Sizes.product([count, config.dimension]) else {
             throw GlowError("\(x.count) values are not \(count) images of \(config.channels)×\(config.height)×\(config.width)")
         }
         return try GeneratedImages(count: count, channels: config.channels, height: config.height, width: config.width,

@@ -2,16 +2,6 @@ import CCUDA
 import Foundation
 import GlowCore
 
-/// The precision of the GEMMs the model allows to be reduced (`--precision`).
-public enum GEMMPrecision: String, Sendable, CaseIterable {
-    /// FP32 everywhere (`cublasSgemm`).
-    case fp32
-    /// The coupling networks' convolutions on TF32 tensor cores (`cublasGemmEx` with
-    /// `CUBLAS_COMPUTE_32F_FAST_TF32`: FP32 storage and accumulation, inputs rounded to a
-    /// 10-bit mantissa); every other GEMM stays FP32.
-    case tf32
-}
-
 /// Device memory owned by a `CUDABackend` (from `cuMemAlloc`, never managed memory).
 public final class CUDABuffer {
     let pointer: CUdeviceptr

@@ -45,7 +45,7 @@ final class GzipFileReader {
             fclose(f)
         }
         isGzip = head == [0x1F, 0x8B]
-        maxContentSize = isGzip ? (ReadLimits.product(fileSize, ReadLimits.maxDeflateRatio) ?? Int.max) : fileSize
+        maxContentSize = isGzip ? (Sizes.product(fileSize, ReadLimits.maxDeflateRatio) ?? Int.max) : fileSize
         declaredSize = isGzip && tail.count == 4
             ? Int(tail[0]) | Int(tail[1]) << 8 | Int(tail[2]) << 16 | Int(tail[3]) << 24 : nil
         guard let file = gzopen(path, "rb") else {

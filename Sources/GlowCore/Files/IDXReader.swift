@@ -39,7 +39,7 @@ public enum IDXReader {
         }
         // The header's sizes are checked against the file before any pixel is read.
         let announced = "\(count) images of \(height)×\(width)"
-        guard let size = ReadLimits.product(count, height, width) else {
+        guard let size = Sizes.product(count, height, width) else {
             throw DataError(path: path, problem: "the header announces \(announced), more bytes than can be addressed")
         }
         let pixels = try readBody(reader, size: size, headerSize: headerSize, announced: announced)

@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import GlowCore
 
 /// The ranks of an Open MPI job (`mpirun -np N glow-gpu …`), reached through `dlopen` of
 /// `libmpi.so.40` (or `GLOW_MPI_LIBRARY`) only when the process runs under `mpirun`, so
@@ -92,12 +93,6 @@ public final class MPICommunicator: Communicator {
         try values.withUnsafeMutableBufferPointer { b in
             try collective("MPI_Allreduce") { glow_mpi_allreduce_max_double(b.baseAddress!, n) }
         }
-    }
-
-    /// MPI_Bcast of bytes.
-    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
-        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-        try collective("MPI_Bcast") { glow_mpi_bcast_bytes(base, bytes.count, Int32(root)) }
     }
 
     /// MPI_Barrier.

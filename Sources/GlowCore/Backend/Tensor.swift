@@ -19,7 +19,7 @@ public final class Tensor<B: Backend> {
     public init(_ backend: B, images: Int, channels: Int, height: Int, width: Int) throws {
         self.backend = backend
         self.images = images; self.channels = channels; self.height = height; self.width = width
-        guard let n = MemoryLimit.product([images, channels, height, width]) else {
+        guard let n = Sizes.product([images, channels, height, width]) else {
             throw GlowError("a [\(images), \(channels), \(height), \(width)] tensor: the size is past the largest integer or negative")
         }
         self.buffer = try backend.allocate(max(1, n))
@@ -34,9 +34,9 @@ public final class Tensor<B: Backend> {
     /// Uploads NCHW host values (the order of files and public APIs).
     public convenience init(_ backend: B, nchw values: [Float], images: Int, channels: Int,
                             height: Int, width: Int) throws {
-        guard let n = MemoryLimit.product([images, channels, height, width]), values.count == n else {
+        guard let n = Sizes.product([images, channels, height, width]), values.count == n else {
             throw GlowError("\(values.count) values given for a [\(images), \(channels), \(height), \(width)] tensor "
-                + "(\(MemoryLimit.product([images, channels, height, width]).map(String.init) ?? "too many") needed)")
+                + "(\(Sizes.product([images, channels, height, width]).map(String.init) ?? "too many") needed)")
         }
         try self.init(backend, images: images, channels: channels, height: height, width: width)
         try backend.upload(Tensor.transpose(values, outer: images, inner: channels, block: height * width),

@@ -94,14 +94,14 @@ public enum PNGImage {
     private static func checkedSize(path: String, width: Int, height: Int, channels: Int) throws -> Int {
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         // Smallest raw image data: one bit per pixel and one filter byte per row.
-        let minimumRaw = ReadLimits.product(height, 1 + (width + 7) / 8) ?? Int.max
-        let possible = ReadLimits.product(fileSize, ReadLimits.maxDeflateRatio) ?? Int.max
+        let minimumRaw = Sizes.product(height, 1 + (width + 7) / 8) ?? Int.max
+        let possible = Sizes.product(fileSize, ReadLimits.maxDeflateRatio) ?? Int.max
         guard minimumRaw <= possible else {
             throw DataError(path: path, problem: "corrupt PNG: its header says \(width)×\(height) pixels, more than "
                 + "its \(ReadLimits.describe(fileSize)) can hold (truncated or hostile file)")
         }
         let budget = ReadLimits.memoryBudget()
-        guard let bytes = ReadLimits.product(width, height, channels), bytes <= budget else {
+        guard let bytes = Sizes.product(width, height, channels), bytes <= budget else {
             throw DataError(path: path, problem: "a \(width)×\(height) PNG needs more than the "
                 + "\(ReadLimits.describe(budget)) of memory available")
         }

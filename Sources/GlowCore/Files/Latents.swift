@@ -1,5 +1,4 @@
 import Foundation
-import GlowCore
 
 /// The shape of one image's latent at one level: `channels × height × width`.
 public struct LatentShape: Sendable, Equatable, CustomStringConvertible {
@@ -52,9 +51,9 @@ public struct Latents: Sendable, Equatable {
         guard shapes.count == levels.count, !shapes.isEmpty else {
             throw GlowError("latents: \(levels.count) levels for \(shapes.count) shapes")
         }
-        for (i, (l, s)) in zip(levels, shapes).enumerated() where l.count != MemoryLimit.product([count, s.count]) {
+        for (i, (l, s)) in zip(levels, shapes).enumerated() where l.count != Sizes.product([count, s.count]) {
             throw GlowError("latent z.\(i): \(l.count) values but \(count) images of \(s) need "
-                + (MemoryLimit.product([count, s.count]).map(String.init) ?? "too many"))
+                + (Sizes.product([count, s.count]).map(String.init) ?? "too many"))
         }
         for (name, v) in [("logdet", logdet), ("logp", logp), ("objective", objective), ("bpd", bpd)]
             where !v.isEmpty && v.count != count {

@@ -1,3 +1,13 @@
+/// The precision of the GEMMs the model allows to be reduced (`--precision`).
+public enum GEMMPrecision: String, Sendable, CaseIterable {
+    /// FP32 everywhere (`cublasSgemm`).
+    case fp32
+    /// The coupling networks' convolutions on TF32 tensor cores (`cublasGemmEx` with
+    /// `CUBLAS_COMPUTE_32F_FAST_TF32`: FP32 storage and accumulation, inputs rounded to a
+    /// 10-bit mantissa); every other GEMM stays FP32.
+    case tf32
+}
+
 /// A backend whose GEMMs can run with reduced-precision inputs (TF32 tensor cores) where the
 /// model allows it. The model allows it only inside the coupling networks (their 3×3 and
 /// 1×1 convolutions, forward and backward): log-determinants, the invertible 1×1

@@ -22,18 +22,6 @@ public enum ReadLimits {
         return Int(clamping: ProcessInfo.processInfo.physicalMemory)
     }
 
-    /// The product of `factors`, or `nil` when it overflows `Int` or a factor is negative.
-    public static func product(_ factors: Int...) -> Int? {
-        var result = 1
-        for f in factors {
-            guard f >= 0 else { return nil }
-            let (p, overflow) = result.multipliedReportingOverflow(by: f)
-            if overflow { return nil }
-            result = p
-        }
-        return result
-    }
-
     /// `n` bytes in a short human form (`47.0 MB`, `8.00 GB`).
     static func describe(_ n: Int) -> String {
         if n < 10_000 { return "\(n) bytes" }

@@ -8,20 +8,8 @@ public enum MemoryLimit {
     public static let physicalBytes: Int = {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
         guard pages > 0, size > 0 else { return .max }
-        return product([pages, size]) ?? .max
+        return Sizes.product(pages, size) ?? .max
     }()
-
-    /// The product of `factors`, or nil when it overflows `Int` (or a factor is negative).
-    public static func product(_ factors: [Int]) -> Int? {
-        var p = 1
-        for f in factors {
-            guard f >= 0 else { return nil }
-            let (r, o) = p.multipliedReportingOverflow(by: f)
-            if o { return nil }
-            p = r
-        }
-        return p
-    }
 
     /// The sum of `terms`, or nil when it overflows (or a term is nil or negative).
     public static func sum(_ terms: [Int?]) -> Int? {
@@ -38,7 +26,7 @@ public enum MemoryLimit {
     /// Throws unless `elements` (their product) × `bytesEach` bytes fit in physical memory.
     /// - Parameter what: names the request in the error, e.g. "60000 images of 1×100000×100000".
     public static func check(elements: [Int], bytesEach: Int, what: String) throws {
-        try check(bytes: product(elements + [bytesEach]), what: what)
+        try check(bytes: Sizes.product(elements + [bytesEach]), what: what)
     }
 
     /// Throws unless `bytes` (nil: overflowed) fit in physical memory.

@@ -78,13 +78,13 @@ extension PNGImage {
             defer { png_image_free(&image) }
             try begin(&image, raw)
             let width = Int(image.width), height = Int(image.height)
-            guard let pixelCount = ReadLimits.product(width, height), pixelCount <= maxPixels else {
+            guard let pixelCount = Sizes.product(width, height), pixelCount <= maxPixels else {
                 throw DataError(path: nil, problem: "the PNG is \(width)×\(height) pixels, more than the \(maxPixels) accepted")
             }
             // One bit per pixel and a filter byte per row at deflate's best ratio: a header
             // claiming more than the data can hold is corrupt (checked before allocating).
-            let minimumRaw = ReadLimits.product(height, 1 + (width + 7) / 8) ?? Int.max
-            let possible = ReadLimits.product(raw.count, ReadLimits.maxDeflateRatio) ?? Int.max
+            let minimumRaw = Sizes.product(height, 1 + (width + 7) / 8) ?? Int.max
+            let possible = Sizes.product(raw.count, ReadLimits.maxDeflateRatio) ?? Int.max
             guard minimumRaw <= possible else {
                 throw DataError(path: nil, problem: "corrupt PNG: its header says \(width)×\(height) pixels, more than its \(raw.count) bytes can hold")
             }
