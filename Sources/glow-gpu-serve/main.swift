@@ -31,8 +31,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "The model checkpoint (a glow-gpu safetensors file).")
     var checkpoint: String
 
-    @Option(help: "cpu, auto (CUDA if usable, else an OpenCL GPU, else the CPU), cuda, cuda:N, opencl, opencl:N, or part of a device name (see `glow-gpu devices`).")
-    var device: String = "auto"
+    @Option(help: "\(BackendRegistry.deviceHelp)")
+    var device: String = BackendRegistry.auto
 
     @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
     var precision: String = "fp32"

@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "tiny, mnist or paper.") var config: String = "mnist"
     @Option(name: .customLong("K"), help: "Steps per level (overrides the configuration).") var k: Int?
     @Option(help: "Images per step (overrides the configuration).") var batch: Int?
-    @Option(help: "cpu, auto, cuda, cuda:N, opencl, opencl:N or part of a device name.") var device: String = "auto"
+    @Option(help: "\(BackendRegistry.deviceHelp)") var device: String = BackendRegistry.auto
     @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
     var precision: GEMMPrecision = .fp32
     @Option(help: "store or reversible.") var memory: String = "store"

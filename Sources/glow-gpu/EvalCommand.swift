@@ -15,7 +15,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Evaluate only the first N images.") var count: Int?
     @Option(help: "Images per device call.") var batch: Int = 100
     @Option(help: "Seed of the dequantisation noise.") var seed: UInt64 = 1234
-    @Option(help: "cpu, auto, cuda, cuda:N, opencl, opencl:N or part of a device name.") var device: String = "auto"
+    @Option(help: "\(BackendRegistry.deviceHelp)") var device: String = BackendRegistry.auto
     @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
     var precision: GEMMPrecision = .fp32
     @Flag(help: "Print {\"bpd\": …, \"images\": …} only.") var json = false

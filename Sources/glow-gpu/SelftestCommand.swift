@@ -8,8 +8,8 @@ struct SelftestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "selftest",
         abstract: "Check every backend operation and a small model on a device against the CPU backend (exit 1 on any failure).")
 
-    @Option(help: "cpu, auto, cuda, cuda:N, gpu (the first OpenCL GPU), opencl, opencl:N or part of a device name.")
-    var device: String = "auto"
+    @Option(help: "\(BackendRegistry.deviceHelp)")
+    var device: String = BackendRegistry.auto
     @Option(help: "fp32, or tf32: also the rows of every operation TF32 reaches, run with TF32 allowed (CUDA only).")
     var precision: GEMMPrecision = .fp32
     @Flag(help: "Print one JSON object instead of the table.") var json = false

@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Total steps to reach (also when resuming).") var steps: Int?
     @Option(help: "Total epochs to reach (instead of --steps).") var epochs: Int?
     @Option(help: "A time budget in minutes: training stops early enough for the final evaluation, samples and save to fit in it.") var minutes: Double?
-    @Option(help: "cpu, auto, cuda, cuda:N, opencl, opencl:N or part of a device name.") var device: String = "auto"
+    @Option(help: "\(BackendRegistry.deviceHelp)") var device: String = BackendRegistry.auto
     @Option(help: "fp32, or tf32: the coupling networks' convolutions on TF32 tensor cores (CUDA only).")
     var precision: GEMMPrecision = .fp32
     @Option(help: "store (keep activations) or reversible (recompute them through the inverse).") var memory: String = "store"

@@ -11,14 +11,14 @@ guard args.count >= 2, args.count <= 4, !args[1].hasPrefix("-") else {
     FileHandle.standardError.write(Data("""
     usage: \(name) CHECKPOINT [OUT.png] [DEVICE]
       Draws 16 images at temperature 0.7 from the glow-gpu checkpoint CHECKPOINT and writes a
-      4×4 grid to OUT.png (default samples.png). DEVICE: auto (default), cpu, opencl, opencl:N.
+      4×4 grid to OUT.png (default samples.png). DEVICE (default auto): \(BackendRegistry.deviceHelp)
 
     """.utf8))
     exit(2)
 }
 let checkpoint = args[1]
 let out = args.count >= 3 ? args[2] : "samples.png"
-let device = args.count >= 4 ? args[3] : "auto"
+let device = args.count >= 4 ? args[3] : BackendRegistry.auto
 
 do {
     let model = try GlowModel(checkpoint: checkpoint, device: device)

@@ -137,7 +137,7 @@ public final class GlowModel {
     /// (CUDA only).
     /// - Throws: `GlowError` naming the file and the problem (missing file, wrong format tag,
     ///   missing or misshapen tensor, bad config) or the device.
-    public init(checkpoint path: String, device: String = "auto", precision: GEMMPrecision = .fp32) throws {
+    public init(checkpoint path: String, device: String = BackendRegistry.auto, precision: GEMMPrecision = .fp32) throws {
         let backend = try DeviceSelector.open(device, precision: precision)
         runner = try loadRunner(backend, path: path)
     }
