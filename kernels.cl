@@ -8,7 +8,8 @@
 //   vectorises across work-items; explicit float16 register tiles with fma for GEMM.
 // - gpu: many threads per work-group, operands staged in __local tiles between barriers,
 //   small register blocks, tree reductions in __local (section "GPU variant" below).
-// Every tile size and work-group size is an #ifndef default the build overrides with -D.
+// Every tile size and work-group size is an #ifndef default (from glow_ops.h) the build
+// overrides with -D.
 // Only plain OpenCL C 1.2: multi-component vector literals are avoided (see the CUDA
 // compatibility header), no subgroups.
 // Activations are channel-major (CNHW): see Sources/GlowCore/Backend/Backend.swift.
@@ -16,6 +17,12 @@
 // Vector literals of several components are written VEC(float4)(a, b, c, d): the CUDA
 // backend compiles this file as C++ (Sources/Kernels/cuda_compat.h), where
 // `(float4)(a, b, c, d)` would cast the comma expression, i.e. broadcast d.
+// Operation codes and tunable defaults, shared with Swift. The backends put the header's
+// embedded text first (which defines GLOW_OPS_H); a compiler given this file alone finds it
+// by its path from here.
+#ifndef GLOW_OPS_H
+#include "Sources/Kernels/include/glow_ops.h"
+#endif
 #ifndef VEC
 #define VEC(T) (T)
 #endif
@@ -34,7 +41,7 @@
 // below then streams its B operand contiguously whatever B's layout was
 // (docs/kernel-notes.md, PoCL rule 4). Work-item (k, j).
 #ifndef GEMM_TV
-#define GEMM_TV 4            // float16 vectors per row of the gemm_packed tile
+#define GEMM_TV GLOW_DEFAULT_GEMM_TV  // float16 vectors per row of the gemm_packed tile
 #endif
 #if GEMM_TV != 4
 #error "GEMM_TV must be 4: gemm_packed's 4 × 64 register tile is written out by hand"
@@ -192,12 +199,12 @@ __kernel void unary_op(int op, __global const float* x, int xoff, __global float
     const float v = x[xoff + i];
     float r;
     switch (op) {
-    case 0: r = exp(v); break;
-    case 1: r = log(v); break;
-    case 2: r = 1.0f / (1.0f + exp(-v)); break;
-    case 3: r = fmax(v, 0.0f); break;
-    case 4: r = -v; break;
-    default: r = v * v; break;
+    case GLOW_UNARY_EXP: r = exp(v); break;
+    case GLOW_UNARY_LOG: r = log(v); break;
+    case GLOW_UNARY_SIGMOID: r = 1.0f / (1.0f + exp(-v)); break;
+    case GLOW_UNARY_RELU: r = fmax(v, 0.0f); break;
+    case GLOW_UNARY_NEGATE: r = -v; break;
+    default: r = v * v; break;   // GLOW_UNARY_SQUARE
     }
     y[yoff + i] = r;
 }
@@ -210,11 +217,11 @@ __kernel void binary_op(int op, __global const float* a, int aoff, __global cons
     const float u = a[aoff + i], v = b[boff + i];
     float r;
     switch (op) {
-    case 0: r = u + v; break;
-    case 1: r = u - v; break;
-    case 2: r = u * v; break;
-    case 3: r = u / v; break;
-    default: r = u > 0.0f ? v : 0.0f; break;   // ReLU backward: u = ReLU output, v = gradient
+    case GLOW_BINARY_ADD: r = u + v; break;
+    case GLOW_BINARY_SUBTRACT: r = u - v; break;
+    case GLOW_BINARY_MULTIPLY: r = u * v; break;
+    case GLOW_BINARY_DIVIDE: r = u / v; break;
+    default: r = u > 0.0f ? v : 0.0f; break;   // GLOW_BINARY_RELU_BACKWARD: u = ReLU output, v = gradient
     }
     y[yoff + i] = r;
 }
@@ -467,23 +474,23 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
 // an MWI × NWI register block: rows tm + i·MDIMC, columns tn + j·NDIMC (strided, so that
 // neighbouring work-items read neighbouring __local words and store neighbouring columns).
 #ifndef MWG
-#define MWG 64
+#define MWG GLOW_DEFAULT_MWG
 #endif
 #ifndef NWG
-#define NWG 64
+#define NWG GLOW_DEFAULT_NWG
 #endif
 #ifndef KWG
-#define KWG 16
+#define KWG GLOW_DEFAULT_KWG
 #endif
 #ifndef MDIMC
-#define MDIMC 16
+#define MDIMC GLOW_DEFAULT_MDIMC
 #endif
 #ifndef NDIMC
-#define NDIMC 16
+#define NDIMC GLOW_DEFAULT_NDIMC
 #endif
 // Work-items per group of the tree reductions (a power of two).
 #ifndef WG_REDUCE
-#define WG_REDUCE 256
+#define WG_REDUCE GLOW_DEFAULT_WG_REDUCE
 #endif
 #define MWI (MWG / MDIMC)
 #define NWI (NWG / NDIMC)

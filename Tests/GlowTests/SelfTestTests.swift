@@ -77,7 +77,7 @@ final class SelfTestTests: XCTestCase {
     /// gains an operation, add an `OperationCheck` for it to `SelfTest.operationChecks`.
     func testEveryBackendOperationHasARow() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("Sources/GlowCore/Backend.swift"), encoding: .utf8)
+        let text = try String(contentsOf: root.appendingPathComponent("Sources/GlowCore/Backend/Backend.swift"), encoding: .utf8)
         guard let start = text.range(of: "public protocol Backend"),
               let end = text.range(of: "\n}\n", range: start.upperBound..<text.endIndex) else {
             return XCTFail("Backend.swift: the protocol declaration was not found")

@@ -236,13 +236,13 @@ public protocol Backend: AnyObject {
 }
 
 /// Elementwise functions of one argument.
-public enum UnaryOp: Int32, Sendable, CaseIterable {
-    case exp = 0, log, sigmoid, relu, negate, square
+public enum UnaryOp: Sendable, CaseIterable {
+    case exp, log, sigmoid, relu, negate, square
 }
 
 /// Elementwise functions of two arguments.
-public enum BinaryOp: Int32, Sendable, CaseIterable {
-    case add = 0, subtract, multiply, divide
+public enum BinaryOp: Sendable, CaseIterable {
+    case add, subtract, multiply, divide
     /// `a > 0 ? b : 0`: ReLU's backward pass with `a` the ReLU's output and `b` the gradient.
     case reluBackward
 }

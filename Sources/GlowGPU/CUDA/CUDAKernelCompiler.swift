@@ -38,11 +38,9 @@ public enum CUDAKernelCompiler {
     /// The text of cuda_compat.h.
     public static var compatHeader: String { String(cString: glow_cuda_compat_source_ptr()) }
 
-    /// cuda_compat.h then kernels.cl, with `#line` markers so messages name the right file.
-    public static var source: String {
-        let kernels = String(cString: glow_kernels_source_ptr())
-        return "#line 1 \"cuda_compat.h\"\n\(compatHeader)\n#line 1 \"kernels.cl\"\n\(kernels)"
-    }
+    /// cuda_compat.h, then glow_ops.h and kernels.cl (`KernelSource`), with `#line` markers
+    /// so messages name the right file.
+    public static var source: String { "#line 1 \"cuda_compat.h\"\n\(compatHeader)\n" + KernelSource.text }
 
     /// The architectures this NVRTC can target, e.g. `[75, 80, 86, 89, 90, 100, 120]`.
     public static func supportedArchitectures() throws -> [Int] {

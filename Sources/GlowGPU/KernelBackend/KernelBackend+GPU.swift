@@ -18,7 +18,7 @@ extension KernelBackend {
     /// least 8 KWG slices per range so the partial products pay for their extra pass.
     func splitK(tiles: Int, k: Int) -> (splits: Int, kspan: Int) {
         let kwg = tuning.gemmGeometry.kwg
-        let target = tuning["GROUPS_TARGET", default: 64]
+        let target = tuning[.groupsTarget]
         guard tiles < target, k > 0 else { return (1, max(k, 1)) }
         let splits = min((target + tiles - 1) / tiles, max(1, k / (8 * kwg)), 64)
         if splits <= 1 { return (1, k) }
@@ -51,7 +51,7 @@ extension KernelBackend {
                       c: Buffer, cOffset: Int, ldc: Int) throws {
         try launch(.gemmSplitKReduce, [.buffer(parts), .int(splits), .int(m), .int(n), .float(alpha), .float(beta),
                                        .buffer(c), .int(cOffset), .int(ldc)],
-                   global: [n, m], local: [tuning["WG_ELEMENTWISE", default: 256], 1])
+                   global: [n, m], local: [tuning[.wgElementwise], 1])
     }
 
     /// A work-group reduction of `rows` sums of `length` terms each into `out` from
@@ -63,8 +63,8 @@ extension KernelBackend {
     func groupReduce(_ kernel: Kernel, rows: Int, length: Int, out: Buffer, outOffset: Int = 0, accumulate: Bool,
                      _ args: (Int, Buffer, Int, Bool) -> [KernelArgument<Buffer>]) throws {
         if rows == 0 { return }
-        let wg = tuning["WG_REDUCE", default: 256]
-        let target = tuning["GROUPS_TARGET", default: 64]
+        let wg = tuning[.wgReduce]
+        let target = tuning[.groupsTarget]
         let chunksWanted = min((length + wg * 16 - 1) / (wg * 16), (target + rows - 1) / rows, 1024)
         let chunk = max(1, (length + max(1, chunksWanted) - 1) / max(1, chunksWanted))
         let groups = max(1, (length + chunk - 1) / chunk)

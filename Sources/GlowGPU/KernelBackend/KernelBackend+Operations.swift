@@ -5,7 +5,7 @@ import GlowCore
 extension KernelBackend {
     /// 1-D elementwise launch over `total` items in work-groups of `WG_ELEMENTWISE`.
     func elementwise(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], total: Int) throws {
-        try launch(kernel, args, global: [total], local: [tuning["WG_ELEMENTWISE", default: 256]])
+        try launch(kernel, args, global: [total], local: [tuning[.wgElementwise]])
     }
 
     public func fill(_ buffer: Buffer, offset: Int, count: Int, value: Float) throws {
@@ -29,7 +29,7 @@ extension KernelBackend {
     /// The work-group width of a row-wise (2-D) elementwise launch: `cpu` keeps the size
     /// PoCL was measured with, `gpu` takes `WG_ELEMENTWISE`.
     func rowLocal(_ cpu: Int) -> Int {
-        tuning.variant == .gpu ? tuning["WG_ELEMENTWISE", default: 256] : cpu
+        tuning.variant == .gpu ? tuning[.wgElementwise] : cpu
     }
 
     /// `gemm` from kernels.cl: op(B) packed into contiguous 64-column panels, then one
@@ -55,7 +55,7 @@ extension KernelBackend {
         try launch(.gemmPacked, [.int(m), .int(n), .int(k), .float(alpha), .buffer(a), .int(aOffset),
                                  .int(transA ? 1 : lda), .int(transA ? lda : 1), .buffer(panels),
                                  .float(beta), .buffer(c), .int(cOffset), .int(ldc)],
-                   global: [(m + 3) / 4, panelCount], local: [tuning["GEMM_LOCAL", default: 1], 1])
+                   global: [(m + 3) / 4, panelCount], local: [tuning[.gemmLocal], 1])
     }
 
     public func im2col3x3(_ x: Buffer, xOffset: Int, channels: Int, images: Int, height: Int, width: Int,
@@ -89,13 +89,13 @@ extension KernelBackend {
     }
 
     public func unary(_ op: UnaryOp, _ x: Buffer, xOffset: Int, y: Buffer, yOffset: Int, count: Int) throws {
-        try elementwise(.unaryOp, [.int(Int(op.rawValue)), .buffer(x), .int(xOffset), .buffer(y), .int(yOffset), .int(count)],
+        try elementwise(.unaryOp, [.int(op.kernelCode), .buffer(x), .int(xOffset), .buffer(y), .int(yOffset), .int(count)],
                         total: count)
     }
 
     public func binary(_ op: BinaryOp, _ a: Buffer, aOffset: Int, _ b: Buffer, bOffset: Int,
                        y: Buffer, yOffset: Int, count: Int) throws {
-        try elementwise(.binaryOp, [.int(Int(op.rawValue)), .buffer(a), .int(aOffset), .buffer(b), .int(bOffset),
+        try elementwise(.binaryOp, [.int(op.kernelCode), .buffer(a), .int(aOffset), .buffer(b), .int(bOffset),
                                       .buffer(y), .int(yOffset), .int(count)], total: count)
     }
 

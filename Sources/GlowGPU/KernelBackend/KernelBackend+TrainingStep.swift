@@ -52,7 +52,7 @@ extension KernelBackend {
     public func channelAffineBackward(dy: Buffer, y: Buffer, logs: Buffer, factor: Float, rows: Int, cols: Int,
                                       logsConstant: Float, relu: Bool, dx: Buffer, gradBias: Buffer, gradLogs: Buffer) throws {
         if tuning.variant == .gpu {
-            let wg = tuning["WG_REDUCE", default: 256]
+            let wg = tuning[.wgReduce]
             try launch(.channelAffineBackwardWG, [.buffer(dy), .buffer(y), .buffer(logs), .float(factor), .int(cols),
                                                   .float(logsConstant), .int(relu ? 1 : 0), .buffer(dx), .buffer(gradBias),
                                                   .buffer(gradLogs)],

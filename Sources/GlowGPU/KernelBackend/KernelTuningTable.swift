@@ -51,29 +51,20 @@ public enum KernelTuningTable {
     }
 
     /// Every value kernels.cl and the launches understand, with what it sets.
-    public static let valueDescriptions: [String: String] = [
-        "GEMM_TV": "cpu: float16 vectors per row of gemm_packed's register tile (must be 4)",
-        "GEMM_LOCAL": "cpu: work-group size of gemm_packed (PoCL: 1 to 16)",
-        "WG_ELEMENTWISE": "work-group size of the elementwise kernels",
-        "MWG": "gpu: rows of C per work-group tile (GEMM, convolutions)",
-        "NWG": "gpu: columns of C per work-group tile",
-        "KWG": "gpu: K slice staged in __local per step",
-        "MDIMC": "gpu: work-items along M per group (MWG/MDIMC rows each)",
-        "NDIMC": "gpu: work-items along N per group (NWG/NDIMC columns each)",
-        "WG_REDUCE": "gpu: work-items per reduction group (power of two)",
-        "GROUPS_TARGET": "gpu: work-groups a launch should have to fill the device (split-K, reduction chunks)",
-    ]
+    public static let valueDescriptions: [String: String] = Dictionary(uniqueKeysWithValues: Tunable.allCases.map { ($0.name, $0.summary) })
 
     /// Defaults of the CPU variant (the values PoCL was measured with, docs/kernel-notes.md).
-    public static let cpuDefaults: [String: Int] = ["GEMM_TV": 4, "GEMM_LOCAL": 1, "WG_ELEMENTWISE": 256]
+    public static let cpuDefaults: [String: Int] = defaults([.gemmTV, .gemmLocal, .wgElementwise])
 
-    /// Defaults of the GPU variant, for a GPU the table does not know: 64 × 64 tiles of
-    /// 16 × 16 work-items (4 × 4 registers each), K slices of 16 — a shape every GPU with
-    /// 256-item groups and 16 KiB of local memory runs. `GROUPS_TARGET` defaults to four
-    /// groups per compute unit.
-    public static let gpuDefaults: [String: Int] = [
-        "MWG": 64, "NWG": 64, "KWG": 16, "MDIMC": 16, "NDIMC": 16, "WG_REDUCE": 256, "WG_ELEMENTWISE": 256,
-    ]
+    /// Defaults of the GPU variant, for a GPU the table does not know (glow_ops.h): 64 × 64
+    /// tiles of 16 × 16 work-items (4 × 4 registers each), K slices of 16 — a shape every GPU
+    /// with 256-item groups and 16 KiB of local memory runs. `GROUPS_TARGET` is set per device
+    /// (`GLOW_GROUPS_PER_COMPUTE_UNIT` groups per compute unit).
+    public static let gpuDefaults: [String: Int] = defaults([.mwg, .nwg, .kwg, .mdimc, .ndimc, .wgReduce, .wgElementwise])
+
+    private static func defaults(_ tunables: [Tunable]) -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: tunables.map { ($0.name, $0.defaultValue) })
+    }
 
     /// The table.
     public static let entries: [Entry] = [
@@ -130,7 +121,7 @@ public enum KernelTuningTable {
             variant = v
         }
         var values = variant == .cpu ? cpuDefaults : gpuDefaults
-        if variant == .gpu { values["GROUPS_TARGET"] = max(1, device.computeUnits) * 4 }
+        if variant == .gpu { values[Tunable.groupsTarget.name] = Tunable.groupsTarget(computeUnits: device.computeUnits) }
         if let best, best.variant == variant { values.merge(best.values) { $1 } }
         for (k, v) in try parseOverrides(environment["GLOW_CL_TUNING"] ?? "") { values[k] = v }
         for (k, v) in overrides { values[k] = v }
@@ -169,14 +160,14 @@ public enum KernelTuningTable {
                 throw fail("\(name) gives work-groups of \(size), more than the device's maximum \(device.maxWorkGroupSize)")
             }
         }
-        let wg = t["WG_ELEMENTWISE", default: 256]
+        let wg = t[.wgElementwise]
         try local("WG_ELEMENTWISE=\(wg)", wg)
         switch t.variant {
         case .cpu:
-            guard t["GEMM_TV", default: 4] == 4 else {
-                throw fail("GEMM_TV=\(t["GEMM_TV", default: 4]) must be 4 (gemm_packed's tile is written out for 4 × 64)")
+            guard t[.gemmTV] == 4 else {
+                throw fail("GEMM_TV=\(t[.gemmTV]) must be 4 (gemm_packed's tile is written out for 4 × 64)")
             }
-            try local("GEMM_LOCAL=\(t["GEMM_LOCAL", default: 1])", t["GEMM_LOCAL", default: 1])
+            try local("GEMM_LOCAL=\(t[.gemmLocal])", t[.gemmLocal])
         case .gpu:
             let g = t.gemmGeometry
             guard g.mwg % g.mdimc == 0 else { throw fail("MWG=\(g.mwg) must be a multiple of MDIMC=\(g.mdimc)") }
@@ -197,7 +188,7 @@ public enum KernelTuningTable {
             guard localBytes <= device.localMemory else {
                 throw fail("(MWG+1 + NWG+1)·KWG·4 = \(localBytes) bytes of __local tiles, more than the device's \(device.localMemory)")
             }
-            let r = t["WG_REDUCE", default: 256]
+            let r = t[.wgReduce]
             guard r & (r - 1) == 0 else { throw fail("WG_REDUCE=\(r) must be a power of two") }
             try local("WG_REDUCE=\(r)", r)
         }
@@ -211,11 +202,8 @@ public struct GemmGeometry: Sendable, Equatable {
 }
 
 extension KernelTuning {
-    /// The GPU GEMM tile (the GPU defaults where unset).
+    /// The GPU GEMM tile (glow_ops.h's defaults where unset).
     public var gemmGeometry: GemmGeometry {
-        let d = KernelTuningTable.gpuDefaults
-        return GemmGeometry(mwg: self["MWG", default: d["MWG"]!], nwg: self["NWG", default: d["NWG"]!],
-                            kwg: self["KWG", default: d["KWG"]!], mdimc: self["MDIMC", default: d["MDIMC"]!],
-                            ndimc: self["NDIMC", default: d["NDIMC"]!])
+        GemmGeometry(mwg: self[.mwg], nwg: self[.nwg], kwg: self[.kwg], mdimc: self[.mdimc], ndimc: self[.ndimc])
     }
 }

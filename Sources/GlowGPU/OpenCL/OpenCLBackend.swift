@@ -81,9 +81,13 @@ public final class OpenCLBackend: KernelBackend {
         // -cl-kernel-arg-info lets start-up compare `Kernel`'s argument table with the program.
         buildOptions = (["-cl-mad-enable", "-cl-kernel-arg-info"] + self.tuning.defines).joined(separator: " ")
         let t0 = Date()
-        var src: UnsafePointer<CChar>? = UnsafeRawPointer(glow_kernels_source_ptr()).assumingMemoryBound(to: CChar.self)
-        var len = glow_kernels_source_length
-        guard let prog = clCreateProgramWithSource(ctx, 1, &src, &len, &st), st == CL_SUCCESS else {
+        let source = KernelSource.text
+        let created = source.withCString { text -> cl_program? in
+            var src: UnsafePointer<CChar>? = text
+            var len = strlen(text)
+            return clCreateProgramWithSource(ctx, 1, &src, &len, &st)
+        }
+        guard let prog = created, st == CL_SUCCESS else {
             clReleaseCommandQueue(q); clReleaseContext(ctx)
             throw OpenCLError(st, "clCreateProgramWithSource")
         }
