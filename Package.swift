@@ -51,7 +51,9 @@ let package = Package(
             "GlowServe", "GlowGPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Library examples: sampling from a checkpoint, and training with `TrainingRun`.
         .executableTarget(name: "glow-sample-example", dependencies: ["GlowGPU"]),
+        .executableTarget(name: "glow-train-example", dependencies: ["GlowGPU"]),
         .testTarget(name: "GlowTests", dependencies: ["GlowGPU", "GlowCPU", "GlowCore", "GlowMPI"]),
         .testTarget(name: "GlowServeTests", dependencies: ["GlowServe", "GlowGPU", "GlowCPU", "GlowCore"]),
         .testTarget(name: "GlowPublicAPITests", dependencies: ["GlowGPU"]),

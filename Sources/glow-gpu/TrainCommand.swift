@@ -254,27 +254,12 @@ struct TrainCommand: ParsableCommand {
     func train<B: Backend>(_ backend: B, _ cfg: GlowConfig, _ opt: OptimizerConfig, _ memoryMode: MemoryMode, _ seed: UInt64,
                            _ resumed: RunFiles.Pair?, _ trainSet: ImageSet, _ testSet: ImageSet?, _ totalSteps: Int,
                            _ comm: any Communicator) throws {
-        let files = RunFiles(directory: out)
-        let model: Glow<B>
-        if let pair = resumed {
-            if let note = pair.note { print(note) }
-            model = try Checkpoint.load(pair.checkpoint, source: files.checkpoint, backend: backend)
-        } else {
-            model = try Glow(config: cfg, backend: backend, seed: seed)
-        }
-        let trainer = try Trainer(model: model, optimizer: opt, data: trainSet, batch: cfg.batch, seed: seed, memory: memoryMode,
-                                  communicator: comm)
-        var metrics: [MetricsRecord] = []
-        let metricsPath = out + "/metrics.jsonl"
-        // A new run's first line starts metrics.jsonl afresh (an --overwrite'n run's old lines go then, not before).
-        var freshMetrics = resumed == nil
-        if let pair = resumed {
-            try trainer.restore(state: pair.state, source: files.state)
-            try comm.checkSame(trainer.step, "the step in \(files.state)")
-            // Lines past the checkpoint (steps trained after its save) go, so no step appears twice.
-            metrics = MetricsRecord.read(path: metricsPath).filter { $0.step <= trainer.step }
-            if comm.isRoot { try MetricsRecord.write(metrics, to: metricsPath) }
-        }
+        if let note = resumed?.note { print(note) }
+        let schedule = TrainingSchedule(totalSteps: totalSteps, evalEvery: evalEvery, evalImages: evalImages,
+                                        sampleEvery: sampleEvery, saveEvery: saveEvery, minutes: minutes)
+        let run = try TrainingRun(backend: backend, config: cfg, optimizer: opt, memory: memoryMode, seed: seed, resume: resumed,
+                                  trainSet: trainSet, testSet: testSet, schedule: schedule, directory: out, communicator: comm)
+        let model = run.model, trainer = run.trainer, files = run.files
         let params = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
         print("glow-gpu train: \(backend.name)" + (comm.size > 1 ? " (rank 0 of \(comm.size) MPI ranks)" : ""))
         print("  model \(cfg.channels)×\(cfg.height)×\(cfg.width) K=\(cfg.K) L=\(cfg.L) hidden=\(cfg.hidden) \(cfg.coupling.rawValue)/"
@@ -290,25 +275,20 @@ struct TrainCommand: ParsableCommand {
             return
         }
         StopSignal.install()
+        run.stopRequest = { StopSignal.pending }
         if resumed == nil {
             print("  initialising ActNorms from data…")
-            try trainer.initialize()
+            try run.initialize()
             if overwrite && comm.isRoot {
                 // The new run has started: only now do the old run's files go.
                 for name in files.existingRunFiles() { try? FileManager.default.removeItem(atPath: out + "/" + name) }
             }
         }
 
-        let start = Date()
-        let progress = Progress(total: totalSteps, label: "train", deadline: minutes.map { start.addingTimeInterval($0 * 60) })
-        var recentImages = 0, recentTime = 0.0, lastBPD = Double.nan
-        var evalRate: Double?   // test images per second, measured by the periodic evaluations
-        var clippedSteps = 0, skippedSteps = 0   // in this process's run, for the progress bar
-        var stoppedEarly = false
-        while trainer.step < totalSteps {
-            let r = try trainer.trainStep()
-            if r.skipped {
-                skippedSteps += 1
+        let progress = Progress(total: totalSteps, label: "train", deadline: minutes.map { Date().addingTimeInterval($0 * 60) })
+        let outcome = try run.run { event in
+            switch event {
+            case let .skipped(r):
                 progress.interrupt()
                 if r.bpd.isFinite && r.gradientNorm.isFinite {
                     print(String(format: "step %d: gradient norm %.4g is far above the recent ones (skip threshold %.4g); update skipped",
@@ -316,115 +296,31 @@ struct TrainCommand: ParsableCommand {
                 } else {
                     print("step \(r.step): non-finite loss (\(r.bpd)) or gradient norm (\(r.gradientNorm)); update skipped")
                 }
-            }
-            if r.clipped { clippedSteps += 1 }
-            recentImages += trainer.globalBatch; recentTime += r.seconds
-            let ips = Double(recentImages) / max(recentTime, 1e-9)
-            if recentTime > 20 { recentImages /= 2; recentTime /= 2 }
-            if r.bpd.isFinite { lastBPD = lastBPD.isFinite ? 0.9 * lastBPD + 0.1 * r.bpd : r.bpd }
-            let guardNote = clippedSteps + skippedSteps > 0 ? "  clipped \(clippedSteps) skipped \(skippedSteps)" : ""
-            progress.update(trainer.step, String(format: "%.1f img/s  bpd %.3f  lr %.1e", ips, lastBPD, r.learningRate) + guardNote)
-            let s = trainer.step
-            var record = MetricsRecord(step: s, trainBPD: r.bpd, testBPD: nil, imagesPerSecond: ips,
-                                       learningRate: r.learningRate, gradientNorm: r.gradientNorm)
-            record.clipped = r.clipped; record.skipped = r.skipped; record.clipThreshold = r.clipThreshold
-            // Agreed over the ranks, so that all stop after the same step. The budget keeps room
-            // for the final evaluation on the whole test set, the samples and the save; the
-            // evaluation's rate is measured on one batch after the first step until a periodic
-            // evaluation measures it on more.
-            if minutes != nil, evalRate == nil, let testSet {
-                let n = min(testSet.count, max(cfg.batch, 64))
-                let probeStart = Date()
-                _ = try Evaluation.meanBPD(model, try testSet.subset(Array(0..<n)), batch: max(cfg.batch, 64),
-                                           allowNonFinite: true, communicator: comm)
-                evalRate = Double(n) / max(Date().timeIntervalSince(probeStart), 1e-6)
-            }
-            let reserve = finalWorkSeconds(testImages: testSet?.count ?? 0, evalRate: evalRate, trainRate: ips)
-            let outOfTime = try comm.any(minutes.map { Date().timeIntervalSince(start) + reserve >= $0 * 60 } ?? false)
-            let last = s >= totalSteps || outOfTime
-            // A stop signal skips the evaluation and samples (they can take long) and saves at once;
-            // under MPI a signal to any rank stops them all after this step.
-            let signal = try comm.any(StopSignal.pending != nil) ? (StopSignal.pending ?? SIGTERM) : nil
-            if signal == nil, let testSet, (evalEvery > 0 && s % evalEvery == 0) || last {
-                let subset = last ? testSet : try testSet.subset(Array(0..<min(evalImages, testSet.count)))
-                try trainer.optimizer.swapEMA()
-                let evalStart = Date()
-                let bpd = try Evaluation.meanBPD(model, subset, batch: max(cfg.batch, 64), allowNonFinite: true,
-                                                 communicator: comm)
-                evalRate = Double(subset.count) / max(Date().timeIntervalSince(evalStart), 1e-6)
-                try trainer.optimizer.swapEMA()
+            case let .stepped(r, ips, bpd, clipped, skipped):
+                let guardNote = clipped + skipped > 0 ? "  clipped \(clipped) skipped \(skipped)" : ""
+                progress.update(trainer.step, String(format: "%.1f img/s  bpd %.3f  lr %.1e", ips, bpd, r.learningRate) + guardNote)
+            case let .evaluated(step, bpd, images, trainBPD):
                 progress.interrupt()
-                if bpd.isFinite {
-                    record.testBPD = bpd
-                    print(String(format: "step %d: test bpd %.4f on %d images (train bpd %.4f)", s, bpd, subset.count, lastBPD))
-                } else {
-                    // Recorded as missing (null), not as NaN; training goes on (its own loss is checked per step).
-                    print("step \(s): warning: the test bpd on \(subset.count) images is not finite (\(bpd)); not recorded")
-                }
-            }
-            metrics.append(record)
-            if comm.isRoot { try record.append(to: metricsPath, truncateFirst: freshMetrics) }
-            freshMetrics = false
-            if comm.isRoot, signal == nil, (sampleEvery > 0 && s % sampleEvery == 0) || last { try writeSamples(model, trainer, step: s) }
-            if comm.isRoot, (saveEvery > 0 && s % saveEvery == 0) || last || signal != nil {
-                try trainer.save(to: out)
-                try MetricsRecord.plot(metrics, path: out + "/bpd.png")
-            }
-            if let signal {
+                print(String(format: "step %d: test bpd %.4f on %d images (train bpd %.4f)", step, bpd, images, trainBPD))
+            case let .evaluationNotFinite(step, bpd, images):
                 progress.interrupt()
-                print("stopped by \(StopSignal.name(signal)) at step \(s) of \(totalSteps); saved \(files.checkpoint) and \(files.state)")
-                print("resume with: \(resumeCommand())")
-                throw ExitCode(128 + signal)
+                print("step \(step): warning: the test bpd on \(images) images is not finite (\(bpd)); not recorded")
+            case let .samplesNotFinite(step, notes):
+                print("step \(step): warning: samples not finite, drawn black in samples.png: " + notes.joined(separator: "; ")
+                    + " (the reverse pass overflowed: sample at a lower temperature, or train longer)")
             }
-            if outOfTime && !last { stoppedEarly = true; break }
-            if outOfTime { stoppedEarly = s < totalSteps; break }
         }
         progress.interrupt()
-        let mins = Date().timeIntervalSince(start) / 60
-        print(String(format: "done: step %d of %d in %.1f min%@", trainer.step, totalSteps, mins,
-                     stoppedEarly ? " (stopped by --minutes; --resume continues)" : ""))
-        if let t = metrics.last(where: { $0.testBPD != nil })?.testBPD { print(String(format: "test bpd %.4f", t)) }
+        if let signal = outcome.stopSignal {
+            print("stopped by \(StopSignal.name(signal)) at step \(outcome.step) of \(totalSteps); saved \(files.checkpoint) and \(files.state)")
+            print("resume with: \(resumeCommand())")
+            throw ExitCode(128 + signal)
+        }
+        print(String(format: "done: step %d of %d in %.1f min%@", outcome.step, totalSteps, outcome.minutes,
+                     outcome.stoppedByBudget ? " (stopped by --minutes; --resume continues)" : ""))
+        if let t = outcome.testBPD { print(String(format: "test bpd %.4f", t)) }
         print("wrote \(out)/checkpoint.safetensors, \(out)/training-state.safetensors, \(out)/metrics.jsonl, "
             + "\(out)/samples.png (two rows each at T = "
-            + TrainCommand.sampleTemperatures.map { String(format: "%g", $0) }.joined(separator: ", ") + "), \(out)/bpd.png")
-    }
-
-    /// Seconds to keep at the end of a `--minutes` budget for the final evaluation of
-    /// `testImages` (at the measured `evalRate`, or without one at three times the training
-    /// rate: a forward pass is about a third of a training step), plus the samples and the
-    /// save (5 s), with a quarter more for the variation of a shared machine.
-    func finalWorkSeconds(testImages: Int, evalRate: Double?, trainRate: Double) -> Double {
-        let rate = evalRate ?? 3 * trainRate
-        let evaluation = testImages > 0 && rate > 0 && rate.isFinite ? Double(testImages) / rate : 0
-        return 1.25 * evaluation + 5
-    }
-
-    /// The temperatures of the training sample grid, two rows of 8 each, the same noise in
-    /// every pair of rows: at T = 0 (the prior's means) and 0.5 structure shows long before
-    /// the model samples well at 0.7 and 0.9.
-    static let sampleTemperatures: [Float] = [0, 0.5, 0.7, 0.9]
-
-    func writeSamples<B: Backend>(_ model: Glow<B>, _ trainer: Trainer<B>, step: Int) throws {
-        try trainer.optimizer.swapEMA()
-        defer { try? trainer.optimizer.swapEMA() }
-        let c = model.config, perRow = 16
-        // Class-conditional models: column j of the grid shows class j mod classes.
-        let labels = c.classes > 0 ? (0..<perRow).map { ($0 % 8) % c.classes } : nil
-        var pixels: [UInt8] = [], notFinite: [String] = []
-        for t in TrainCommand.sampleTemperatures {
-            let x = try model.sample(count: perRow, temperature: t, seed: 7, labels: labels).nchw()
-            let bad = (0..<perRow).filter { i in x[(i * c.dimension)..<((i + 1) * c.dimension)].contains { !$0.isFinite } }
-            if !bad.isEmpty { notFinite.append("T = \(t): image\(bad.count > 1 ? "s" : "") \(bad.map(String.init).joined(separator: ", "))") }
-            pixels += try Preprocess.toPixels(x, nBits: c.nBits)   // a non-finite value is drawn black
-        }
-        if !notFinite.isEmpty {
-            print("step \(step): warning: samples not finite, drawn black in samples.png: " + notFinite.joined(separator: "; ")
-                + " (the reverse pass overflowed: sample at a lower temperature, or train longer)")
-        }
-        let count = perRow * TrainCommand.sampleTemperatures.count
-        for path in [out + "/samples.png", out + String(format: "/samples-step%06d.png", step)] {
-            try ImageGrid.write(path: path, images: pixels, count: count, channels: c.channels, height: c.height,
-                                width: c.width, columns: 8)
-        }
+            + TrainingRun<B>.sampleTemperatures.map { String(format: "%g", $0) }.joined(separator: ", ") + "), \(out)/bpd.png")
     }
 }

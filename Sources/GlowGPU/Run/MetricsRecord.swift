@@ -1,22 +1,38 @@
 import Foundation
-import GlowGPU
+import GlowCore
 
-/// One line of `metrics.jsonl`.
-struct MetricsRecord {
-    var step: Int
-    var trainBPD: Double
-    var testBPD: Double?
-    var imagesPerSecond: Double
-    var learningRate: Double
-    var gradientNorm: Double
+/// One line of a run's `metrics.jsonl`: one training step, and the test bpd when the step
+/// evaluated.
+public struct MetricsRecord: Sendable, Equatable {
+    /// The step (1-based).
+    public var step: Int
+    /// The step's train bpd (NaN when not finite).
+    public var trainBPD: Double
+    /// The test bpd, when the step evaluated and the value was finite.
+    public var testBPD: Double?
+    /// Images per second over the last ~20 s of training.
+    public var imagesPerSecond: Double
+    /// The step's learning rate.
+    public var learningRate: Double
+    /// The global gradient norm before clipping.
+    public var gradientNorm: Double
     /// The gradients were scaled down to the clipping threshold.
-    var clipped = false
+    public var clipped = false
     /// The update was skipped (non-finite, or a norm far above the recent ones).
-    var skipped = false
+    public var skipped = false
     /// The clipping threshold of the step (nil: none).
-    var clipThreshold: Double?
+    public var clipThreshold: Double?
 
-    func json() -> String {
+    /// A record.
+    public init(step: Int, trainBPD: Double, testBPD: Double?, imagesPerSecond: Double, learningRate: Double,
+                gradientNorm: Double, clipped: Bool = false, skipped: Bool = false, clipThreshold: Double? = nil) {
+        self.step = step; self.trainBPD = trainBPD; self.testBPD = testBPD; self.imagesPerSecond = imagesPerSecond
+        self.learningRate = learningRate; self.gradientNorm = gradientNorm; self.clipped = clipped; self.skipped = skipped
+        self.clipThreshold = clipThreshold
+    }
+
+    /// The JSON line (numbers with 6 significant digits; non-finite ones as null).
+    public func json() -> String {
         func num(_ v: Double) -> String { v.isFinite ? String(format: "%.6g", v) : "null" }
         var s = "{\"step\": \(step), \"train_bpd\": \(num(trainBPD)), "
         s += "\"test_bpd\": \(testBPD.map(num) ?? "null"), \"images_per_second\": \(num(imagesPerSecond)), "
@@ -26,16 +42,17 @@ struct MetricsRecord {
     }
 
     /// Appends this record as one line (one write; a failed write leaves the file as it was).
-    func append(to path: String, truncateFirst: Bool = false) throws {
+    public func append(to path: String, truncateFirst: Bool = false) throws {
         try AtomicFile.append(Array((json() + "\n").utf8), to: path, truncateFirst: truncateFirst)
     }
 
     /// Replaces the file at `path` with `records`, atomically.
-    static func write(_ records: [MetricsRecord], to path: String) throws {
+    public static func write(_ records: [MetricsRecord], to path: String) throws {
         try AtomicFile.write(Array(records.map { $0.json() + "\n" }.joined().utf8), to: path)
     }
 
-    static func read(path: String) -> [MetricsRecord] {
+    /// The records of the file at `path` (none when it cannot be read; unreadable lines skipped).
+    public static func read(path: String) -> [MetricsRecord] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -49,7 +66,7 @@ struct MetricsRecord {
     }
 
     /// bpd against step as a PNG: train (smoothed over 20 steps) and test.
-    static func plot(_ records: [MetricsRecord], path: String) throws {
+    public static func plot(_ records: [MetricsRecord], path: String) throws {
         var smooth: [(x: Double, y: Double)] = []
         var window: [Double] = []
         for r in records where r.trainBPD.isFinite {
