@@ -123,7 +123,7 @@ skip() {   # NAME WHY: a stage not run, with its (empty) files
 }
 limit_of() { local s; for s in "${plan[@]}"; do [ "${s% *}" = "$1" ] && { echo "${s##* }"; return; }; done; echo 30; }
 json_field() {   # FILE FIELD: a number from a bench --json line
-    sed -n "s/.*\"$2\": \([-0-9.e+]*\).*/\1/p" "$1" 2>/dev/null | head -n 1
+    sed -n "s/.*\"$2\": *\([-0-9.e+]*\).*/\1/p" "$1" 2>/dev/null | head -n 1
 }
 
 log "glow-gpu gpu-check $(cat "$here/VERSION" 2>/dev/null || echo '(no VERSION)') on $(hostname 2>/dev/null), $(date -u '+%Y-%m-%d %H:%M:%S UTC')"

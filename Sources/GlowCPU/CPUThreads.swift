@@ -17,10 +17,10 @@ public enum CPUThreads {
     /// The most threads accepted (`--threads` above it is an error).
     public static let maximum = 1024
 
-    /// Checks a requested count, naming the option in the error.
-    public static func validate(_ n: Int, option: String = "--threads") throws {
+    /// Checks a requested count.
+    public static func validate(_ n: Int) throws {
         guard n >= 1, n <= maximum else {
-            throw GlowError("\(option) \(n): expected a thread count from 1 to \(maximum)")
+            throw GlowError.invalid(.threads, value: "\(n)", expected: "expected a thread count from 1 to \(maximum)")
         }
     }
 

@@ -36,8 +36,8 @@ public enum DeviceSelector {
                             localSize: Int = 1) throws -> any Backend {
         let backend = try openDevice(spec, precision: precision, placement: Placement(localRank: localRank, localSize: localSize))
         if precision != .fp32 && !(backend is ReducedPrecisionGEMM) {
-            throw GlowError("--precision \(precision.rawValue): the \(backend.name) backend computes in FP32 only; "
-                + "TF32 needs --device \(CUDAKind().name) (an NVIDIA GPU of compute capability 8.0 or newer)")
+            throw GlowError("\(Setting.precision) \(precision.rawValue): the \(backend.name) backend computes in FP32 only; "
+                + "TF32 needs \(Setting.device) \(CUDAKind().name) (an NVIDIA GPU of compute capability 8.0 or newer)")
         }
         return backend
     }
@@ -49,7 +49,7 @@ public enum DeviceSelector {
             for kind in kinds.sorted(by: { $0.autoRank < $1.autoRank }) {
                 if let b = try kind.openAuto(precision: precision, placement: placement) { return b }
             }
-            throw GlowError("--device \(spec): no backend is available")
+            throw GlowError.invalid(.device, value: "\(spec)", expected: "no backend is available")
         }
         for kind in kinds {
             if let b = try kind.open(spec: s, original: spec, precision: precision, placement: placement) { return b }
@@ -59,7 +59,7 @@ public enum DeviceSelector {
         }
         let names = kinds.flatMap { $0.deviceNames() }
         let forms = ([kinds[0].specForms, [BackendRegistry.auto]] + kinds.dropFirst().map(\.specForms)).joined()
-        throw GlowError("--device \(spec): not \(forms.joined(separator: ", ")), nor part of a device name"
+        throw GlowError("\(Setting.device) \(spec): not \(forms.joined(separator: ", ")), nor part of a device name"
             + (names.isEmpty ? " (no GPU device is installed)" : " (devices: \(names.joined(separator: ", ")))"))
     }
 }

@@ -15,7 +15,12 @@ struct ServeCommand: ParsableCommand {
             setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
             execv("/proc/self/exe", CommandLine.unsafeArgv)   // returns only on failure: carry on as we are
         }
-        Self.main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            exit(withError: CommandLineError.presenting(error))   // settings named by their options
+        }
     }
 
     static let configuration = CommandConfiguration(commandName: "glow-gpu serve",

@@ -173,28 +173,18 @@ struct BenchCommand: ParsableCommand {
         let gflops = gflopPerImage * trainIPS
         let rss = BenchCommand.peakRSSMB()
         if json {
-            let profileJSON = profile
-                ? ", \"profile\": " + (shares.map { "{" + $0.map { "\"\($0.0)\": \(r($0.1))" }.joined(separator: ", ") + "}" } ?? "null")
-                : ""
-            print("{\"config\": \"\(config)\", \"device\": \"\(backend.name)\", \"memory\": \"\(mode.rawValue)\", \"K\": \(cfg.K), "
-                + "\"threads\": \(cpu.map { "\($0.threads)" } ?? "null"), "
-                + "\"batch\": \(n), \"images_per_second\": \(r(trainIPS)), \"gflop_per_image\": \(r(gflopPerImage)), "
-                + "\"gflops\": \(r(gflops)), \"sgemm_gflops\": \(r(sgemm)), \"ratio\": \(r(gflops / sgemm)), "
-                + "\"kernel_launches_per_step\": \(count(launches)), \"host_syncs_per_step\": \(count(syncs)), "
-                + "\"kernel_launches\": \(count(launches)), \"library_calls\": \(count(libraryCalls)), "
-                + "\"host_waits\": \(count(syncs)), \"uploads\": \(count(uploads)), \"downloads\": \(count(downloads)), "
-                + "\"graph_launches\": \(count(graphLaunches)), \"graph_operations\": \(trainer.recordedStep?.operations ?? 0), "
-                + "\"skipped_steps\": \(skipped), "
-                + "\"launches_by_kernel\": {" + byKernel.sorted { $0.key < $1.key }
-                    .map { "\"\($0.key)\": \(count(Double($0.value) / Double(steps)))" }.joined(separator: ", ") + "}, "
-                + "\"peak_rss_mb\": \(r(rss)), \"state_rss_mb\": \(r(stateMB)), \"activation_peak_mb\": \(r(rss - stateMB)), "
-                + "\"encode_images_per_second\": \(r(encodeIPS)), "
-                + "\"sample_images_per_second\": \(r(sampleIPS)), \"parameters\": \(params), \"ranks\": \(ranks), "
-                + "\"per_rank_images_per_second\": [\(rankIPS.map(r).joined(separator: ", "))], "
-                + "\"step_seconds\": \(r(stepSeconds)), \"allreduce_seconds_per_step\": \(r(exchange)), "
-                + "\"allreduce_fraction\": \(r(exchange / stepSeconds)), \"allreduce_alone_seconds\": \(r(alone)), "
-                + "\"allreduce_model_bytes_per_rank_per_step\": \(r(2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params)))"
-                + profileJSON + "}")
+            let report = BenchReport(
+                config: config, device: backend.name, memory: mode.rawValue, K: cfg.K, threads: cpu?.threads, batch: n,
+                imagesPerSecond: trainIPS, gflopPerImage: gflopPerImage, gflops: gflops, sgemmGflops: sgemm,
+                kernelLaunches: launches, hostWaits: syncs, libraryCalls: libraryCalls, uploads: uploads, downloads: downloads,
+                graphLaunches: graphLaunches, graphOperations: trainer.recordedStep?.operations ?? 0, skippedSteps: skipped,
+                launchesByKernel: byKernel.mapValues { Double($0) / Double(steps) }, peakRSSMB: rss, stateRSSMB: stateMB,
+                encodeImagesPerSecond: encodeIPS, sampleImagesPerSecond: sampleIPS, parameters: params, ranks: ranks,
+                perRankImagesPerSecond: rankIPS, stepSeconds: stepSeconds, allreduceSecondsPerStep: exchange,
+                allreduceAloneSeconds: alone,
+                allreduceModelBytesPerRankPerStep: 2 * Double(ranks - 1) / Double(ranks) * 4 * Double(params),
+                profile: profile ? shares : nil)
+            print(try report.json())
         } else {
             print(String(format: "  training   %.2f images/s × %.3f GFLOP/image = %.1f GFLOP/s", trainIPS, gflopPerImage, gflops))
             if ranks > 1 {
@@ -240,7 +230,6 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    func r(_ v: Double) -> String { String(format: "%.4g", v) }
     /// A per-step count: exact when whole, one decimal otherwise.
     func count(_ v: Double) -> String { v == v.rounded() ? String(format: "%.0f", v) : String(format: "%.1f", v) }
 

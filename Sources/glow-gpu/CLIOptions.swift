@@ -38,7 +38,7 @@ struct ThreadsOption: ParsableArguments {
 
     func validate() throws {
         if let threads {
-            do { try CPUThreads.validate(threads) } catch { throw ValidationError("\(error)") }
+            do { try CPUThreads.validate(threads) } catch { throw ValidationError(error.commandLineDescription) }
         }
     }
 

@@ -38,7 +38,7 @@ struct DecodeCommand: ParsableCommand {
             do {
                 try f.add("x", shape: [z.count, c.channels, c.height, c.width], floats: x)
                 try f.write(path: out)
-            } catch let e as SafeTensorsError { throw GlowError(e.message) }
+            } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         }
         print("decoded \(z.count) images on \(m.deviceName) (\(String(format: "%.1f", Double(z.count) / max(t, 1e-9))) images/s) → \(out)")
     }

@@ -83,7 +83,7 @@ struct EncodeCommand: ParsableCommand {
     /// The `x` tensor of `path`, checked against the model's image shape.
     private func readInput(_ path: String, config c: GlowConfig) throws -> ([Float], Int) {
         let f: SafeTensorsFile
-        do { f = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        do { f = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         guard let t = f["x"] else { throw GlowError("\(path): missing tensor 'x' (the images [N, C, H, W] in model space)") }
         guard t.shape.count == 4, t.shape[0] >= 1, Array(t.shape[1...]) == [c.channels, c.height, c.width] else {
             throw GlowError("\(path): tensor 'x' has shape \(t.shape) but the model takes [N, \(c.channels), \(c.height), \(c.width)]")

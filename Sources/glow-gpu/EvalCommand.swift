@@ -30,8 +30,7 @@ struct EvalCommand: ParsableCommand {
             try evaluate(backend)
         } catch {
             if json {
-                let obj = ["error": "\(error)"]
-                if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]) {
+                if let data = try? JSONEncoder().encode(EvalReport.Failure(error: error.commandLineDescription)) {
                     print(String(decoding: data, as: UTF8.self))
                 }
             }
@@ -53,11 +52,21 @@ struct EvalCommand: ParsableCommand {
         }
         if json {
             // meanBPD throws for a non-finite mean, so the number is always valid JSON.
-            print("{\"bpd\": \(bpd), \"images\": \(set.count)}")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            print(String(decoding: try encoder.encode(EvalReport(bpd: bpd, images: set.count)), as: UTF8.self))
         } else {
             let s = Date().timeIntervalSince(start)
             print(String(format: "%@ %@: %.4f bits per dimension over %d images (%.1f images/s, %@)", dataset, split, bpd,
                          set.count, Double(set.count) / s, backend.name))
         }
     }
+}
+
+/// `glow-gpu eval --json`: the mean bits per dimension and the images it is over, or the error.
+struct EvalReport: Encodable {
+    var bpd: Double
+    var images: Int
+    /// The output of a failed evaluation.
+    struct Failure: Encodable { var error: String }
 }

@@ -13,7 +13,13 @@ struct GlowCommand: ParsableCommand {
             setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
             execv("/proc/self/exe", CommandLine.unsafeArgv)   // returns only on failure: carry on as we are
         }
-        Self.main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            // The library names settings (`learningRate`); errors print with their options (`--lr`).
+            exit(withError: CommandLineError.presenting(error))
+        }
     }
 
     static let configuration = CommandConfiguration(

@@ -22,7 +22,7 @@ enum MPIJob {
             throw exit
         } catch {
             if comm.size > 1 {
-                comm.abort("Error: glow-gpu \(command), rank \(comm.rank) of \(comm.size): \(error)\n"
+                comm.abort("Error: glow-gpu \(command), rank \(comm.rank) of \(comm.size): \(error.commandLineDescription)\n"
                     + "glow-gpu: ending the MPI job (the last checkpoint written stays intact)", code: 1)
             }
             comm.finish()

@@ -78,7 +78,7 @@ struct SampleCommand: ParsableCommand {
                 try f.add("x", shape: [total, c.channels, c.height, c.width], floats: Array(rows.joined()))
                 try f.add("temperature", shape: [total], floats: ts.flatMap { Array(repeating: $0, count: count) })
                 try f.write(path: out)
-            } catch let e as SafeTensorsError { throw GlowError(e.message) }
+            } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         }
         let tl = ts.map { String(format: "%g", $0) }.joined(separator: ",")
         print("sampled \(total) images at T=\(tl) on \(m.deviceName) (\(String(format: "%.1f", Double(total) / max(secs, 1e-9))) images/s) → \(out)")

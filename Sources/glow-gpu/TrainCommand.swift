@@ -192,7 +192,7 @@ struct TrainCommand: ParsableCommand {
                 try checkPreparedSize(rawTest, pad: padding)
                 test = try DatasetLoader.prepare(rawTest, imageSize: imageSize, pad: padding)
             } catch {
-                throw GlowError("the test split of --dataset \(dataset) cannot be used: \(error); fix it, or pass --no-test "
+                throw GlowError("the test split of --dataset \(dataset) cannot be used: \(error.commandLineDescription); fix it, or pass --no-test "
                     + "to train without test evaluation")
             }
         }

@@ -291,7 +291,10 @@ final class CPUThreadsTests: XCTestCase {
         XCTAssertEqual(CPUThreads.defaultCount(localSize: 2), 5)
         CPUThreads.requested = nil
         XCTAssertEqual(CPUBackend().threads, available)
-        XCTAssertThrowsError(try CPUThreads.validate(0)) { XCTAssert("\($0)".contains("--threads 0"), "\($0)") }
+        XCTAssertThrowsError(try CPUThreads.validate(0)) { e in
+            XCTAssertEqual(e as? GlowError, .invalid(.threads, value: "0", expected: "expected a thread count from 1 to \(CPUThreads.maximum)"))
+            XCTAssert(e.commandLineDescription.hasPrefix("--threads 0: "), e.commandLineDescription)
+        }
         XCTAssertThrowsError(try CPUThreads.validate(CPUThreads.maximum + 1))
     }
 

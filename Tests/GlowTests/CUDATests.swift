@@ -146,7 +146,7 @@ final class CUDATests: XCTestCase {
     func testWithoutCUDA() throws {
         guard let reason = CUDADeviceInfo.unavailableReason() else { throw XCTSkip("CUDA is usable on this machine") }
         XCTAssertThrowsError(try DeviceSelector.open("cuda")) { e in
-            XCTAssertTrue("\(e)".contains("--device cuda: CUDA is not available: \(reason)"), "\(e)")
+            XCTAssertTrue(e.commandLineDescription.contains("--device cuda: CUDA is not available: \(reason)"), "\(e)")
         }
         XCTAssertThrowsError(try DeviceSelector.open("cuda:x")) { e in XCTAssertTrue("\(e)".contains("cuda:N"), "\(e)") }
         XCTAssertFalse(try DeviceSelector.open("auto") is CUDABackend)

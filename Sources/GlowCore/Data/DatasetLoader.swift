@@ -17,7 +17,7 @@ public enum DatasetLoader {
         /// The kind `name` spells, or a `GlowError` listing the known names.
         public static func named(_ name: String) throws -> Kind {
             guard let k = Kind(rawValue: name.lowercased()) else {
-                throw GlowError("--dataset \(name): unknown dataset; choose one of "
+                throw GlowError("\(Setting.dataset) \(name): unknown dataset; choose one of "
                     + allCases.map(\.rawValue).joined(separator: ", "))
             }
             return k
@@ -69,30 +69,30 @@ public enum DatasetLoader {
     ///   from the readers (naming the file) otherwise.
     public static func load(_ kind: Kind, directory: String?, split: String, channels: Int = 1) throws -> ImageSet {
         guard split == "train" || split == "test" else {
-            throw GlowError("--split \(split): expected train or test")
+            throw GlowError.invalid(.split, value: "\(split)", expected: "expected train or test")
         }
         switch kind {
         case .mnist:
             guard let dir = directory ?? defaultMNISTDirectory() else {
-                throw GlowError("--dataset mnist: no data/mnist folder in the current directory or above the executable; "
-                    + "pass --data with the folder holding the MNIST IDX files")
+                throw GlowError("\(Setting.dataset) mnist: no data/mnist folder in the current directory or above the executable; "
+                    + "pass \(Setting.data) with the folder holding the MNIST IDX files")
             }
             return try IDXReader.load(directory: dir, split: split)
         case .fashionMNIST:
             let dir = directory ?? fashionMNISTDirectory
             if directory == nil && !FileManager.default.fileExists(atPath: dir) {
-                throw GlowError("--dataset fashion-mnist: \(dir) does not exist; install Debian's dataset-fashion-mnist "
-                    + "package or pass --data with the folder holding the Fashion-MNIST IDX files")
+                throw GlowError("\(Setting.dataset) fashion-mnist: \(dir) does not exist; install Debian's dataset-fashion-mnist "
+                    + "package or pass \(Setting.data) with the folder holding the Fashion-MNIST IDX files")
             }
             return try IDXReader.load(directory: dir, split: split)
         case .cifar10:
             guard let dir = directory else {
-                throw GlowError("--dataset cifar10 needs --data: the folder holding cifar-10-batches-bin (or its batch files)")
+                throw GlowError("\(Setting.dataset) cifar10 needs \(Setting.data): the folder holding cifar-10-batches-bin (or its batch files)")
             }
             return try CIFAR10Reader.load(directory: dir, split: split)
         case .folder:
             guard let dir = directory else {
-                throw GlowError("--dataset folder needs --data: the folder holding the PNG files")
+                throw GlowError("\(Setting.dataset) folder needs \(Setting.data): the folder holding the PNG files")
             }
             return try PNGFolderReader.load(directory: dir, channels: channels)
         }
@@ -102,12 +102,12 @@ public enum DatasetLoader {
     /// - Throws: `GlowError` when the range does not lie in the set.
     public static func range(_ set: ImageSet, offset: Int, count: Int?) throws -> ImageSet {
         guard offset >= 0, offset < set.count else {
-            throw GlowError("--offset \(offset): the dataset holds \(set.count) images (0…\(set.count - 1))")
+            throw GlowError.invalid(.offset, value: "\(offset)", expected: "the dataset holds \(set.count) images (0…\(set.count - 1))")
         }
         let n = count ?? (set.count - offset)
-        guard n >= 1 else { throw GlowError("--count \(n): must be at least 1") }
+        guard n >= 1 else { throw GlowError.invalid(.count, value: "\(n)", expected: "must be at least 1") }
         guard n <= set.count - offset else {
-            throw GlowError("--offset \(offset) --count \(n): runs past the dataset's \(set.count) images")
+            throw GlowError("\(Setting.offset) \(offset) \(Setting.count) \(n): runs past the dataset's \(set.count) images")
         }
         if offset == 0 && n == set.count { return set }
         return try set.subset(Array(offset ..< offset + n))
@@ -118,7 +118,7 @@ public enum DatasetLoader {
     public static func prepare(_ set: ImageSet, imageSize: Int?, pad: Int) throws -> ImageSet {
         var s = set
         if let imageSize {
-            guard imageSize >= 1 else { throw GlowError("--image-size \(imageSize): must be at least 1") }
+            guard imageSize >= 1 else { throw GlowError.invalid(.imageSize, value: "\(imageSize)", expected: "must be at least 1") }
             s = try ImageTransform.resizeArea(s, to: imageSize)
         }
         return try ImageTransform.pad(s, by: pad)

@@ -134,13 +134,13 @@ public enum LatentFile {
                               ("objective", latents.objective), ("bpd", latents.bpd)] where !v.isEmpty {
                 try f.add(name, shape: [n], floats: v.map { Float($0) })
             }
-        } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         return f
     }
 
     /// Writes the file atomically at `path`.
     public static func write(_ latents: Latents, x: [Float]?, config: GlowConfig, to path: String) throws {
-        do { try file(latents, x: x, config: config).write(path: path) } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        do { try file(latents, x: x, config: config).write(path: path) } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
     }
 
     /// Reads the latents of `path` for a model with `shapes` (`z.0 … z.{L-1}`), checking the
@@ -150,7 +150,7 @@ public enum LatentFile {
     /// - Throws: `GlowError` naming the file and the offending tensor.
     public static func read(path: String, shapes: [LatentShape]) throws -> (latents: Latents, x: [Float]?) {
         let f: SafeTensorsFile
-        do { f = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        do { f = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         return try read(f, source: path, shapes: shapes)
     }
 

@@ -45,7 +45,7 @@ public enum Checkpoint {
     /// name, shape and dtype.
     public static func load<B>(_ path: String, backend: B) throws -> Glow<B> {
         let file: SafeTensorsFile
-        do { file = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        do { file = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         return try load(file, source: path, backend: backend)
     }
 
@@ -84,7 +84,7 @@ public enum Checkpoint {
                     }
                 }
             }
-        } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         for a in model.actnorms { a.initialized = true }
         do { try model.refresh() } catch let e as GlowError { throw GlowError("\(source): \(e.message)") }
         return model

@@ -52,7 +52,7 @@ public struct GlowConfig: Equatable, Sendable {
         case "tiny": return GlowConfig(channels: 1, height: 8, width: 8, K: 2, L: 2, hidden: 16, batch: 8)
         case "mnist": return GlowConfig(channels: 1, height: 28, width: 28, K: 16, L: 2, hidden: 256, batch: 64)
         case "paper": return GlowConfig(channels: 3, height: 32, width: 32, K: 32, L: 3, hidden: 512, batch: 16)
-        default: throw GlowError("--config \(name): unknown configuration; choose tiny, mnist or paper")
+        default: throw GlowError.invalid(.config, value: "\(name)", expected: "unknown configuration; choose tiny, mnist or paper")
         }
     }
 

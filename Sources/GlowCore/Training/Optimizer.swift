@@ -37,14 +37,14 @@ public struct OptimizerConfig: Sendable, Equatable {
 
     /// Checks the values; the error names the option.
     public func validate() throws {
-        if !(learningRate > 0 && learningRate.isFinite) { throw GlowError("--lr \(learningRate): must be positive") }
-        if warmup < 0 { throw GlowError("--warmup \(warmup): must be 0 or more") }
-        if let c = clip, !(c > 0) { throw GlowError("--clip \(c): must be positive") }
-        if clip != nil && adaptiveClip { throw GlowError("--clip: a fixed value and auto at once") }
+        if !(learningRate > 0 && learningRate.isFinite) { throw GlowError.invalid(.learningRate, value: "\(learningRate)", expected: "must be positive") }
+        if warmup < 0 { throw GlowError.invalid(.warmup, value: "\(warmup)", expected: "must be 0 or more") }
+        if let c = clip, !(c > 0) { throw GlowError.invalid(.clip, value: "\(c)", expected: "must be positive") }
+        if clip != nil && adaptiveClip { throw GlowError("\(Setting.clip): a fixed value and auto at once") }
         if !(adaptiveClipFactor > 1 && adaptiveClipFactor.isFinite) {
-            throw GlowError("--clip auto:\(adaptiveClipFactor): the multiple of the median must be above 1")
+            throw GlowError("\(Setting.clip) auto:\(adaptiveClipFactor): the multiple of the median must be above 1")
         }
-        if let e = ema, !(e > 0 && e < 1) { throw GlowError("--ema \(e): must be in (0, 1), e.g. 0.999") }
+        if let e = ema, !(e > 0 && e < 1) { throw GlowError.invalid(.ema, value: "\(e)", expected: "must be in (0, 1), e.g. 0.999") }
     }
 }
 
@@ -154,6 +154,6 @@ public final class Optimizer<B: Backend> {
                     try backend.upload(try file.requireFloats("ema." + p.name, shape: p.shape), to: ema, offset: o)
                 }
             }
-        } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
     }
 }

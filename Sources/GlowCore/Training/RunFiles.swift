@@ -40,7 +40,7 @@ public struct RunFiles: Sendable {
     /// new files were written completely.
     public func save(checkpoint ckpt: SafeTensorsFile, state st: SafeTensorsFile) throws {
         let ckptBytes: [UInt8], stateBytes: [UInt8]
-        do { ckptBytes = try ckpt.encode(); stateBytes = try st.encode() } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        do { ckptBytes = try ckpt.encode(); stateBytes = try st.encode() } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         let tmpC = try AtomicFile.stage(ckptBytes, for: checkpoint)
         let tmpS: String
         do { tmpS = try AtomicFile.stage(stateBytes, for: state) } catch { unlink(tmpC); throw error }
@@ -93,8 +93,8 @@ public struct RunFiles: Sendable {
         }
         guard let b = best else {
             let present = [checkpoint, state, previousCheckpoint, previousState].filter { fm.fileExists(atPath: $0) }
-            if present.isEmpty { throw GlowError("--resume: \(directory) holds no checkpoint.safetensors and training-state.safetensors") }
-            throw GlowError("--resume: \(directory) holds no checkpoint and training state of the same save (found "
+            if present.isEmpty { throw GlowError("\(Setting.resume): \(directory) holds no checkpoint.safetensors and training-state.safetensors") }
+            throw GlowError("\(Setting.resume): \(directory) holds no checkpoint and training state of the same save (found "
                 + present.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
                 + (problems.isEmpty ? "" : "; " + problems.joined(separator: "; ")) + ")")
         }

@@ -25,7 +25,7 @@ public final class RunLock {
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(fd)
             throw GlowError("\(directory) is in use by another glow-gpu train (process \(holder.isEmpty ? "unknown" : holder)); "
-                + "wait for it to finish, stop it, or choose another --out")
+                + "wait for it to finish, stop it, or choose another \(Setting.out)")
         }
         let pid = "\(getpid())\n"
         _ = ftruncate(fd, 0)

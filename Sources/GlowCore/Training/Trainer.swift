@@ -67,7 +67,7 @@ public final class Trainer<B: Backend> {
                 + "\(model.config.channels)×\(model.config.height)×\(model.config.width)")
         }
         guard data.count >= 1 else { throw GlowError("the training set is empty") }
-        guard batch >= 1 else { throw GlowError("--batch \(batch): must be at least 1") }
+        guard batch >= 1 else { throw GlowError.invalid(.batch, value: "\(batch)", expected: "must be at least 1") }
         // A lower bound of one step's memory: the batch in model space and its noise, the latents,
         // and two hidden activations of the first level's coupling network per image.
         let c = model.config
@@ -76,7 +76,7 @@ public final class Trainer<B: Backend> {
         do {
             try MemoryLimit.check(bytes: perImage.flatMap { Sizes.product([$0, batch, 4]) },
                                   what: "a training step of \(batch) images of \(c.channels)×\(c.height)×\(c.width) with hidden \(c.hidden)")
-        } catch let e as GlowError { throw GlowError("--batch \(batch): " + e.message) }
+        } catch let e as GlowError { throw GlowError.invalid(.batch, value: "\(batch)", expected: e.text) }
         guard data.count >= communicator.size else {
             throw GlowError("the training set has \(data.count) images, fewer than the \(communicator.size) ranks")
         }
@@ -272,7 +272,7 @@ public final class Trainer<B: Backend> {
         report.skipThreshold = scalars.skipAbove > 0 ? Double(scalars.skipAbove) : nil
         if consecutiveSkips >= maxSkips {
             throw GlowError("training stopped: \(consecutiveSkips) consecutive steps had a non-finite loss or gradient "
-                + "(last at step \(s), loss \(loss), gradient norm \(norm)); lower --lr or set --clip")
+                + "(last at step \(s), loss \(loss), gradient norm \(norm)); lower \(Setting.learningRate) or set \(Setting.clip)")
         }
         return report
     }
@@ -308,7 +308,7 @@ public final class Trainer<B: Backend> {
             var ema = try Checkpoint.file(model)
             ema.metadata["train_step"] = String(step)
             let bytes: [UInt8]
-            do { bytes = try ema.encode() } catch let e as SafeTensorsError { throw GlowError(e.message) }
+            do { bytes = try ema.encode() } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
             try AtomicFile.write(bytes, to: directory + "/checkpoint-ema.safetensors")
         }
     }
@@ -319,22 +319,22 @@ public final class Trainer<B: Backend> {
         guard let s = file.metadata["step"].flatMap(Int.init), let sd = file.metadata["seed"].flatMap(UInt64.init) else {
             throw GlowError("\(source): training state lacks step or seed")
         }
-        guard sd == seed else { throw GlowError("\(source): was trained with --seed \(sd), not \(seed); pass --seed \(sd)") }
+        guard sd == seed else { throw GlowError.differsFromSaved(file: source, setting: .seed, saved: "\(sd)", given: "\(seed)") }
         if let b = file.metadata["batch"].flatMap(Int.init), b != globalBatch {
             let ranks = file.metadata["ranks"].flatMap(Int.init) ?? 1
             let n = communicator.size
             throw GlowError("\(source): was trained with a global batch of \(b) images"
-                + (ranks > 1 ? " (\(ranks) ranks × --batch \(b / ranks))" : " (--batch \(b))")
-                + ", not \(globalBatch)" + (n > 1 ? " (\(n) ranks × --batch \(batch))" : "")
-                + "; resume with a global batch of \(b): ranks × --batch = \(b)")
+                + (ranks > 1 ? " (\(ranks) ranks × \(Setting.batch) \(b / ranks))" : " (\(Setting.batch) \(b))")
+                + ", not \(globalBatch)" + (n > 1 ? " (\(n) ranks × \(Setting.batch) \(batch))" : "")
+                + "; resume with a global batch of \(b): ranks × \(Setting.batch) = \(b)")
         }
         if let o = file.metadata["optimizer"], o != optimizer.config.kind.rawValue {
-            throw GlowError("\(source): was trained with --optimizer \(o), not \(optimizer.config.kind.rawValue)")
+            throw GlowError("\(source): was trained with \(Setting.optimizer) \(o), not \(optimizer.config.kind.rawValue)")
         }
         let hasEMA = file.tensors.contains { $0.name.hasPrefix("ema.") }
         if hasEMA != (optimizer.config.ema != nil) {
-            throw GlowError("\(source): was trained \(hasEMA ? "with" : "without") --ema; "
-                + (hasEMA ? "pass --ema with its decay" : "omit --ema") + " to resume")
+            throw GlowError("\(source): was trained \(hasEMA ? "with" : "without") \(Setting.ema); "
+                + (hasEMA ? "pass \(Setting.ema) with its decay" : "omit \(Setting.ema)") + " to resume")
         }
         guard s >= 0 else { throw GlowError("\(source): step \(s) is negative") }
         try optimizer.restore(from: file, source: source)

@@ -72,14 +72,14 @@ public struct ManipulationDirections: Sendable, Equatable {
                 }
             }
             try f.write(path: path)
-        } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
     }
 
     /// Reads a file `write(to:)` wrote, for a model whose latents have `shapes`.
     /// - Throws: `GlowError` naming the file and the tensor that is missing or misshapen.
     public static func read(path: String, shapes: [LatentShape]) throws -> ManipulationDirections {
         let f: SafeTensorsFile
-        do { f = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        do { f = try SafeTensorsFile.read(path: path) } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
         guard f.metadata["format"] == format else {
             throw GlowError("\(path): format tag \"\(f.metadata["format"] ?? "")\" is not \"\(format)\"")
         }
@@ -100,7 +100,7 @@ public struct ManipulationDirections: Sendable, Equatable {
             do {
                 return try ManipulationDirections(labels: labels, directions: dirs, withLabel: with, withoutLabel: without, metadata: meta)
             } catch let e as GlowError { throw GlowError("\(path): \(e.message)") }
-        } catch let e as SafeTensorsError { throw GlowError(e.message) }
+        } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
     }
 }
 

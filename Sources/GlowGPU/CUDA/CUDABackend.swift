@@ -90,7 +90,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
     /// handle, and loads kernels.cl's module (compiling it when it is not cached).
     public init(device: CUDADeviceInfo, precision: GEMMPrecision = .fp32, tuning: KernelTuning? = nil) throws {
         if precision == .tf32 && device.major < 8 {
-            throw GlowError("--precision tf32: \(device.name) (compute capability \(device.major).\(device.minor)) has no TF32 "
+            throw GlowError("\(Setting.precision) tf32: \(device.name) (compute capability \(device.major).\(device.minor)) has no TF32 "
                 + "tensor cores; they start at 8.0")
         }
         let api = try CUDALibraries.driver()

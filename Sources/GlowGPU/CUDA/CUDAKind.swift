@@ -18,7 +18,7 @@ public struct CUDAKind: BackendKind {
         }
         guard spec.hasPrefix(name + ":") else { return nil }
         guard let n = Int(spec.dropFirst(name.count + 1)), n >= 0 else {
-            throw GlowError("--device \(original): expected \(name):N with N a device number (see `glow-gpu devices`)")
+            throw GlowError.invalid(.device, value: "\(original)", expected: "expected \(name):N with N a device number (see `glow-gpu devices`)")
         }
         return try open(original, try usable(original), index: n, precision: precision)
     }
@@ -43,12 +43,12 @@ public struct CUDAKind: BackendKind {
     public func deviceNames() -> [String] { ((try? CUDADeviceInfo.usable()) ?? []).map(\.name) }
 
     private func usable(_ original: String) throws -> [CUDADeviceInfo] {
-        do { return try CUDADeviceInfo.usable() } catch { throw GlowError("--device \(original): \(error)") }
+        do { return try CUDADeviceInfo.usable() } catch { throw GlowError.invalid(.device, value: "\(original)", expected: "\(error)") }
     }
 
     private func open(_ original: String, _ devices: [CUDADeviceInfo], index n: Int, precision: GEMMPrecision) throws -> CUDABackend {
         guard devices.indices.contains(n) else {
-            throw GlowError("--device \(original): there are \(devices.count) CUDA devices (0…\(devices.count - 1)); see `glow-gpu devices`")
+            throw GlowError.invalid(.device, value: "\(original)", expected: "there are \(devices.count) CUDA devices (0…\(devices.count - 1)); see `glow-gpu devices`")
         }
         return try CUDABackend(device: devices[n], precision: precision)
     }

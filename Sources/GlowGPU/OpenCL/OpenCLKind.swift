@@ -26,19 +26,19 @@ public struct OpenCLKind: BackendKind {
             let all = try OpenCLDeviceInfo.all()
             let gpus = all.filter(\.isAccelerator)
             guard !gpus.isEmpty else {
-                throw GlowError("--device \(original): no OpenCL GPU or accelerator found"
+                throw GlowError("\(Setting.device) \(original): no OpenCL GPU or accelerator found"
                     + (all.isEmpty ? " (no OpenCL device at all)" : " (devices: \(all.map { "\($0.name) [\($0.type)]" }.joined(separator: ", ")))")
                     + "; see `glow-gpu devices`")
             }
             return try OpenCLBackend(device: gpus[placement.localRank % gpus.count])
         case let s where s.hasPrefix(name + ":"):
             guard let n = Int(s.dropFirst(name.count + 1)) else {
-                throw GlowError("--device \(original): expected \(name):N with N a device number (see `glow-gpu devices`)")
+                throw GlowError.invalid(.device, value: "\(original)", expected: "expected \(name):N with N a device number (see `glow-gpu devices`)")
             }
             let all = try OpenCLDeviceInfo.all()
             if all.isEmpty { throw noDevice(original) }
             guard all.indices.contains(n) else {
-                throw GlowError("--device \(original): there are \(all.count) OpenCL devices (0…\(all.count - 1)); see `glow-gpu devices`")
+                throw GlowError.invalid(.device, value: "\(original)", expected: "there are \(all.count) OpenCL devices (0…\(all.count - 1)); see `glow-gpu devices`")
             }
             return try OpenCLBackend(device: all[n])
         default:
@@ -62,8 +62,8 @@ public struct OpenCLKind: BackendKind {
     public func deviceNames() -> [String] { ((try? OpenCLDeviceInfo.all()) ?? []).map(\.name) }
 
     func noDevice(_ original: String) -> GlowError {
-        GlowError("--device \(original): no OpenCL device found. The ICD loader found no platform; install one "
-            + "(Debian: `apt-get install pocl-opencl-icd` for the CPU, or a GPU driver's ICD), or use --device cpu")
+        GlowError("\(Setting.device) \(original): no OpenCL device found. The ICD loader found no platform; install one "
+            + "(Debian: `apt-get install pocl-opencl-icd` for the CPU, or a GPU driver's ICD), or use \(Setting.device) cpu")
     }
 
     /// Every OpenCL platform's devices: type, memory, versions, whether training steps are
