@@ -63,15 +63,6 @@ func relativeError(_ a: [Float], _ b: [Float], floor: Double = 1e-3) -> Double {
     relativeError(a, b.map(Double.init), floor: floor)
 }
 
-extension Backend {
-    /// A buffer of `count` NaNs, so an element an operation forgets to write fails the test.
-    func poisoned(_ count: Int) throws -> Buffer {
-        let b = try allocate(count)
-        try fill(b, offset: 0, count: count, value: .nan)
-        return b
-    }
-}
-
 /// max |a - b| / max |b|: the error of sums whose terms cancel, where an elementwise
 /// relative error would divide by a near-zero result.
 func normwiseError(_ a: [Float], _ b: [Double]) -> Double {
