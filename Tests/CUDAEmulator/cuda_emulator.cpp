@@ -1,5 +1,5 @@
 // A CPU stand-in for libcuda.so.1 and libcublas.so, for testing the CUDA backend's Swift
-// side on a machine without a GPU (Tests/GlowTests/CUDAEmulatorTests.swift builds it with
+// side on a machine without a GPU (Tests/GlowTests/GPU/CUDAEmulatorTests.swift builds it with
 // clang++ and points GLOW_CUDA_PATH at it). It implements the driver and cuBLAS entry points
 // Sources/CCUDA declares, with host memory as "device" memory, and runs kernels.cl's CUDA
 // translation (cuda_compat.h) on the CPU: every launch's blocks one after another, a block's

@@ -4,6 +4,22 @@ import XCTest
 import GlowCPU
 @testable import GlowGPU
 
+/// Paths of the repository the tests are built from.
+enum TestPaths {
+    /// The repository's root folder (this file is Tests/GlowTests/Support/TestSupport.swift).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// `TestPaths.root` is the root: tests that look for files under it (MNIST, scripts,
+/// kernels.cl) would otherwise skip or fail for the wrong reason.
+final class TestPathsTests: XCTestCase {
+    func testRootHoldsThePackage() {
+        XCTAssert(FileManager.default.fileExists(atPath: TestPaths.root.appendingPathComponent("Package.swift").path), TestPaths.root.path)
+        XCTAssert(FileManager.default.fileExists(atPath: TestPaths.root.appendingPathComponent("Tests/GlowTests/Support").path))
+    }
+}
+
 /// Backends under test: the CPU backend and, when an OpenCL device exists, the first one
 /// (PoCL in CI). `GLOW_REQUIRE_OPENCL=1` turns a missing OpenCL device into a failure.
 enum TestBackends {

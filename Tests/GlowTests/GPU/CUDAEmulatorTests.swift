@@ -16,7 +16,7 @@ final class CUDAEmulatorTests: XCTestCase {
     static func buildEmulator() throws -> URL {
         if let built { return try built.get() }
         let result = Result<URL, Error> {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let root = TestPaths.root
             let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
             guard let clang = path.map({ $0 + "/clang++" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
                 throw XCTSkip("clang++ not on PATH (it comes with the Swift toolchain)")
