@@ -34,7 +34,9 @@ final class BackendParityTests: XCTestCase {
     }
 
     func testEveryRowAgainstCPU() throws {
-        for b in try TestBackends.all() where !(b is CPUBackend) {
+        let devices = try TestBackends.all().filter { !($0 is CPUBackend) }
+        guard !devices.isEmpty else { throw XCTSkip("no backend but the CPU") }
+        for b in devices {
             let report = SelfTest.run(subject: b, reference: TestBackends.cpu, checks: Self.checks, model: false)
             XCTAssertEqual(report.rows.count, Self.checks.count, b.name)
             XCTAssert(report.ok, "\(b.name) against the CPU:\n" + report.failures.map(SelfTestReport.line).joined(separator: "\n"))
