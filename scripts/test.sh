@@ -8,11 +8,28 @@ bash scripts/setup-cuda-tools.sh
 swift build --build-tests
 swift test
 # The GPU kernel variant (local-memory tiles, barriers, implicit-GEMM convolutions, tree
-# reductions) on PoCL: the parity suite, the model-level CPU/OpenCL parity and the training
-# step on the device (TrainingStepTests: one host wait, the LU kernels) again, with every
-# OpenCL operation taking its GPU path. One to two minutes.
-GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build \
-    --filter 'BackendParityTests|KernelTableTests|KernelTuningTests|GradientTests/testBackendGradientParity|ModelTests/testBackendParity|SelfTestTests/testPassesOnOpenCL|TrainingStepTests'
+# reductions) on PoCL: every test class in Tests/GlowTests/Backends/ (the self-test's rows on
+# every backend against Float64 and the CPU, kernel tables and tuning, the training step on
+# the device with its one host wait and LU kernels, CPU/OpenCL model parity) again, with
+# every OpenCL operation taking its GPU path. One to two minutes. The classes are read from
+# the folder's files, so a renamed or new class there is included; the pass stops here if
+# the folder yields fewer classes or tests than stated below (raise them when adding some).
+gpu_min_classes=11
+gpu_min_tests=41
+gpu_classes=$(sed -nE 's/^(final )?class ([A-Za-z0-9_]+) *: *XCTestCase.*/\2/p' Tests/GlowTests/Backends/*.swift | sort -u)
+gpu_class_count=$(printf '%s\n' "$gpu_classes" | grep -c . || true)
+if [ "$gpu_class_count" -lt "$gpu_min_classes" ]; then
+    echo "test.sh: $gpu_class_count XCTestCase classes in Tests/GlowTests/Backends/, fewer than $gpu_min_classes" >&2
+    exit 1
+fi
+gpu_filter="^GlowTests\.($(printf '%s\n' "$gpu_classes" | paste -sd'|' -))/"
+gpu_test_count=$(swift test list --skip-build | grep -cE "$gpu_filter" || true)
+if [ "$gpu_test_count" -lt "$gpu_min_tests" ]; then
+    echo "test.sh: the GPU-variant pass ($gpu_filter) lists $gpu_test_count tests, fewer than $gpu_min_tests" >&2
+    exit 1
+fi
+echo "test.sh: GPU-variant pass: $gpu_test_count tests in $gpu_class_count classes"
+GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build --filter "$gpu_filter"
 # `glow-gpu serve` in headless Chromium (scripts/browser-test.sh; installs Debian's chromium and
 # chromium-driver, skips with a message when they cannot be installed unless GLOW_REQUIRE_BROWSER=1).
 bash scripts/browser-test.sh

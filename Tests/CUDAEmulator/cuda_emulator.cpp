@@ -1,5 +1,5 @@
 // A CPU stand-in for libcuda.so.1 and libcublas.so, for testing the CUDA backend's Swift
-// side on a machine without a GPU (Tests/GlowTests/CUDAEmulatorTests.swift builds it with
+// side on a machine without a GPU (Tests/GlowTests/GPU/CUDAEmulatorTests.swift builds it with
 // clang++ and points GLOW_CUDA_PATH at it). It implements the driver and cuBLAS entry points
 // Sources/CCUDA declares, with host memory as "device" memory, and runs kernels.cl's CUDA
 // translation (cuda_compat.h) on the CPU: every launch's blocks one after another, a block's
@@ -14,7 +14,12 @@
 // memory. GLOW_EMU_DRIVER_VERSION sets what
 // cuDriverGetVersion reports (default 13000, CUDA 13.0); GLOW_EMU_NO_DEVICE makes it a driver
 // that sees no device. Not a simulator of timing or warps.
-// Build: clang++ -std=c++17 -O1 -shared -fPIC -I Sources/Kernels -DGLOW_EMU_KERNELS="X(k1) X(k2) …"
+// The entry points' types and constants (attributes, compute types) come from the header the
+// backend is built with, Sources/CCUDA/include/CCUDA.h.
+// Build: clang++ -std=c++17 -O1 -shared -fPIC -I Sources/Kernels -I Sources/CCUDA/include -DGLOW_EMU_KERNELS="X(k1) X(k2) …"
+extern "C" {
+#include "CCUDA.h"
+}
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -181,8 +186,6 @@ static std::unordered_map<uintptr_t, size_t> &emu_sizes() {
 }
 
 // --- Driver API ------------------------------------------------------------------------
-typedef int CUresult;
-typedef unsigned long long CUdeviceptr;
 extern "C" {
 CUresult cuInit(unsigned) { return 0; }
 CUresult cuDriverGetVersion(int *v) { *v = (int)emu_env_size("GLOW_EMU_DRIVER_VERSION", 13000); return 0; }
@@ -197,7 +200,14 @@ CUresult cuDeviceGetCount(int *n) { *n = getenv("GLOW_EMU_NO_DEVICE") ? 0 : 1; r
 CUresult cuDeviceGet(int *d, int i) { if (i != 0 || getenv("GLOW_EMU_NO_DEVICE")) return 101; *d = 0; return 0; }
 CUresult cuDeviceGetName(char *name, int len, int) { snprintf(name, len, "glow-gpu CUDA emulator (CPU)"); return 0; }
 CUresult cuDeviceGetAttribute(int *v, int a, int) {
-    *v = a == 75 ? 9 : a == 76 ? 0 : a == 16 ? 1 : a == 1 ? 1024 : a == 8 ? 48 * 1024 : 0;
+    switch (a) {
+    case GLOW_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *v = 9; break;
+    case GLOW_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *v = 0; break;
+    case GLOW_CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *v = 1; break;
+    case GLOW_CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *v = 1024; break;
+    case GLOW_CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: *v = 48 * 1024; break;
+    default: *v = 0;
+    }
     return 0;
 }
 CUresult cuDeviceTotalMem_v2(size_t *b, int) { *b = emu_total_bytes(); return 0; }
@@ -339,7 +349,6 @@ CUresult cuGraphExecDestroy(void *exec) { delete (EmuGraph *)exec; return 0; }
 CUresult cuGraphDestroy(void *graph) { delete (EmuGraph *)graph; return 0; }
 
 // --- cuBLAS (column-major) ------------------------------------------------------------
-typedef int cublasStatus_t;
 cublasStatus_t cublasCreate_v2(void **h) { static int handle; *h = &handle; return 0; }
 cublasStatus_t cublasDestroy_v2(void *) { return 0; }
 cublasStatus_t cublasSetStream_v2(void *, void *) { return 0; }
@@ -354,8 +363,9 @@ static float tf32(float x) {   // round to nearest even at 10 mantissa bits
     memcpy(&x, &u, 4);
     return x;
 }
-static cublasStatus_t emu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+static cublasStatus_t emu_gemm(int opA, int opB, int m, int n, int k, float alpha, const float *a, int lda,
                                const float *b, int ldb, float beta, float *c, int ldc, bool round) {
+    const bool ta = opA != GLOW_CUBLAS_OP_N, tb = opB != GLOW_CUBLAS_OP_N;
     if (m < 0 || n < 0 || k < 0 || lda < (ta ? k : m) || ldb < (tb ? n : k) || ldc < m) return 7;
     for (int j = 0; j < n; ++j)
         for (int i = 0; i < m; ++i) {
@@ -396,9 +406,11 @@ cublasStatus_t cublasSgemm_v2(void *, int ta, int tb, int m, int n, int k, const
 }
 cublasStatus_t cublasGemmEx(void *, int ta, int tb, int m, int n, int k, const void *alpha, const void *a, int at, int lda,
                             const void *b, int bt, int ldb, const void *beta, void *c, int ct, int ldc, int compute, int) {
-    if (at != 0 || bt != 0 || ct != 0 || (compute != 68 && compute != 77)) return 15;   // only FP32 data
-    if (compute == 77) ++tf32Gemms;
+    const bool tf32 = compute == GLOW_CUBLAS_COMPUTE_32F_FAST_TF32;
+    if (at != GLOW_CUDA_R_32F || bt != GLOW_CUDA_R_32F || ct != GLOW_CUDA_R_32F || (compute != GLOW_CUBLAS_COMPUTE_32F && !tf32))
+        return 15;   // CUBLAS_STATUS_NOT_SUPPORTED: only FP32 data
+    if (tf32) ++tf32Gemms;
     return emu_gemm_or_capture(ta, tb, m, n, k, *(const float *)alpha, (const float *)a, lda, (const float *)b, ldb,
-                               *(const float *)beta, (float *)c, ldc, compute == 77);
+                               *(const float *)beta, (float *)c, ldc, tf32);
 }
 }

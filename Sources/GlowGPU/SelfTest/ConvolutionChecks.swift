@@ -13,6 +13,14 @@ public struct Conv3x3Check: OperationCheck {
         case backwardData = "conv3x3BackwardData"
         /// `conv3x3BackwardWeights`.
         case backwardWeights = "conv3x3BackwardWeights"
+
+        var operation: BackendOperation {
+            switch self {
+            case .forward: .conv3x3Forward
+            case .backwardData: .conv3x3BackwardData
+            case .backwardWeights: .conv3x3BackwardWeights
+            }
+        }
     }
     /// The pass.
     public let kind: Kind
@@ -23,7 +31,7 @@ public struct Conv3x3Check: OperationCheck {
     /// Every input replaced by its absolute value: the run that gives
     /// `ErrorMeasure.componentwise` its scales (the convolution is linear in each input).
     var absoluteInputs = false
-    public var op: String { kind.rawValue }
+    public var operation: BackendOperation { kind.operation }
     public var shape: String {
         "\(inChannels)→\(outChannels) N\(images) \(height)×\(width)\(scratch ? "" : " no scratch")"
     }

@@ -9,7 +9,7 @@ public struct ChannelAffineCheck: OperationCheck {
     public let factor: Float
     /// Direction and fused ReLU.
     public let reverse: Bool, relu: Bool
-    public var op: String { "channelAffine" }
+    public var operation: BackendOperation { .channelAffine }
     public var shape: String { "\(rows)×\(cols) factor \(factor)\(reverse ? " reverse" : "")\(relu ? " relu" : "")" }
     public var measure: ErrorMeasure { .relative(floor: 1) }
     /// One exp and two roundings; device libm exp is within a few ulp.
@@ -37,7 +37,7 @@ public struct UnaryCheck: OperationCheck {
     public let function: UnaryOp
     /// Elements.
     public let count: Int
-    public var op: String { "unary" }
+    public var operation: BackendOperation { .unary }
     public var shape: String { "\(function) \(count)" }
     public var measure: ErrorMeasure { .relative(floor: 1e-3) }
     public var tolerance: Double { 1e-5 }
@@ -60,7 +60,7 @@ public struct BinaryCheck: OperationCheck {
     public let function: BinaryOp
     /// Elements.
     public let count: Int
-    public var op: String { "binary" }
+    public var operation: BackendOperation { .binary }
     public var shape: String { "\(function) \(count)" }
     public var measure: ErrorMeasure { .relative(floor: 1e-3) }
     public var tolerance: Double { 1e-5 }
@@ -82,7 +82,7 @@ public struct BinaryCheck: OperationCheck {
 public struct ScaleCheck: OperationCheck {
     /// Elements.
     public let count: Int
-    public var op: String { "scale" }
+    public var operation: BackendOperation { .scale }
     public var shape: String { "\(count)" }
     public var measure: ErrorMeasure { .relative(floor: 1) }
     public var tolerance: Double { 1e-6 }
@@ -104,7 +104,7 @@ public struct SqueezeCheck: OperationCheck {
     public let channels: Int, images: Int, height: Int, width: Int
     /// Direction.
     public let inverse: Bool
-    public var op: String { "squeeze" }
+    public var operation: BackendOperation { .squeeze }
     public var shape: String { "C\(channels) N\(images) \(height)×\(width)\(inverse ? " inverse" : "")" }
     public var measure: ErrorMeasure { .relative(floor: 1e-3) }
     public var tolerance: Double { 0 }

@@ -8,7 +8,7 @@ public struct AffineCouplingCheck: OperationCheck {
     public let half: Int, cols: Int
     /// Direction.
     public let reverse: Bool
-    public var op: String { "affineCoupling" }
+    public var operation: BackendOperation { .affineCoupling }
     public var shape: String { "half \(half) × \(cols)\(reverse ? " reverse" : "")" }
     public var measure: ErrorMeasure { .relative(floor: 1) }
     public var tolerance: Double { 1e-5 }
@@ -30,7 +30,7 @@ public struct AffineCouplingCheck: OperationCheck {
 public struct AffineCouplingBackwardCheck: OperationCheck {
     /// Channels per half and columns.
     public let half: Int, cols: Int
-    public var op: String { "affineCouplingBackward" }
+    public var operation: BackendOperation { .affineCouplingBackward }
     public var shape: String { "half \(half) × \(cols)" }
     public var measure: ErrorMeasure { .relative(floor: 1) }
     public var tolerance: Double { 1e-5 }
@@ -60,6 +60,14 @@ public struct GaussianCheck: OperationCheck {
         case sample = "gaussianSample"
         /// `gaussianBackward`.
         case backward = "gaussianBackward"
+
+        var operation: BackendOperation {
+            switch self {
+            case .logDensity: .gaussianLogDensity
+            case .sample: .gaussianSample
+            case .backward: .gaussianBackward
+            }
+        }
     }
     /// The operation.
     public let kind: Kind
@@ -67,7 +75,7 @@ public struct GaussianCheck: OperationCheck {
     public let interleaved: Bool
     /// `rows × cols` latent.
     public let rows: Int, cols: Int
-    public var op: String { kind.rawValue }
+    public var operation: BackendOperation { kind.operation }
     public var shape: String { "\(rows)×\(cols) \(interleaved ? "split" : "top") layout" }
     public var measure: ErrorMeasure { .relative(floor: 1) }
     public var tolerance: Double { 1e-5 }
@@ -109,7 +117,7 @@ public struct AdamCheck: OperationCheck {
     public let adamax: Bool
     /// Parameters.
     public let count: Int
-    public var op: String { "adamUpdate" }
+    public var operation: BackendOperation { .adamUpdate }
     public var shape: String { "\(count)\(adamax ? " adamax" : " adam") 3 steps" }
     public var measure: ErrorMeasure { .relative(floor: 1e-2) }
     /// Three Float32 updates with a square root and a division each.
@@ -137,7 +145,7 @@ public struct RandomCheck: OperationCheck {
     public let distribution: RandomDistribution
     /// Numbers drawn (not a multiple of 4 on purpose).
     public let count: Int
-    public var op: String { "random" }
+    public var operation: BackendOperation { .random }
     public var shape: String {
         if case .uniform(let lo, let hi) = distribution { return "\(count) uniform [\(lo), \(hi))" }
         return "\(count) normal"

@@ -13,7 +13,7 @@ public struct GemmCheck: OperationCheck {
     /// Every input (A, B, C's old values, alpha, beta) replaced by its absolute value: the
     /// run that gives `ErrorMeasure.componentwise` its scales (`|α|·|A||B| + |β|·|C|`).
     var absoluteInputs = false
-    public var op: String { "gemm" }
+    public var operation: BackendOperation { .gemm }
     public var shape: String { "\(m)×\(n)×\(k) \(transA ? "T" : "N")\(transB ? "T" : "N") β=\(beta == 0 ? "0" : "\(beta)")" }
     public var measure: ErrorMeasure { .normwise }
     /// Float32 sums of up to a few hundred terms in different orders: ~1e-6 normwise.
@@ -42,7 +42,7 @@ public struct GemmCheck: OperationCheck {
 public struct Im2colCheck: OperationCheck {
     /// Activation sizes.
     public let channels: Int, images: Int, height: Int, width: Int
-    public var op: String { "im2col3x3" }
+    public var operation: BackendOperation { .im2col3x3 }
     public var shape: String { "C\(channels) N\(images) \(height)×\(width)" }
     public var measure: ErrorMeasure { .relative(floor: 1e-3) }
     public var tolerance: Double { 0 }
@@ -65,7 +65,7 @@ public struct Im2colCheck: OperationCheck {
 public struct Col2imCheck: OperationCheck {
     /// Activation sizes.
     public let channels: Int, images: Int, height: Int, width: Int
-    public var op: String { "col2im3x3" }
+    public var operation: BackendOperation { .col2im3x3 }
     public var shape: String { "C\(channels) N\(images) \(height)×\(width)" }
     public var measure: ErrorMeasure { .normwise }
     /// Sums of at most 9 terms plus the old value.

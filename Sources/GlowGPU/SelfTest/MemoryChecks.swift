@@ -11,12 +11,20 @@ public struct MemoryCheck: OperationCheck {
         case copy2D
         /// `copyStrided` as a transposing gather into a strided target.
         case copyStrided
+
+        var operation: BackendOperation {
+            switch self {
+            case .fill: .fill
+            case .copy2D: .copy2D
+            case .copyStrided: .copyStrided
+            }
+        }
     }
     /// The operation.
     public let kind: Kind
     /// Rows and columns of the block (elements for `fill`).
     public let rows: Int, cols: Int
-    public var op: String { kind.rawValue }
+    public var operation: BackendOperation { kind.operation }
     public var shape: String { kind == .fill ? "\(rows * cols) at offset 5" : "\(rows)×\(cols) strided" }
     public var measure: ErrorMeasure { .relative(floor: 1e-3) }
     public var tolerance: Double { 0 }

@@ -8,9 +8,9 @@ import GlowCore
 /// operation forgets to write shows as NaN, and inputs sit at offsets inside larger
 /// buffers so a wrong offset reads the wrong values.
 public protocol OperationCheck: Sendable {
-    /// The `Backend` method the row exercises (the coverage test matches it against the
-    /// protocol's method names).
-    var op: String { get }
+    /// The `Backend` requirement the row exercises (`SelfTestTests` checks that every
+    /// operation but the buffer plumbing has a row, and that each row calls its operation).
+    var operation: BackendOperation { get }
     /// Sizes and options, for the report.
     var shape: String { get }
     /// How outputs are compared.
@@ -23,10 +23,17 @@ public protocol OperationCheck: Sendable {
     /// `reference` with the absolute values of every input (Σ|a||b| for a product). Other
     /// measures do not use it (the default returns no scales).
     func scales<B: Backend>(on reference: B) throws -> [[Float]]
+    /// The outputs computed in Float64 from the same inputs, independently of any backend,
+    /// and how a backend's outputs must match them; nil where the check has none (the
+    /// default). The test suite runs every backend against it (`SelfTest.run(subject:float64:)`).
+    func float64Reference() -> Float64Reference?
 }
 
 extension OperationCheck {
+    /// The operation's name as the row reports it.
+    public var op: String { operation.rawValue }
     public func scales<B: Backend>(on reference: B) throws -> [[Float]] { [] }
+    public func float64Reference() -> Float64Reference? { nil }
 }
 
 /// How a self-test compares an output with the reference backend's.
@@ -49,10 +56,15 @@ public enum ErrorMeasure: Sendable {
     /// (an unwritten element), a number where the reference has NaN (a write outside the
     /// output region), an infinity or a size mismatch gives `.infinity`.
     public func error(_ got: [Float], _ reference: [Float]) -> Double {
+        error(got, float64: reference.map(Double.init))
+    }
+
+    /// The error of `got` against a Float64 `reference`, as `error(_:_:)`.
+    public func error(_ got: [Float], float64 reference: [Double]) -> Double {
         guard got.count == reference.count else { return .infinity }
         var worst = 0.0, scale = 0.0
         for i in 0..<got.count {
-            let x = Double(got[i]), r = Double(reference[i])
+            let x = Double(got[i]), r = reference[i]
             if r.isNaN { if !x.isNaN { return .infinity }; continue }
             if !x.isFinite || !r.isFinite { if x != r { return .infinity }; continue }
             switch self {

@@ -75,7 +75,7 @@ public struct ReducedPrecisionCheck: OperationCheck {
         }
     }
 
-    public var op: String { check.op }
+    public var operation: BackendOperation { check.operation }
     public var shape: String { check.shape + " tf32 n=\(terms)" }
     public var measure: ErrorMeasure { .componentwise }
     public var tolerance: Double { TF32Tolerance.componentwise(terms: terms) }

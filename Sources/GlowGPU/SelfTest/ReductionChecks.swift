@@ -23,12 +23,12 @@ public struct ReductionCheck: OperationCheck {
     public let kind: Kind
     /// `rows × (images · spatial)` input.
     public let rows: Int, images: Int, spatial: Int
-    public var op: String {
+    public var operation: BackendOperation {
         switch kind {
-        case .rowSums, .rowSumsOfSquares: return "rowSums"
-        case .rowDots: return "rowDots"
-        case .sampleSums, .sampleSumsAccumulate: return "sampleSums"
-        case .sumOfSquares: return "sumOfSquares"
+        case .rowSums, .rowSumsOfSquares: .rowSums
+        case .rowDots: .rowDots
+        case .sampleSums, .sampleSumsAccumulate: .sampleSums
+        case .sumOfSquares: .sumOfSquares
         }
     }
     public var shape: String {

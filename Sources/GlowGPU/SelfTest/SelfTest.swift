@@ -7,9 +7,12 @@ import GlowCPU
 /// NaN-poisoned outputs, then a small model's forward, reverse and gradient passes.
 /// What a user runs first on a new GPU or driver.
 ///
-/// To cover a new `Backend` operation, write a type conforming to `OperationCheck` (one
-/// per operation or family, beside the others in this folder) and add its instances to
-/// `operationChecks`; `SelfTestTests.testEveryBackendOperationHasARow` fails until then.
+/// To cover a new `Backend` operation, give it a `BackendOperation` case, write a type
+/// conforming to `OperationCheck` (one per operation or family, beside the others in this
+/// folder) and add its instances to `operationChecks`;
+/// `SelfTestTests.testEveryBackendOperationHasARow` fails until then. The test suite runs
+/// these rows (and `extendedChecks`) on every backend it has, against the CPU backend and
+/// against each check's Float64 reference (`BackendParityTests`).
 public enum SelfTest {
     /// The operation rows, in the order they run.
     public static var operationChecks: [any OperationCheck] {
@@ -56,6 +59,46 @@ public enum SelfTest {
         checks += [AdamCheck(adamax: false, count: 1001), AdamCheck(adamax: true, count: 1001)]
         checks += [RandomCheck(.normal, count: 1001), RandomCheck(.uniform(low: -0.5, high: 0.25), count: 1001)]
         checks += TrainingStepCheck.Kind.allCases.flatMap { kind in [1, 5, 13].map { TrainingStepCheck(kind, size: $0) } }
+        return checks
+    }
+
+    /// More shapes of the same operations, which the test suite runs besides
+    /// `operationChecks` (the command does not): GEMMs a multiple of no tile size and with
+    /// long reductions (the GPU variant's split-K path), 3×3 convolutions wider and narrower
+    /// than their input with and without scratch, sums over rows of thousands of elements
+    /// (cut into chunks on the GPU variant), element counts that are multiples of the vector
+    /// width, and smaller blocks of the other operations.
+    public static var extendedChecks: [any OperationCheck] {
+        var checks: [any OperationCheck] = MemoryCheck.Kind.allCases.map { MemoryCheck($0, rows: 4, cols: 5) }
+        for (m, n, k) in [(13, 17, 33), (64, 49, 36), (9, 100, 18), (33, 16, 64), (5, 31, 200), (7, 9, 1000), (70, 20, 600)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for beta: Float in [0, 0.5] { checks.append(GemmCheck(m: m, n: n, k: k, transA: ta, transB: tb, beta: beta)) }
+            }
+        }
+        for (c, n, h, w) in [(5, 1, 4, 6), (2, 3, 8, 5)] {
+            checks.append(Im2colCheck(channels: c, images: n, height: h, width: w))
+            checks.append(Col2imCheck(channels: c, images: n, height: h, width: w))
+        }
+        for (ci, co, n, h, w) in [(1, 1, 1, 1, 1), (5, 13, 3, 7, 9), (13, 5, 3, 7, 9), (5, 13, 3, 16, 16), (6, 6, 2, 5, 3)] {
+            for scratch in ci == 1 ? [false] : [true, false] {   // the single pixel with scratch is a command row
+                checks += Conv3x3Check.Kind.allCases.map {
+                    Conv3x3Check($0, inChannels: ci, outChannels: co, images: n, height: h, width: w, scratch: scratch)
+                }
+            }
+        }
+        for (factor, reverse) in [(Float(1), false), (1, true), (3, false), (3, true)] {
+            checks.append(ChannelAffineCheck(rows: 5, cols: 37, factor: factor, reverse: reverse, relu: false))
+        }
+        checks += UnaryOp.allCases.map { UnaryCheck($0, count: 1000) }
+        checks += BinaryOp.allCases.map { BinaryCheck($0, count: 1000) }
+        checks += ReductionCheck.Kind.allCases.map { ReductionCheck($0, rows: 3, images: 2, spatial: 5003) }
+        checks += [SqueezeCheck(channels: 3, images: 2, height: 6, width: 4, inverse: false),
+                   SqueezeCheck(channels: 3, images: 2, height: 6, width: 4, inverse: true)]
+        checks.append(AffineCouplingBackwardCheck(half: 3, cols: 23))
+        checks += [GaussianCheck(.logDensity, interleaved: false, rows: 4, cols: 29),
+                   GaussianCheck(.sample, interleaved: false, rows: 4, cols: 29),
+                   GaussianCheck(.backward, interleaved: true, rows: 2, cols: 13)]
+        checks += [AdamCheck(adamax: false, count: 37), AdamCheck(adamax: true, count: 37)]
         return checks
     }
 

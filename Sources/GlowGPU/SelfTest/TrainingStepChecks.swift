@@ -46,18 +46,18 @@ public struct TrainingStepCheck: OperationCheck {
     /// A check of `kind` at `size`.
     public init(_ kind: Kind, size: Int) { self.kind = kind; self.size = size }
 
-    public var op: String {
+    public var operation: BackendOperation {
         switch kind {
-        case .view: "view"
-        case .addScaledSum: "addScaledSum"
-        case .luWeight: "luWeight"
-        case .luInverse: "luInverse"
-        case .luBackward: "luBackward"
-        case .stepDecide: "stepDecide"
-        case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped: "arenaUpdate"
-        case .flipTaps: "flipTaps3x3"
-        case .affineBackward, .affineBackwardInPlace, .affineBackwardReLU: "channelAffineBackward"
-        case .dequantize, .dequantizeNoise: "dequantize"
+        case .view: .view
+        case .addScaledSum: .addScaledSum
+        case .luWeight: .luWeight
+        case .luInverse: .luInverse
+        case .luBackward: .luBackward
+        case .stepDecide: .stepDecide
+        case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped: .arenaUpdate
+        case .flipTaps: .flipTaps3x3
+        case .affineBackward, .affineBackwardInPlace, .affineBackwardReLU: .channelAffineBackward
+        case .dequantize, .dequantizeNoise: .dequantize
         }
     }
     public var shape: String {

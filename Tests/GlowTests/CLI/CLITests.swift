@@ -22,7 +22,7 @@ final class CLITests: XCTestCase {
             var u = bundle.bundleURL
             for _ in 0 ..< 4 { dirs.append(u); u = u.deletingLastPathComponent() }
         }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = TestPaths.root
         for scratch in [".build-cli", ".build"] { dirs.append(root.appendingPathComponent(scratch).appendingPathComponent("debug")) }
         for d in dirs {
             let candidate = d.appendingPathComponent("glow-gpu")

@@ -58,7 +58,7 @@ final class CPUThreadsTests: XCTestCase {
                     var first: [Float]?
                     for backend in backends {
                         let ab = try backend.makeBuffer(a), bb = try backend.makeBuffer(b)
-                        let cb = beta == 0 ? try backend.poisoned(s.m * s.n) : try backend.makeBuffer(c0)
+                        let cb = beta == 0 ? try backend.nanFilled(s.m * s.n) : try backend.makeBuffer(c0)
                         try backend.gemm(transA: transA, transB: transB, m: s.m, n: s.n, k: s.k, alpha: 0.75, a: ab, aOffset: 0,
                                          lda: transA ? s.m : s.k, b: bb, bOffset: 0, ldb: transB ? s.k : s.n, beta: beta, c: cb,
                                          cOffset: 0, ldc: s.n)
@@ -120,25 +120,25 @@ final class CPUThreadsTests: XCTestCase {
         func rowRef(_ f: (Int) -> Double) -> [Double] { (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + f(r * cols + $1) } } }
 
         let sums = try sameOnEveryThreadCount("rowSums") { b in
-            let out = try b.poisoned(rows)
+            let out = try b.nanFilled(rows)
             try b.rowSums(try b.makeBuffer(x), xOffset: 0, rows: rows, cols: cols, squares: false, out: out)
             return try b.download(out)
         }
         XCTAssertLessThan(normwiseError(sums, rowRef { Double(x[$0]) }), 1e-5)
         let squares = try sameOnEveryThreadCount("rowSums of squares") { b in
-            let out = try b.poisoned(rows)
+            let out = try b.nanFilled(rows)
             try b.rowSums(try b.makeBuffer(x), xOffset: 0, rows: rows, cols: cols, squares: true, out: out)
             return try b.download(out)
         }
         XCTAssertLessThan(relativeError(squares, rowRef { Double(x[$0]) * Double(x[$0]) }), 1e-5)
         let dots = try sameOnEveryThreadCount("rowDots") { b in
-            let out = try b.poisoned(rows)
+            let out = try b.nanFilled(rows)
             try b.rowDots(try b.makeBuffer(x), try b.makeBuffer(y), rows: rows, cols: cols, out: out)
             return try b.download(out)
         }
         XCTAssertLessThan(normwiseError(dots, rowRef { Double(x[$0]) * Double(y[$0]) }), 1e-5)
         let norm = try sameOnEveryThreadCount("sumOfSquares") { b in
-            let out = try b.poisoned(3)
+            let out = try b.nanFilled(3)
             try b.sumOfSquares(try b.makeBuffer(x), count: rows * cols, out: out, outIndex: 1)
             return [try b.download(out)[1]]
         }
@@ -161,8 +161,8 @@ final class CPUThreadsTests: XCTestCase {
         for (relu, factor, constant, inPlace) in [(false, Float(1), Float(0), false), (true, 1, 0, true), (false, 3, 0.25, true)] {
             let yIn = relu ? y.map { max($0 - 0.3, 0) } : y
             let out = try sameOnEveryThreadCount("channelAffineBackward relu \(relu) factor \(factor)") { b in
-                let dyb = try b.makeBuffer(dy), dx = inPlace ? dyb : try b.poisoned(rows * cols)
-                let gb = try b.poisoned(rows), gl = try b.poisoned(rows)
+                let dyb = try b.makeBuffer(dy), dx = inPlace ? dyb : try b.nanFilled(rows * cols)
+                let gb = try b.nanFilled(rows), gl = try b.nanFilled(rows)
                 try b.channelAffineBackward(dy: dyb, y: try b.makeBuffer(yIn), logs: try b.makeBuffer(logs), factor: factor, rows: rows,
                                             cols: cols, logsConstant: constant, relu: relu, dx: dx, gradBias: gb, gradLogs: gl)
                 return try b.download(dx) + b.download(gb) + b.download(gl)
@@ -185,7 +185,7 @@ final class CPUThreadsTests: XCTestCase {
         let x = randomValues(2 * c * p, stream: 21), hNet = randomValues(2 * c * p, stream: 22)
         let bias = randomValues(2 * c, stream: 23), logs = randomValues(2 * c, stream: 24).map { 0.3 * $0 }
         let affine = try sameOnEveryThreadCount("channelAffine") { b in
-            let y = try b.poisoned(2 * c * p)
+            let y = try b.nanFilled(2 * c * p)
             try b.channelAffine(try b.makeBuffer(x), xOffset: 0, rows: 2 * c, cols: p, bias: try b.makeBuffer(bias),
                                 logs: try b.makeBuffer(logs), factor: 1, reverse: false, relu: true, y: y, yOffset: 0)
             return try b.download(y)
@@ -195,24 +195,24 @@ final class CPUThreadsTests: XCTestCase {
         }
         _ = try sameOnEveryThreadCount("affineCoupling and its backward") { b in
             let xb = try b.makeBuffer(x), hb = try b.makeBuffer(hNet)
-            let y = try b.poisoned(2 * c * p), ls = try b.poisoned(c * p)
+            let y = try b.nanFilled(2 * c * p), ls = try b.nanFilled(c * p)
             try b.affineCoupling(xb, h: hb, half: c, cols: p, reverse: false, y: y, logScale: ls)
-            let dx = try b.zeros(2 * c * p), dh = try b.poisoned(2 * c * p)
+            let dx = try b.zeros(2 * c * p), dh = try b.nanFilled(2 * c * p)
             try b.affineCouplingBackward(xb, h: hb, dy: y, half: c, cols: p, logdetGrad: 0.5, dx: dx, dh: dh)
             return try b.download(y) + b.download(ls) + b.download(dx) + b.download(dh)
         }
         _ = try sameOnEveryThreadCount("squeeze, im2col, col2im, 3×3 convolutions") { b in
             let xb = try b.makeBuffer(Array(x[0..<(4 * images * h * 4)]))
-            let sq = try b.poisoned(4 * images * h * 4)
+            let sq = try b.nanFilled(4 * images * h * 4)
             try b.squeeze(xb, y: sq, channels: 4, images: images, height: h, width: 4, inverse: false)
-            let columns = try b.poisoned(9 * c * p)
+            let columns = try b.nanFilled(9 * c * p)
             try b.im2col3x3(try b.makeBuffer(x), xOffset: 0, channels: c, images: images, height: h, width: w, columns: columns)
             let back = try b.zeros(c * p)
             try b.col2im3x3(columns, channels: c, images: images, height: h, width: w, x: back, xOffset: 0)
             // A wide output, then a narrow one (Conv2dZeros' lowering: taps on the output side, flipped weights).
             func conv(_ outChannels: Int, stream: UInt64) throws -> [Float] {
                 let weight = try b.makeBuffer(randomValues(outChannels * c * 9, stream: stream))
-                let y = try b.poisoned(outChannels * p), dw = try b.poisoned(outChannels * c * 9), dx = try b.zeros(c * p)
+                let y = try b.nanFilled(outChannels * p), dw = try b.nanFilled(outChannels * c * 9), dx = try b.zeros(c * p)
                 try b.conv3x3Forward(try b.makeBuffer(x), xOffset: 0, weight: weight, inChannels: c, outChannels: outChannels,
                                      images: images, height: h, width: w, y: y, yOffset: 0, columns: nil)
                 try b.conv3x3BackwardWeights(try b.makeBuffer(x), xOffset: 0, dy: y, dyOffset: 0, inChannels: c,

@@ -5,8 +5,7 @@ import GlowCPU
 
 /// Training end to end on the embedded MNIST at 8×8 (the `tiny` configuration).
 final class TrainingTests: XCTestCase {
-    static let mnist: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("data/mnist").path
+    static let mnist: String = TestPaths.root.appendingPathComponent("data/mnist").path
 
     func tinyData(split: String, count: Int) throws -> ImageSet {
         let set = try IDXReader.load(directory: TrainingTests.mnist, split: split)

@@ -236,13 +236,15 @@ func requireNVRTC(file: StaticString = #filePath, line: UInt = #line) throws {
 
 /// The CPU backend with a `ReducedPrecisionGEMM` mark, counting GEMMs with and without it;
 /// with `mantissaBits`, a marked GEMM first rounds A and B to that many mantissa bits (10:
-/// TF32, 7: bfloat16), as reduced-precision hardware would.
-final class PrecisionSpy: Backend, ReducedPrecisionGEMM {
-    typealias Buffer = CPUBackend.Buffer
-    let base = CPUBackend()
+/// TF32, 7: bfloat16), as reduced-precision hardware would. The 3×3 convolutions are
+/// lowered to GEMMs on this backend (`loweredConv3x3…`), so their GEMMs are marked,
+/// counted and rounded too.
+final class PrecisionSpy: ForwardingBackend<CPUBackend>, ReducedPrecisionGEMM {
     var reducedPrecisionAllowed = false
     var marked = 0, unmarked = 0
     var mantissaBits: Int?
+
+    init() { super.init(CPUBackend()) }
 
     /// `x` rounded to nearest (ties to even) at `bits` mantissa bits.
     static func round(_ x: Float, bits: Int) -> Float {
@@ -251,93 +253,35 @@ final class PrecisionSpy: Backend, ReducedPrecisionGEMM {
         u = u &+ ((1 << (drop - 1)) - 1) &+ ((u >> drop) & 1)
         return Float(bitPattern: u & ~((1 << drop) - 1))
     }
-    var name: String { "spy" }
-    func allocate(_ count: Int) throws -> Buffer { try base.allocate(count) }
-    func count(of buffer: Buffer) -> Int { base.count(of: buffer) }
-    func upload(_ values: [Float], to buffer: Buffer, offset: Int) throws { try base.upload(values, to: buffer, offset: offset) }
-    func download(_ buffer: Buffer, offset: Int, count: Int) throws -> [Float] { try base.download(buffer, offset: offset, count: count) }
-    func fill(_ buffer: Buffer, offset: Int, count: Int, value: Float) throws { try base.fill(buffer, offset: offset, count: count, value: value) }
-    func copy2D(_ src: Buffer, srcOffset: Int, srcStride: Int, _ dst: Buffer, dstOffset: Int, dstStride: Int, rows: Int, cols: Int) throws {
-        try base.copy2D(src, srcOffset: srcOffset, srcStride: srcStride, dst, dstOffset: dstOffset, dstStride: dstStride, rows: rows, cols: cols)
-    }
-    func copyStrided(_ src: Buffer, srcOffset: Int, srcRowStride: Int, srcColStride: Int, _ dst: Buffer, dstOffset: Int,
-                     dstRowStride: Int, dstColStride: Int, rows: Int, cols: Int) throws {
-        try base.copyStrided(src, srcOffset: srcOffset, srcRowStride: srcRowStride, srcColStride: srcColStride, dst, dstOffset: dstOffset,
-                             dstRowStride: dstRowStride, dstColStride: dstColStride, rows: rows, cols: cols)
-    }
-    func synchronize() throws { try base.synchronize() }
-    var viewAlignment: Int { base.viewAlignment }
-    func view(of buffer: Buffer, offset: Int, count: Int) throws -> Buffer { try base.view(of: buffer, offset: offset, count: count) }
-    var counters: DeviceCounters { base.counters }
-    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Buffer, aOffset: Int, lda: Int,
-              b: Buffer, bOffset: Int, ldb: Int, beta: Float, c: Buffer, cOffset: Int, ldc: Int) throws {
+    override var name: String { "spy" }
+    override func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Buffer, aOffset: Int, lda: Int,
+                       b: Buffer, bOffset: Int, ldb: Int, beta: Float, c: Buffer, cOffset: Int, ldc: Int) throws {
         if reducedPrecisionAllowed { marked += 1 } else { unmarked += 1 }
         var (a, b) = (a, b)
         if reducedPrecisionAllowed, let bits = mantissaBits {
-            a = try base.makeBuffer(try base.download(a).map { PrecisionSpy.round($0, bits: bits) })
-            b = try base.makeBuffer(try base.download(b).map { PrecisionSpy.round($0, bits: bits) })
+            a = try inner.makeBuffer(try inner.download(a).map { PrecisionSpy.round($0, bits: bits) })
+            b = try inner.makeBuffer(try inner.download(b).map { PrecisionSpy.round($0, bits: bits) })
         }
-        try base.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, aOffset: aOffset, lda: lda,
-                      b: b, bOffset: bOffset, ldb: ldb, beta: beta, c: c, cOffset: cOffset, ldc: ldc)
+        try inner.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, aOffset: aOffset, lda: lda,
+                       b: b, bOffset: bOffset, ldb: ldb, beta: beta, c: c, cOffset: cOffset, ldc: ldc)
     }
-    func im2col3x3(_ x: Buffer, xOffset: Int, channels: Int, images: Int, height: Int, width: Int, columns: Buffer) throws {
-        try base.im2col3x3(x, xOffset: xOffset, channels: channels, images: images, height: height, width: width, columns: columns)
+    override func conv3x3ScratchCount(inChannels: Int, outChannels: Int, images: Int, height: Int, width: Int) -> Int {
+        loweredConv3x3ScratchCount(inChannels: inChannels, outChannels: outChannels, images: images, height: height, width: width)
     }
-    func col2im3x3(_ columns: Buffer, channels: Int, images: Int, height: Int, width: Int, x: Buffer, xOffset: Int) throws {
-        try base.col2im3x3(columns, channels: channels, images: images, height: height, width: width, x: x, xOffset: xOffset)
+    override func conv3x3Forward(_ x: Buffer, xOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int, images: Int,
+                                 height: Int, width: Int, y: Buffer, yOffset: Int, columns: Buffer?) throws {
+        try loweredConv3x3Forward(x, xOffset: xOffset, weight: weight, inChannels: inChannels, outChannels: outChannels,
+                                  images: images, height: height, width: width, y: y, yOffset: yOffset, columns: columns)
     }
-    func channelAffine(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, bias: Buffer, logs: Buffer, factor: Float, reverse: Bool,
-                       relu: Bool, y: Buffer, yOffset: Int) throws {
-        try base.channelAffine(x, xOffset: xOffset, rows: rows, cols: cols, bias: bias, logs: logs, factor: factor, reverse: reverse,
-                               relu: relu, y: y, yOffset: yOffset)
+    override func conv3x3BackwardData(_ dy: Buffer, dyOffset: Int, weight: Buffer, inChannels: Int, outChannels: Int, images: Int,
+                                      height: Int, width: Int, dx: Buffer, dxOffset: Int, columns: Buffer?) throws {
+        try loweredConv3x3BackwardData(dy, dyOffset: dyOffset, weight: weight, inChannels: inChannels, outChannels: outChannels,
+                                       images: images, height: height, width: width, dx: dx, dxOffset: dxOffset, columns: columns)
     }
-    func unary(_ op: UnaryOp, _ x: Buffer, xOffset: Int, y: Buffer, yOffset: Int, count: Int) throws {
-        try base.unary(op, x, xOffset: xOffset, y: y, yOffset: yOffset, count: count)
-    }
-    func binary(_ op: BinaryOp, _ a: Buffer, aOffset: Int, _ b: Buffer, bOffset: Int, y: Buffer, yOffset: Int, count: Int) throws {
-        try base.binary(op, a, aOffset: aOffset, b, bOffset: bOffset, y: y, yOffset: yOffset, count: count)
-    }
-    func rowSums(_ x: Buffer, xOffset: Int, rows: Int, cols: Int, squares: Bool, out: Buffer) throws {
-        try base.rowSums(x, xOffset: xOffset, rows: rows, cols: cols, squares: squares, out: out)
-    }
-    func rowDots(_ a: Buffer, _ b: Buffer, rows: Int, cols: Int, out: Buffer) throws { try base.rowDots(a, b, rows: rows, cols: cols, out: out) }
-    func sampleSums(_ x: Buffer, xOffset: Int, rows: Int, images: Int, spatial: Int, out: Buffer, accumulate: Bool) throws {
-        try base.sampleSums(x, xOffset: xOffset, rows: rows, images: images, spatial: spatial, out: out, accumulate: accumulate)
-    }
-    func squeeze(_ x: Buffer, y: Buffer, channels: Int, images: Int, height: Int, width: Int, inverse: Bool) throws {
-        try base.squeeze(x, y: y, channels: channels, images: images, height: height, width: width, inverse: inverse)
-    }
-    func affineCoupling(_ x: Buffer, h: Buffer, half: Int, cols: Int, reverse: Bool, y: Buffer, logScale: Buffer) throws {
-        try base.affineCoupling(x, h: h, half: half, cols: cols, reverse: reverse, y: y, logScale: logScale)
-    }
-    func gaussianLogDensity(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int, rows: Int,
-                            cols: Int, out: Buffer) throws {
-        try base.gaussianLogDensity(z, zOffset: zOffset, h: h, meanOffset: meanOffset, logsOffset: logsOffset, rowStride: rowStride,
-                                    rows: rows, cols: cols, out: out)
-    }
-    func gaussianSample(_ eps: Buffer, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int, rows: Int, cols: Int,
-                        temperature: Float, z: Buffer, zOffset: Int) throws {
-        try base.gaussianSample(eps, h: h, meanOffset: meanOffset, logsOffset: logsOffset, rowStride: rowStride, rows: rows, cols: cols,
-                                temperature: temperature, z: z, zOffset: zOffset)
-    }
-    func scale(_ x: Buffer, xOffset: Int, alpha: Float, beta: Float, y: Buffer, yOffset: Int, count: Int) throws {
-        try base.scale(x, xOffset: xOffset, alpha: alpha, beta: beta, y: y, yOffset: yOffset, count: count)
-    }
-    func affineCouplingBackward(_ x: Buffer, h: Buffer, dy: Buffer, half: Int, cols: Int, logdetGrad: Float, dx: Buffer, dh: Buffer) throws {
-        try base.affineCouplingBackward(x, h: h, dy: dy, half: half, cols: cols, logdetGrad: logdetGrad, dx: dx, dh: dh)
-    }
-    func gaussianBackward(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int, rows: Int, cols: Int,
-                          scale: Float, dz: Buffer, dzOffset: Int, dh: Buffer) throws {
-        try base.gaussianBackward(z, zOffset: zOffset, h: h, meanOffset: meanOffset, logsOffset: logsOffset, rowStride: rowStride,
-                                  rows: rows, cols: cols, scale: scale, dz: dz, dzOffset: dzOffset, dh: dh)
-    }
-    func adamUpdate(_ parameter: Buffer, gradient: Buffer, m: Buffer, v: Buffer, count: Int, learningRate: Float, beta1: Float,
-                    beta2: Float, epsilon: Float, correction1: Float, correction2: Float, gradScale: Float, adamax: Bool) throws {
-        try base.adamUpdate(parameter, gradient: gradient, m: m, v: v, count: count, learningRate: learningRate, beta1: beta1,
-                            beta2: beta2, epsilon: epsilon, correction1: correction1, correction2: correction2, gradScale: gradScale,
-                            adamax: adamax)
-    }
-    func random(_ buffer: Buffer, offset: Int, count: Int, distribution: RandomDistribution, seed: UInt64, stream: UInt64) throws {
-        try base.random(buffer, offset: offset, count: count, distribution: distribution, seed: seed, stream: stream)
+    override func conv3x3BackwardWeights(_ x: Buffer, xOffset: Int, dy: Buffer, dyOffset: Int, inChannels: Int, outChannels: Int,
+                                         images: Int, height: Int, width: Int, dw: Buffer, columns: Buffer?) throws {
+        try loweredConv3x3BackwardWeights(x, xOffset: xOffset, dy: dy, dyOffset: dyOffset, inChannels: inChannels,
+                                          outChannels: outChannels, images: images, height: height, width: width, dw: dw,
+                                          columns: columns)
     }
 }

@@ -249,7 +249,7 @@ final class CUDALoaderTests: XCTestCase {
     /// This process's own search includes the project's .cuda-tools, where
     /// scripts/setup-cuda-tools.sh puts NVRTC.
     func testEnvironmentSearchFindsCUDATools() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = TestPaths.root
         let tools = root.appendingPathComponent(".cuda-tools/nvidia")
         guard let component = try? FileManager.default.contentsOfDirectory(atPath: tools.path).first(where: {
             FileManager.default.fileExists(atPath: tools.appendingPathComponent("\($0)/lib").path)

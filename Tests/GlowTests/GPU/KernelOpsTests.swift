@@ -8,7 +8,7 @@ import XCTest
 final class KernelOpsTests: XCTestCase {
     private var kernelsCL: String {
         get throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let root = TestPaths.root
             return try String(contentsOf: root.appendingPathComponent("kernels.cl"), encoding: .utf8)
         }
     }

@@ -14,13 +14,10 @@ final class CUDAEmulatorTests: XCTestCase {
     nonisolated(unsafe) static var built: Result<URL, Error>?
 
     static func buildEmulator() throws -> URL {
+        let clang = try findClang()
         if let built { return try built.get() }
         let result = Result<URL, Error> {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
-            guard let clang = path.map({ $0 + "/clang++" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-                throw XCTSkip("clang++ not on PATH (it comes with the Swift toolchain)")
-            }
+            let root = TestPaths.root
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glow-cuda-emulator-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let lib = dir.appendingPathComponent("libglowcudaemu.so")
@@ -32,6 +29,7 @@ final class CUDAEmulatorTests: XCTestCase {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: clang)
             p.arguments = defines + ["-std=c++17", "-O1", "-shared", "-fPIC", "-w", "-I", root.appendingPathComponent("Sources/Kernels").path,
+                           "-I", root.appendingPathComponent("Sources/CCUDA/include").path,
                            "-DGLOW_EMU_KERNELS=" + Kernel.allCases.map { "X(\($0.name))" }.joined(separator: " "),
                            root.appendingPathComponent("Tests/CUDAEmulator/cuda_emulator.cpp").path, "-o", lib.path]
             let err = Pipe()
@@ -47,6 +45,34 @@ final class CUDAEmulatorTests: XCTestCase {
         }
         built = result
         return try result.get()
+    }
+
+    /// clang++ on `environment`'s PATH. Without one: XCTSkip, or under `GLOW_REQUIRE_CLANG=1`
+    /// (CI) an error, which fails every test that needs the emulator.
+    static func findClang(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        let path = (environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        if let clang = path.map({ $0 + "/clang++" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            return clang
+        }
+        if environment["GLOW_REQUIRE_CLANG"] == "1" {
+            throw GlowError("GLOW_REQUIRE_CLANG=1 but clang++ is not on PATH (it comes with the Swift toolchain): the CUDA emulator cannot be built")
+        }
+        throw XCTSkip("clang++ not on PATH (it comes with the Swift toolchain)")
+    }
+
+    /// A missing clang++ skips the emulator's tests, unless `GLOW_REQUIRE_CLANG=1` makes it
+    /// a failure.
+    func testMissingClangSkipsUnlessRequired() throws {
+        XCTAssertThrowsError(try Self.findClang(environment: ["PATH": "/nonexistent"])) { XCTAssert($0 is XCTSkip, "\($0)") }
+        XCTAssertThrowsError(try Self.findClang(environment: ["PATH": "/nonexistent", "GLOW_REQUIRE_CLANG": "1"])) {
+            XCTAssertFalse($0 is XCTSkip)
+            XCTAssert("\($0)".contains("GLOW_REQUIRE_CLANG=1"), "\($0)")
+        }
+        // The one on this PATH is found behind a folder without one.
+        if let found = try? Self.findClang() {
+            XCTAssertEqual(try Self.findClang(environment: ["PATH": "/nonexistent:" + URL(fileURLWithPath: found).deletingLastPathComponent().path,
+                                                            "GLOW_REQUIRE_CLANG": "1"]), found)
+        }
     }
 
     struct Run { let status: Int32; let stdout: String; let stderr: String }

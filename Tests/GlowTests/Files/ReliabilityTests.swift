@@ -104,7 +104,7 @@ final class ReliabilityTests: XCTestCase {
 
     func testStaleTemporariesOfDeadProcessesOnly() throws {
         for name in ["a.safetensors.tmp-4194305", "b.png.tmp-\(getpid())", "c.png.tmp-1", "d.tmp-x"] {
-            FileManager.default.createFile(atPath: dir + "/" + name, contents: Data([1]))
+            XCTAssert(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data([1])), name)
         }
         // Pid 1 runs; our own pid runs; "x" is not a pid.
         XCTAssertEqual(AtomicFile.removeStaleTemporaries(in: dir), ["a.safetensors.tmp-4194305"])

@@ -7,7 +7,7 @@ import XCTest
 /// OpenCL, with tiny configurations, so that no stage's bash can fail for the first time on
 /// a GPU lease. Every stage must run and write its files.
 final class GPUCheckScriptTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestPaths.root
     static var script: String { root.appendingPathComponent("scripts/gpu-check.sh").path }
 
     struct Run { let status: Int32; let stdout: String; let stderr: String }

@@ -4,6 +4,22 @@ import XCTest
 import GlowCPU
 @testable import GlowGPU
 
+/// Paths of the repository the tests are built from.
+enum TestPaths {
+    /// The repository's root folder (this file is Tests/GlowTests/Support/TestSupport.swift).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// `TestPaths.root` is the root: tests that look for files under it (MNIST, scripts,
+/// kernels.cl) would otherwise skip or fail for the wrong reason.
+final class TestPathsTests: XCTestCase {
+    func testRootHoldsThePackage() {
+        XCTAssert(FileManager.default.fileExists(atPath: TestPaths.root.appendingPathComponent("Package.swift").path), TestPaths.root.path)
+        XCTAssert(FileManager.default.fileExists(atPath: TestPaths.root.appendingPathComponent("Tests/GlowTests/Support").path))
+    }
+}
+
 /// Backends under test: the CPU backend and, when an OpenCL device exists, the first one
 /// (PoCL in CI). `GLOW_REQUIRE_OPENCL=1` turns a missing OpenCL device into a failure.
 enum TestBackends {
@@ -61,15 +77,6 @@ func relativeError(_ a: [Float], _ b: [Double], floor: Double = 1e-3) -> Double 
 
 func relativeError(_ a: [Float], _ b: [Float], floor: Double = 1e-3) -> Double {
     relativeError(a, b.map(Double.init), floor: floor)
-}
-
-extension Backend {
-    /// A buffer of `count` NaNs, so an element an operation forgets to write fails the test.
-    func poisoned(_ count: Int) throws -> Buffer {
-        let b = try allocate(count)
-        try fill(b, offset: 0, count: count, value: .nan)
-        return b
-    }
 }
 
 /// max |a - b| / max |b|: the error of sums whose terms cancel, where an elementwise

@@ -70,8 +70,8 @@ final class MPITests: XCTestCase {
         for (k, v) in environment { env[k] = v }
         p.environment = env
         let out = dir.appendingPathComponent("run-\(UUID().uuidString).out"), err = out.appendingPathExtension("err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         let o = try FileHandle(forWritingTo: out), e = try FileHandle(forWritingTo: err)
         p.standardOutput = o; p.standardError = e
         try p.run()

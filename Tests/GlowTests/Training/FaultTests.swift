@@ -56,8 +56,8 @@ final class FaultTests: XCTestCase {
         let tmp = FileManager.default.temporaryDirectory
         let c = Child(out: tmp.appendingPathComponent("glow-fault-\(UUID().uuidString).out"),
                       err: tmp.appendingPathComponent("glow-fault-\(UUID().uuidString).err"))
-        FileManager.default.createFile(atPath: c.out.path, contents: nil)
-        FileManager.default.createFile(atPath: c.err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: c.out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: c.err.path, contents: nil)
         c.process.executableURL = CLITests.binary
         c.process.arguments = args
         c.process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }

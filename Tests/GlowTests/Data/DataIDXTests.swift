@@ -123,8 +123,7 @@ final class DataIDXTests: XCTestCase {
 
     /// The real MNIST test split, checked against an independent parse by python3's gzip module.
     func testRealMNISTTestSplit() throws {
-        let mnist = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../data/mnist").standardized.path
+        let mnist = TestPaths.root.appendingPathComponent("data/mnist").path
         guard FileManager.default.fileExists(atPath: (mnist as NSString).appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
             || FileManager.default.fileExists(atPath: (mnist as NSString).appendingPathComponent("t10k-labels-idx1-ubyte")) else {
             throw XCTSkip("MNIST not found at \(mnist)")
