@@ -192,23 +192,6 @@ __kernel void channel_affine(__global const float* x, int xoff, int cols,
     y[yoff + i] = relu ? fmax(out, 0.0f) : out;
 }
 
-__kernel void unary_op(int op, __global const float* x, int xoff, __global float* y, int yoff, int total)
-{
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const float v = x[xoff + i];
-    float r;
-    switch (op) {
-    case GLOW_UNARY_EXP: r = exp(v); break;
-    case GLOW_UNARY_LOG: r = log(v); break;
-    case GLOW_UNARY_SIGMOID: r = 1.0f / (1.0f + exp(-v)); break;
-    case GLOW_UNARY_RELU: r = fmax(v, 0.0f); break;
-    case GLOW_UNARY_NEGATE: r = -v; break;
-    default: r = v * v; break;   // GLOW_UNARY_SQUARE
-    }
-    y[yoff + i] = r;
-}
-
 __kernel void binary_op(int op, __global const float* a, int aoff, __global const float* b, int boff,
                         __global float* y, int yoff, int total)
 {
@@ -219,8 +202,6 @@ __kernel void binary_op(int op, __global const float* a, int aoff, __global cons
     switch (op) {
     case GLOW_BINARY_ADD: r = u + v; break;
     case GLOW_BINARY_SUBTRACT: r = u - v; break;
-    case GLOW_BINARY_MULTIPLY: r = u * v; break;
-    case GLOW_BINARY_DIVIDE: r = u / v; break;
     default: r = u > 0.0f ? v : 0.0f; break;   // GLOW_BINARY_RELU_BACKWARD: u = ReLU output, v = gradient
     }
     y[yoff + i] = r;
@@ -321,27 +302,6 @@ __kernel void gaussian_backward(__global const float* z, int zoff, __global cons
     dz[dzoff + i] = g;
     dh[mi] = -g;
     dh[li] = scale * (diff * diff * e - 1.0f);
-}
-
-// Adam / Adamax; c1 = 1/(1-β1^t), c2 = 1/(1-β2^t).
-__kernel void adam_update(__global float* p, __global const float* g, __global float* m, __global float* v,
-                          float lr, float b1, float b2, float eps, float c1, float c2, float gscale,
-                          int adamax, int total)
-{
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const float gi = g[i] * gscale;
-    const float mi = b1 * m[i] + (1.0f - b1) * gi;
-    m[i] = mi;
-    if (adamax) {
-        const float u = fmax(b2 * v[i], fabs(gi));
-        v[i] = u;
-        p[i] -= lr * c1 * mi / (u + eps);
-    } else {
-        const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-        v[i] = vi;
-        p[i] -= lr * (mi * c1) / (sqrt(vi * c2) + eps);
-    }
 }
 
 __kernel void fill_value(__global float* y, int yoff, float value, int total)

@@ -329,22 +329,6 @@ public final class CPUBackend: Backend {
         }
     }
 
-    public func unary(_ op: UnaryOp, _ x: CPUBuffer, xOffset: Int, y: CPUBuffer, yOffset: Int, count: Int) throws {
-        let xp = x.pointer + xOffset, yp = y.pointer + yOffset
-        profile.time(.elementwise) {
-            workers.forChunks(count) { r in
-                switch op {
-                case .exp: for i in r { yp[i] = expf(xp[i]) }
-                case .log: for i in r { yp[i] = logf(xp[i]) }
-                case .sigmoid: for i in r { yp[i] = 1 / (1 + expf(-xp[i])) }
-                case .relu: for i in r { yp[i] = max(xp[i], 0) }
-                case .negate: for i in r { yp[i] = -xp[i] }
-                case .square: for i in r { yp[i] = xp[i] * xp[i] }
-                }
-            }
-        }
-    }
-
     public func binary(_ op: BinaryOp, _ a: CPUBuffer, aOffset: Int, _ b: CPUBuffer, bOffset: Int,
                        y: CPUBuffer, yOffset: Int, count: Int) throws {
         let ap = a.pointer + aOffset, bp = b.pointer + bOffset, yp = y.pointer + yOffset
@@ -353,8 +337,6 @@ public final class CPUBackend: Backend {
                 switch op {
                 case .add: for i in r { yp[i] = ap[i] + bp[i] }
                 case .subtract: for i in r { yp[i] = ap[i] - bp[i] }
-                case .multiply: for i in r { yp[i] = ap[i] * bp[i] }
-                case .divide: for i in r { yp[i] = ap[i] / bp[i] }
                 case .reluBackward: for i in r { yp[i] = ap[i] > 0 ? bp[i] : 0 }
                 }
             }
@@ -539,27 +521,6 @@ public final class CPUBackend: Backend {
     }
 
     // MARK: Training
-
-    public func adamUpdate(_ parameter: CPUBuffer, gradient: CPUBuffer, m: CPUBuffer, v: CPUBuffer, count: Int,
-                           learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float,
-                           correction2: Float, gradScale: Float, adamax: Bool) throws {
-        let p = parameter.pointer, g = gradient.pointer, mp = m.pointer, vp = v.pointer
-        profile.time(.update) {
-            workers.forChunks(count) { r in
-                for i in r {
-                    let gi = g[i] * gradScale
-                    mp[i] = beta1 * mp[i] + (1 - beta1) * gi
-                    if adamax {
-                        vp[i] = max(beta2 * vp[i], abs(gi))
-                        p[i] -= learningRate * correction1 * mp[i] / (vp[i] + epsilon)
-                    } else {
-                        vp[i] = beta2 * vp[i] + (1 - beta2) * gi * gi
-                        p[i] -= learningRate * (mp[i] * correction1) / ((vp[i] * correction2).squareRoot() + epsilon)
-                    }
-                }
-            }
-        }
-    }
 
     // MARK: The training step (StepMath on the buffers' memory)
 

@@ -102,8 +102,6 @@ public protocol Backend: AnyObject {
     /// `dy` counts only where `y > 0`. `dx` may be `dy`.
     func channelAffineBackward(dy: Buffer, y: Buffer, logs: Buffer, factor: Float, rows: Int, cols: Int,
                                logsConstant: Float, relu: Bool, dx: Buffer, gradBias: Buffer, gradLogs: Buffer) throws
-    /// `y = op(x)` elementwise.
-    func unary(_ op: UnaryOp, _ x: Buffer, xOffset: Int, y: Buffer, yOffset: Int, count: Int) throws
     /// `y = a op b` elementwise.
     func binary(_ op: BinaryOp, _ a: Buffer, aOffset: Int, _ b: Buffer, bOffset: Int,
                 y: Buffer, yOffset: Int, count: Int) throws
@@ -157,11 +155,6 @@ public protocol Backend: AnyObject {
     /// positions `dmean = -dz`, `dlogs = scale · ((z - mean)² · exp(-2·logs) - 1)`.
     func gaussianBackward(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
                           rows: Int, cols: Int, scale: Float, dz: Buffer, dzOffset: Int, dh: Buffer) throws
-    /// One Adam (or Adamax) update of `count` parameters from `gradient · gradScale`;
-    /// `m`, `v` are the moments; `correction1 = 1/(1-β1^t)`, `correction2 = 1/(1-β2^t)`.
-    func adamUpdate(_ parameter: Buffer, gradient: Buffer, m: Buffer, v: Buffer, count: Int, learningRate: Float,
-                    beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float,
-                    gradScale: Float, adamax: Bool) throws
 
     // MARK: Views, counters and the training step on the device
 
@@ -235,14 +228,9 @@ public protocol Backend: AnyObject {
                 seed: UInt64, stream: UInt64) throws
 }
 
-/// Elementwise functions of one argument.
-public enum UnaryOp: Sendable, CaseIterable {
-    case exp, log, sigmoid, relu, negate, square
-}
-
 /// Elementwise functions of two arguments.
 public enum BinaryOp: Sendable, CaseIterable {
-    case add, subtract, multiply, divide
+    case add, subtract
     /// `a > 0 ? b : 0`: ReLU's backward pass with `a` the ReLU's output and `b` the gradient.
     case reluBackward
 }

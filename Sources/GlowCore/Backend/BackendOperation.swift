@@ -40,7 +40,6 @@ public enum BackendOperation: String, CaseIterable, Sendable {
     // Elementwise and per-channel
     case channelAffine
     case channelAffineBackward
-    case unary
     case binary
     case rowSums
     case sumOfSquares
@@ -55,7 +54,6 @@ public enum BackendOperation: String, CaseIterable, Sendable {
     case scale
     case affineCouplingBackward
     case gaussianBackward
-    case adamUpdate
     // Views, counters and the training step on the device
     case viewAlignment
     case view

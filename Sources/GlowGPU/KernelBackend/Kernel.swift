@@ -54,7 +54,6 @@ public enum Kernel: String, CaseIterable, Sendable {
     case col2im3x3 = "col2im3x3"
     case rowScale = "row_scale"
     case channelAffine = "channel_affine"
-    case unaryOp = "unary_op"
     case binaryOp = "binary_op"
     case squeeze2 = "squeeze2"
     case affineCoupling = "affine_coupling"
@@ -63,7 +62,6 @@ public enum Kernel: String, CaseIterable, Sendable {
     case scaleShift = "scale_shift"
     case affineCouplingBackward = "affine_coupling_backward"
     case gaussianBackward = "gaussian_backward"
-    case adamUpdate = "adam_update"
     case fillValue = "fill_value"
     case copy2D = "copy_2d"
     case copyStrided = "copy_strided"
@@ -105,7 +103,6 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .col2im3x3: [.buffer, .int, .int, .int, .buffer, .int]
         case .rowScale: [.buffer, .float, .buffer, .int]
         case .channelAffine: [.buffer, .int, .int, .buffer, .buffer, .int, .int, .buffer, .int]
-        case .unaryOp: [.int, .buffer, .int, .buffer, .int, .int]
         case .binaryOp: [.int, .buffer, .int, .buffer, .int, .buffer, .int, .int]
         case .squeeze2: [.buffer, .buffer, .int, .int, .int, .int, .int]
         case .affineCoupling: [.buffer, .buffer, .int, .int, .int, .buffer, .buffer, .int]
@@ -114,8 +111,6 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .scaleShift: [.buffer, .int, .float, .float, .buffer, .int, .int]
         case .affineCouplingBackward: [.buffer, .buffer, .buffer, .int, .int, .float, .buffer, .buffer, .int]
         case .gaussianBackward: [.buffer, .int, .buffer, .int, .int, .int, .int, .float, .buffer, .int, .buffer, .int]
-        case .adamUpdate: [.buffer, .buffer, .buffer, .buffer, .float, .float, .float, .float, .float, .float, .float,
-                           .int, .int]
         case .fillValue: [.buffer, .int, .float, .int]
         case .copy2D: [.buffer, .int, .int, .buffer, .int, .int, .int]
         case .copyStrided: [.buffer, .int, .int, .int, .buffer, .int, .int, .int, .int]

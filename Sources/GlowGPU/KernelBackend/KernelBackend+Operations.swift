@@ -88,11 +88,6 @@ extension KernelBackend {
                    global: [cols, rows], local: [256, 1])
     }
 
-    public func unary(_ op: UnaryOp, _ x: Buffer, xOffset: Int, y: Buffer, yOffset: Int, count: Int) throws {
-        try elementwise(.unaryOp, [.int(op.kernelCode), .buffer(x), .int(xOffset), .buffer(y), .int(yOffset), .int(count)],
-                        total: count)
-    }
-
     public func binary(_ op: BinaryOp, _ a: Buffer, aOffset: Int, _ b: Buffer, bOffset: Int,
                        y: Buffer, yOffset: Int, count: Int) throws {
         try elementwise(.binaryOp, [.int(op.kernelCode), .buffer(a), .int(aOffset), .buffer(b), .int(bOffset),
@@ -190,15 +185,6 @@ extension KernelBackend {
         try elementwise(.gaussianBackward, [.buffer(z), .int(zOffset), .buffer(h), .int(meanOffset), .int(logsOffset),
                                               .int(rowStride), .int(cols), .float(scale), .buffer(dz), .int(dzOffset), .buffer(dh),
                                               .int(rows * cols)], total: rows * cols)
-    }
-
-    public func adamUpdate(_ parameter: Buffer, gradient: Buffer, m: Buffer, v: Buffer, count: Int,
-                           learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float,
-                           correction2: Float, gradScale: Float, adamax: Bool) throws {
-        try elementwise(.adamUpdate, [.buffer(parameter), .buffer(gradient), .buffer(m), .buffer(v), .float(learningRate),
-                                        .float(beta1), .float(beta2), .float(epsilon), .float(correction1),
-                                        .float(correction2), .float(gradScale), .int(adamax ? 1 : 0), .int(count)],
-                        total: count)
     }
 
     public func random(_ buffer: Buffer, offset: Int, count: Int, distribution: RandomDistribution,

@@ -11,28 +11,12 @@ public enum KernelSource {
     }
 }
 
-extension UnaryOp {
-    /// `unary_op`'s `op` for this function (glow_ops.h).
-    var kernelCode: Int {
-        switch self {
-        case .exp: Int(GLOW_UNARY_EXP)
-        case .log: Int(GLOW_UNARY_LOG)
-        case .sigmoid: Int(GLOW_UNARY_SIGMOID)
-        case .relu: Int(GLOW_UNARY_RELU)
-        case .negate: Int(GLOW_UNARY_NEGATE)
-        case .square: Int(GLOW_UNARY_SQUARE)
-        }
-    }
-}
-
 extension BinaryOp {
     /// `binary_op`'s `op` for this function (glow_ops.h).
     var kernelCode: Int {
         switch self {
         case .add: Int(GLOW_BINARY_ADD)
         case .subtract: Int(GLOW_BINARY_SUBTRACT)
-        case .multiply: Int(GLOW_BINARY_MULTIPLY)
-        case .divide: Int(GLOW_BINARY_DIVIDE)
         case .reluBackward: Int(GLOW_BINARY_RELU_BACKWARD)
         }
     }

@@ -31,30 +31,7 @@ public struct ChannelAffineCheck: OperationCheck {
     }
 }
 
-/// `unary` for one function, at offsets (`log` on positive inputs).
-public struct UnaryCheck: OperationCheck {
-    /// The function.
-    public let function: UnaryOp
-    /// Elements.
-    public let count: Int
-    public var operation: BackendOperation { .unary }
-    public var shape: String { "\(function) \(count)" }
-    public var measure: ErrorMeasure { .relative(floor: 1e-3) }
-    public var tolerance: Double { 1e-5 }
-
-    /// A check of one function.
-    public init(_ function: UnaryOp, count: Int) { self.function = function; self.count = count }
-
-    public func outputs<B: Backend>(on b: B) throws -> [[Float]] {
-        let v = function == .log ? SelfTestInputs.values(count + 3, stream: 15, low: 0.05, high: 4)
-                                 : SelfTestInputs.values(count + 3, stream: 16)
-        let y = try b.nanFilled(count + 1)
-        try b.unary(function, try b.makeBuffer(v), xOffset: 3, y: y, yOffset: 1, count: count)
-        return [try b.download(y)]
-    }
-}
-
-/// `binary` for one function, at offsets (`divide` by values away from zero).
+/// `binary` for one function, at offsets.
 public struct BinaryCheck: OperationCheck {
     /// The function.
     public let function: BinaryOp
@@ -70,8 +47,7 @@ public struct BinaryCheck: OperationCheck {
 
     public func outputs<B: Backend>(on b: B) throws -> [[Float]] {
         let a = try b.makeBuffer(SelfTestInputs.values(count + 3, stream: 17))
-        let second = function == .divide ? SelfTestInputs.values(count + 2, stream: 18, low: 0.1, high: 4)
-                                         : SelfTestInputs.values(count + 2, stream: 19)
+        let second = SelfTestInputs.values(count + 2, stream: 19)
         let y = try b.nanFilled(count + 4)
         try b.binary(function, a, aOffset: 3, try b.makeBuffer(second), bOffset: 2, y: y, yOffset: 4, count: count)
         return [try b.download(y)]

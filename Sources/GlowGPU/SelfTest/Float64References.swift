@@ -183,34 +183,15 @@ extension ChannelAffineCheck {
     }
 }
 
-extension UnaryCheck {
-    public func float64Reference() -> Float64Reference? {
-        let v = function == .log ? inputs(count + 3, stream: 15, low: 0.05, high: 4) : inputs(count + 3, stream: 16)
-        let y = nans(1) + v[3...].map { a -> Double in
-            switch function {
-            case .exp: return Foundation.exp(a)
-            case .log: return Foundation.log(a)
-            case .sigmoid: return sigmoid(a)
-            case .relu: return max(a, 0)
-            case .negate: return -a
-            case .square: return a * a
-            }
-        }
-        return Float64Reference([y], as: self)
-    }
-}
-
 extension BinaryCheck {
     public func float64Reference() -> Float64Reference? {
         let a = inputs(count + 3, stream: 17)
-        let b = function == .divide ? inputs(count + 2, stream: 18, low: 0.1, high: 4) : inputs(count + 2, stream: 19)
+        let b = inputs(count + 2, stream: 19)
         let y = nans(4) + (0..<count).map { i -> Double in
             let (x, z) = (a[3 + i], b[2 + i])
             switch function {
             case .add: return x + z
             case .subtract: return x - z
-            case .multiply: return x * z
-            case .divide: return x / z
             case .reluBackward: return x > 0 ? z : 0
             }
         }
@@ -333,30 +314,6 @@ extension GaussianCheck {
             }
             return Float64Reference([dz, dh], as: self)
         }
-    }
-}
-
-extension AdamCheck {
-    /// The three updates in Float64 from the same Float32 hyperparameters.
-    public func float64Reference() -> Float64Reference? {
-        let (lr, b1, b2, eps, gs) = (Double(Float(0.01)), Double(Float(0.9)), Double(Float(0.999)), Double(Float(1e-8)), 0.5)
-        var p = inputs(count, stream: 34), m = [Double](repeating: 0, count: count), v = m
-        for t in 1...3 {
-            let g = inputs(count, stream: 34 + UInt64(t))
-            let c1 = Double(1 / (1 - Float(pow(0.9, Double(t))))), c2 = Double(1 / (1 - Float(pow(0.999, Double(t)))))
-            for i in 0..<count {
-                let gi = g[i] * gs
-                m[i] = b1 * m[i] + (1 - b1) * gi
-                if adamax {
-                    v[i] = max(b2 * v[i], abs(gi))
-                    p[i] -= lr * c1 * m[i] / (v[i] + eps)
-                } else {
-                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                    p[i] -= lr * m[i] * c1 / ((v[i] * c2).squareRoot() + eps)
-                }
-            }
-        }
-        return Float64Reference([p, m, v], as: self)
     }
 }
 

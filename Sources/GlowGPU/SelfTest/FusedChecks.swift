@@ -110,34 +110,6 @@ public struct GaussianCheck: OperationCheck {
     }
 }
 
-/// Three `adamUpdate` steps (Adam or Adamax) with fresh gradients: parameters and both
-/// moments.
-public struct AdamCheck: OperationCheck {
-    /// Adamax instead of Adam.
-    public let adamax: Bool
-    /// Parameters.
-    public let count: Int
-    public var operation: BackendOperation { .adamUpdate }
-    public var shape: String { "\(count)\(adamax ? " adamax" : " adam") 3 steps" }
-    public var measure: ErrorMeasure { .relative(floor: 1e-2) }
-    /// Three Float32 updates with a square root and a division each.
-    public var tolerance: Double { 2e-5 }
-
-    /// A check of one rule.
-    public init(adamax: Bool, count: Int) { self.adamax = adamax; self.count = count }
-
-    public func outputs<B: Backend>(on b: B) throws -> [[Float]] {
-        let p = try b.makeBuffer(SelfTestInputs.values(count, stream: 34)), m = try b.zeros(count), v = try b.zeros(count)
-        for t in 1...3 {
-            let g = try b.makeBuffer(SelfTestInputs.values(count, stream: 34 + UInt64(t)))
-            let c1 = 1 / (1 - Float(pow(0.9, Double(t)))), c2 = 1 / (1 - Float(pow(0.999, Double(t))))
-            try b.adamUpdate(p, gradient: g, m: m, v: v, count: count, learningRate: 0.01, beta1: 0.9, beta2: 0.999,
-                             epsilon: 1e-8, correction1: c1, correction2: c2, gradScale: 0.5, adamax: adamax)
-        }
-        return [try b.download(p), try b.download(m), try b.download(v)]
-    }
-}
-
 /// `random`: Philox4x32-10 normals or uniforms at an offset; the same seed must give the
 /// same numbers on every backend (Box–Muller in Float32 with device libm: a few ulp).
 public struct RandomCheck: OperationCheck {

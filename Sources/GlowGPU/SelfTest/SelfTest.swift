@@ -40,7 +40,6 @@ public enum SelfTest {
         for (factor, reverse, relu) in [(Float(1), false, false), (1, false, true), (3, true, false), (1, true, false)] {
             checks.append(ChannelAffineCheck(rows: 5, cols: 301, factor: factor, reverse: reverse, relu: relu))
         }
-        checks += UnaryOp.allCases.map { UnaryCheck($0, count: 1001) }
         checks += BinaryOp.allCases.map { BinaryCheck($0, count: 1001) }
         checks.append(ScaleCheck(count: 301))
         for (rows, images, spatial) in [(6, 3, 49), (3, 7, 433)] {
@@ -56,7 +55,6 @@ public enum SelfTest {
         for kind in GaussianCheck.Kind.allCases {
             checks += [GaussianCheck(kind, interleaved: true, rows: 4, cols: 29), GaussianCheck(kind, interleaved: false, rows: 5, cols: 97)]
         }
-        checks += [AdamCheck(adamax: false, count: 1001), AdamCheck(adamax: true, count: 1001)]
         checks += [RandomCheck(.normal, count: 1001), RandomCheck(.uniform(low: -0.5, high: 0.25), count: 1001)]
         checks += TrainingStepCheck.Kind.allCases.flatMap { kind in [1, 5, 13].map { TrainingStepCheck(kind, size: $0) } }
         return checks
@@ -89,7 +87,6 @@ public enum SelfTest {
         for (factor, reverse) in [(Float(1), false), (1, true), (3, false), (3, true)] {
             checks.append(ChannelAffineCheck(rows: 5, cols: 37, factor: factor, reverse: reverse, relu: false))
         }
-        checks += UnaryOp.allCases.map { UnaryCheck($0, count: 1000) }
         checks += BinaryOp.allCases.map { BinaryCheck($0, count: 1000) }
         checks += ReductionCheck.Kind.allCases.map { ReductionCheck($0, rows: 3, images: 2, spatial: 5003) }
         checks += [SqueezeCheck(channels: 3, images: 2, height: 6, width: 4, inverse: false),
@@ -98,7 +95,6 @@ public enum SelfTest {
         checks += [GaussianCheck(.logDensity, interleaved: false, rows: 4, cols: 29),
                    GaussianCheck(.sample, interleaved: false, rows: 4, cols: 29),
                    GaussianCheck(.backward, interleaved: true, rows: 2, cols: 13)]
-        checks += [AdamCheck(adamax: false, count: 37), AdamCheck(adamax: true, count: 37)]
         return checks
     }
 

@@ -6,20 +6,10 @@
 #ifndef GLOW_OPS_H
 #define GLOW_OPS_H
 
-// unary_op's `op` (Swift: UnaryOp).
-#define GLOW_UNARY_EXP 0
-#define GLOW_UNARY_LOG 1
-#define GLOW_UNARY_SIGMOID 2
-#define GLOW_UNARY_RELU 3
-#define GLOW_UNARY_NEGATE 4
-#define GLOW_UNARY_SQUARE 5
-
 // binary_op's `op` (Swift: BinaryOp).
 #define GLOW_BINARY_ADD 0
 #define GLOW_BINARY_SUBTRACT 1
-#define GLOW_BINARY_MULTIPLY 2
-#define GLOW_BINARY_DIVIDE 3
-#define GLOW_BINARY_RELU_BACKWARD 4
+#define GLOW_BINARY_RELU_BACKWARD 2
 
 // Tunables: kernels.cl takes NAME from the build's -D NAME=V, else GLOW_DEFAULT_NAME; the
 // launches and the tuning table (KernelTuningTable.swift) use the same defaults.

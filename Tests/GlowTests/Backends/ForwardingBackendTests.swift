@@ -52,7 +52,6 @@ final class ForwardingBackendTests: XCTestCase {
         case .channelAffineBackward:
             try b.channelAffineBackward(dy: v[0], y: v[1], logs: v[2], factor: 1, rows: 2, cols: 3, logsConstant: 0, relu: false,
                                         dx: v[3], gradBias: v[4], gradLogs: v[5])
-        case .unary: try b.unary(.exp, v[0], xOffset: 0, y: v[1], yOffset: 0, count: 4)
         case .binary: try b.binary(.add, v[0], aOffset: 0, v[1], bOffset: 0, y: v[2], yOffset: 0, count: 4)
         case .rowSums: try b.rowSums(v[0], xOffset: 0, rows: 2, cols: 3, squares: false, out: v[1])
         case .sumOfSquares: try b.sumOfSquares(v[0], count: 4, out: v[1], outIndex: 1)
@@ -72,9 +71,6 @@ final class ForwardingBackendTests: XCTestCase {
         case .gaussianBackward:
             try b.gaussianBackward(v[0], zOffset: 0, h: v[1], meanOffset: 0, logsOffset: 3, rowStride: 2, rows: 1, cols: 3,
                                    scale: 1, dz: v[2], dzOffset: 0, dh: v[3])
-        case .adamUpdate:
-            try b.adamUpdate(v[0], gradient: v[1], m: v[2], v: v[3], count: 4, learningRate: 0.1, beta1: 0.9, beta2: 0.999,
-                             epsilon: 1e-8, correction1: 1, correction2: 1, gradScale: 1, adamax: false)
         case .viewAlignment: _ = b.viewAlignment
         case .view: _ = try b.view(of: v[0], offset: 0, count: 4)
         case .counters: _ = b.counters

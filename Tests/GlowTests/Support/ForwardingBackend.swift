@@ -117,10 +117,6 @@ class ForwardingBackend<Inner: Backend>: Backend {
         try inner.channelAffineBackward(dy: dy, y: y, logs: logs, factor: factor, rows: rows, cols: cols, logsConstant: logsConstant,
                                         relu: relu, dx: dx, gradBias: gradBias, gradLogs: gradLogs)
     }
-    func unary(_ op: UnaryOp, _ x: Buffer, xOffset: Int, y: Buffer, yOffset: Int, count: Int) throws {
-        forwarding(.unary)
-        try inner.unary(op, x, xOffset: xOffset, y: y, yOffset: yOffset, count: count)
-    }
     func binary(_ op: BinaryOp, _ a: Buffer, aOffset: Int, _ b: Buffer, bOffset: Int, y: Buffer, yOffset: Int, count: Int) throws {
         forwarding(.binary)
         try inner.binary(op, a, aOffset: aOffset, b, bOffset: bOffset, y: y, yOffset: yOffset, count: count)
@@ -180,13 +176,6 @@ class ForwardingBackend<Inner: Backend>: Backend {
         forwarding(.gaussianBackward)
         try inner.gaussianBackward(z, zOffset: zOffset, h: h, meanOffset: meanOffset, logsOffset: logsOffset, rowStride: rowStride,
                                    rows: rows, cols: cols, scale: scale, dz: dz, dzOffset: dzOffset, dh: dh)
-    }
-    func adamUpdate(_ parameter: Buffer, gradient: Buffer, m: Buffer, v: Buffer, count: Int, learningRate: Float, beta1: Float,
-                    beta2: Float, epsilon: Float, correction1: Float, correction2: Float, gradScale: Float, adamax: Bool) throws {
-        forwarding(.adamUpdate)
-        try inner.adamUpdate(parameter, gradient: gradient, m: m, v: v, count: count, learningRate: learningRate, beta1: beta1,
-                             beta2: beta2, epsilon: epsilon, correction1: correction1, correction2: correction2,
-                             gradScale: gradScale, adamax: adamax)
     }
 
     // MARK: Views, counters and the training step on the device
