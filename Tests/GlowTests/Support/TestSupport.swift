@@ -3,13 +3,7 @@ import XCTest
 @testable import GlowCore
 import GlowCPU
 @testable import GlowGPU
-
-/// Paths of the repository the tests are built from.
-enum TestPaths {
-    /// The repository's root folder (this file is Tests/GlowTests/Support/TestSupport.swift).
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-}
+@_exported import GlowCoreTests
 
 /// `TestPaths.root` is the root: tests that look for files under it (MNIST, scripts,
 /// kernels.cl) would otherwise skip or fail for the wrong reason.

@@ -3,9 +3,9 @@ import XCTest
 @testable import GlowCore
 
 /// Helpers shared by the data tests: scratch folders, file builders and external tools.
-enum DataTestSupport {
+public enum DataTestSupport {
     /// A new empty scratch folder under the temporary directory.
-    static func makeTempDirectory(_ tag: String = "data") throws -> String {
+    public static func makeTempDirectory(_ tag: String = "data") throws -> String {
         let path = (NSTemporaryDirectory() as NSString)
             .appendingPathComponent("glow-\(tag)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -13,32 +13,32 @@ enum DataTestSupport {
     }
 
     /// Removes a scratch folder made by `makeTempDirectory`.
-    static func remove(_ path: String) {
+    public static func remove(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
     }
 
     /// `value` as 4 big-endian bytes.
-    static func be32(_ value: UInt32) -> [UInt8] {
+    public static func be32(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
     }
 
     /// An IDX images file: magic, count, rows, columns, pixels.
-    static func idxImages(magic: UInt32 = 0x0000_0803, count: Int, height: Int, width: Int, pixels: [UInt8]) -> [UInt8] {
+    public static func idxImages(magic: UInt32 = 0x0000_0803, count: Int, height: Int, width: Int, pixels: [UInt8]) -> [UInt8] {
         be32(magic) + be32(UInt32(count)) + be32(UInt32(height)) + be32(UInt32(width)) + pixels
     }
 
     /// An IDX labels file: magic, count, labels.
-    static func idxLabels(magic: UInt32 = 0x0000_0801, labels: [UInt8]) -> [UInt8] {
+    public static func idxLabels(magic: UInt32 = 0x0000_0801, labels: [UInt8]) -> [UInt8] {
         be32(magic) + be32(UInt32(labels.count)) + labels
     }
 
     /// Writes `bytes` to `path`.
-    static func write(_ bytes: [UInt8], to path: String) throws {
+    public static func write(_ bytes: [UInt8], to path: String) throws {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
     /// Runs an executable; returns its standard output, or `nil` if it could not run or failed.
-    static func run(_ executable: String, _ arguments: [String]) -> String? {
+    public static func run(_ executable: String, _ arguments: [String]) -> String? {
         guard FileManager.default.isExecutableFile(atPath: executable) else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -54,13 +54,13 @@ enum DataTestSupport {
     }
 
     /// Runs `script` with python3 and `arguments`; `nil` when python3 is unavailable or fails.
-    static func python(_ script: String, _ arguments: [String] = []) -> String? {
+    public static func python(_ script: String, _ arguments: [String] = []) -> String? {
         run("/usr/bin/env", ["python3", "-c", script] + arguments)
     }
 
     /// gzip-compresses `path` into `path + ".gz"` with /usr/bin/gzip (or /bin/gzip), keeping
     /// the original; returns the new path, or `nil` when gzip is unavailable.
-    static func gzip(_ path: String) -> String? {
+    public static func gzip(_ path: String) -> String? {
         for tool in ["/usr/bin/gzip", "/bin/gzip"] where FileManager.default.isExecutableFile(atPath: tool) {
             if run(tool, ["-k", "-n", "-f", path]) != nil { return path + ".gz" }
         }
@@ -68,7 +68,7 @@ enum DataTestSupport {
     }
 
     /// Asserts that `body` throws a `DataError` whose description contains every string in `phrases`.
-    static func assertDataError<T>(_ phrases: [String], file: StaticString = #filePath, line: UInt = #line,
+    public static func assertDataError<T>(_ phrases: [String], file: StaticString = #filePath, line: UInt = #line,
                                    _ body: () throws -> T) {
         do {
             _ = try body()
