@@ -66,36 +66,50 @@ public struct SelfTestReport: Sendable {
 
     static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
 
-    /// One JSON object: device, reference, ok, seconds and the rows.
+    /// One JSON object: device, reference, ok, rows, failed, seconds and `results` (one
+    /// object per row; JSON has no infinity or NaN, so a non-finite error is null, and fails).
     public func json() -> String {
-        func str(_ s: String) -> String {
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                default:
-                    if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-                }
-            }
-            return out + "\""
-        }
-        // JSON has no infinity or NaN: a non-finite error is written as null (and fails).
-        func num(_ v: Double) -> String { v.isFinite ? String(format: "%.3e", v) : "null" }
-        let rowText = rows.map { r in
-            "{\"op\": \(str(r.op)), \"shape\": \(str(r.shape)), \"max_rel_err\": \(num(r.maxRelativeError)), "
-                + "\"tolerance\": \(num(r.tolerance)), \"ok\": \(r.ok)"
-                + (r.failure.map { ", \"error\": \(str($0))" } ?? "") + "}"
-        }
-        return "{\"device\": \(str(device)), \"reference\": \(str(reference)), \"ok\": \(ok), "
-            + "\"rows\": \(rows.count), \"failed\": \(failures.count), \"seconds\": \(String(format: "%.2f", seconds)), "
-            + "\"results\": [\n  " + rowText.joined(separator: ",\n  ") + "\n]}"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     static func number(_ v: Double) -> String {
         if v.isNaN { return "nan" }
         if v.isInfinite { return "inf" }
         return v == 0 ? "0" : String(format: "%.2e", v)
+    }
+}
+
+extension SelfTestReport: Encodable {
+    enum Key: String, CodingKey { case device, reference, ok, rows, failed, seconds, results }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(device, forKey: .device)
+        try c.encode(reference, forKey: .reference)
+        try c.encode(ok, forKey: .ok)
+        try c.encode(rows.count, forKey: .rows)
+        try c.encode(failures.count, forKey: .failed)
+        try c.encode((seconds * 100).rounded() / 100, forKey: .seconds)
+        try c.encode(rows, forKey: .results)
+    }
+}
+
+extension SelfTestRow: Encodable {
+    enum Key: String, CodingKey { case op, shape, max_rel_err, tolerance, ok, error }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        /// Four significant digits; null when not finite.
+        func number(_ v: Double, _ key: Key) throws {
+            if v.isFinite { try c.encode(Double(String(format: "%.3e", v)) ?? v, forKey: key) } else { try c.encodeNil(forKey: key) }
+        }
+        try c.encode(op, forKey: .op)
+        try c.encode(shape, forKey: .shape)
+        try number(maxRelativeError, .max_rel_err)
+        try number(tolerance, .tolerance)
+        try c.encode(ok, forKey: .ok)
+        try c.encodeIfPresent(failure, forKey: .error)
     }
 }
