@@ -1,4 +1,5 @@
 import GlowCore
+import Kernels
 
 /// The kind of one kernel argument, as declared in kernels.cl.
 public enum KernelArgumentKind: Sendable, Equatable, CustomStringConvertible {
@@ -43,10 +44,10 @@ public enum KernelArgument<Buffer> {
     }
 }
 
-/// Every kernel of kernels.cl with its argument list: the checked table every launch goes
-/// through (a wrong count or kind is an error at the call, not garbage on the device), and
-/// which the OpenCL backend compares with the compiled program's own argument info at
-/// start-up, so the table cannot drift from the source.
+/// Every kernel of kernels.cl. Each launch is checked against the kernel's argument list as
+/// kernels.cl declares it (a wrong count or kind is an error at the call, not garbage on the
+/// device); the OpenCL backend also compares that list with the compiled program's own
+/// argument info at start-up, and a test checks that the cases are exactly kernels.cl's kernels.
 public enum Kernel: String, CaseIterable, Sendable {
     case packPanels = "pack_panels"
     case gemmPacked = "gemm_packed"
@@ -94,51 +95,9 @@ public enum Kernel: String, CaseIterable, Sendable {
     /// The kernel's name in kernels.cl.
     public var name: String { rawValue }
 
-    /// The argument kinds in kernels.cl's order.
-    public var arguments: [KernelArgumentKind] {
-        switch self {
-        case .packPanels: [.buffer, .int, .int, .int, .int, .int, .buffer]
-        case .gemmPacked: [.int, .int, .int, .float, .buffer, .int, .int, .int, .buffer, .float, .buffer, .int, .int]
-        case .im2col3x3: [.buffer, .int, .int, .int, .int, .buffer]
-        case .col2im3x3: [.buffer, .int, .int, .int, .buffer, .int]
-        case .rowScale: [.buffer, .float, .buffer, .int]
-        case .channelAffine: [.buffer, .int, .int, .buffer, .buffer, .int, .int, .buffer, .int]
-        case .binaryOp: [.int, .buffer, .int, .buffer, .int, .buffer, .int, .int]
-        case .squeeze2: [.buffer, .buffer, .int, .int, .int, .int, .int]
-        case .affineCoupling: [.buffer, .buffer, .int, .int, .int, .buffer, .buffer, .int]
-        case .gaussianLogDensity: [.buffer, .int, .buffer, .int, .int, .int, .int, .buffer, .int]
-        case .gaussianSample: [.buffer, .buffer, .int, .int, .int, .int, .float, .buffer, .int, .int]
-        case .scaleShift: [.buffer, .int, .float, .float, .buffer, .int, .int]
-        case .affineCouplingBackward: [.buffer, .buffer, .buffer, .int, .int, .float, .buffer, .buffer, .int]
-        case .gaussianBackward: [.buffer, .int, .buffer, .int, .int, .int, .int, .float, .buffer, .int, .buffer, .int]
-        case .fillValue: [.buffer, .int, .float, .int]
-        case .copy2D: [.buffer, .int, .int, .buffer, .int, .int, .int]
-        case .copyStrided: [.buffer, .int, .int, .int, .buffer, .int, .int, .int, .int]
-        case .rowSums: [.buffer, .int, .int, .int, .int, .buffer, .int]
-        case .rowDots: [.buffer, .buffer, .int, .int, .buffer]
-        case .sampleSums: [.buffer, .int, .int, .int, .int, .buffer, .int]
-        case .philoxFill: [.buffer, .int, .int, .uint, .uint, .uint, .uint, .int, .float, .float]
-        case .gemmTiled: [.int, .int, .int, .float, .buffer, .int, .int, .int, .buffer, .int, .int, .int,
-                          .float, .buffer, .int, .int, .int, .int]
-        case .gemmSplitKReduce: [.buffer, .int, .int, .int, .float, .float, .buffer, .int, .int]
-        case .conv3x3Forward, .conv3x3BackwardData: [.buffer, .int, .buffer, .int, .int, .int, .int, .int, .buffer, .int]
-        case .conv3x3BackwardWeights: [.buffer, .int, .buffer, .int, .int, .int, .int, .int, .int, .buffer, .int, .int]
-        case .rowSumsWG: [.buffer, .int, .int, .int, .int, .buffer, .int, .int]
-        case .rowDotsWG: [.buffer, .buffer, .int, .int, .buffer]
-        case .sampleSumsWG: [.buffer, .int, .int, .int, .int, .int, .buffer, .int]
-        case .channelAffineExp: [.buffer, .int, .int, .buffer, .buffer, .float, .int, .int, .buffer, .int]
-        case .addScaledSum: [.buffer, .int, .int, .float, .buffer, .int, .int]
-        case .luWeight, .luInverse: [.buffer, .buffer, .buffer, .buffer, .buffer, .int, .buffer]
-        case .luBackward: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .int, .float, .buffer, .buffer, .buffer]
-        case .stepDecide: [.buffer, .buffer]
-        case .flipTaps3x3: [.buffer, .buffer, .int, .int, .int]
-        case .channelAffineBackward: [.buffer, .buffer, .buffer, .float, .int, .int, .float, .buffer, .buffer, .buffer]
-        case .dequantize: [.buffer, .int, .int, .int, .int, .float, .buffer, .buffer, .int]
-        case .channelAffineBackwardWG: [.buffer, .buffer, .buffer, .float, .int, .float, .int, .buffer, .buffer, .buffer]
-        case .arenaUpdate: [.buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .buffer, .float, .float, .float, .int,
-                            .float, .int]
-        }
-    }
+    /// The argument kinds in kernels.cl's order, read from its declaration
+    /// (`KernelSignatures`): the kernel source is the one place they are written.
+    public var arguments: [KernelArgumentKind] { KernelSignatures.all[name] ?? [] }
 
     /// Throws unless `args` match `arguments` in count and kind and every `int` fits 32 bits.
     public func check<B>(_ args: [KernelArgument<B>]) throws {
@@ -152,5 +111,35 @@ public enum Kernel: String, CaseIterable, Sendable {
                 throw GlowError("kernel \(name): argument \(i) = \(v) exceeds the kernels' 32-bit index range")
             }
         }
+    }
+}
+
+/// The argument kinds of every `__kernel` in kernels.cl, read once from the embedded source:
+/// `__global … *` is a buffer, `int`, `uint` and `float` are themselves.
+public enum KernelSignatures {
+    /// Kernel name → argument kinds (nil kinds are types the launches cannot pass).
+    public static let all: [String: [KernelArgumentKind]] = parse(String(cString: glow_kernels_source_ptr()))
+
+    /// The signatures in `source`: for each `__kernel … void NAME(PARAMS)`, the kinds of
+    /// its parameters; a parameter of any other type is left out, which the launch check
+    /// and the OpenCL start-up check then report as a count mismatch.
+    public static func parse(_ source: String) -> [String: [KernelArgumentKind]] {
+        var out: [String: [KernelArgumentKind]] = [:]
+        var rest = Substring(source)
+        while let k = rest.range(of: "__kernel"), let v = rest[k.upperBound...].range(of: "void"),
+              let open = rest[v.upperBound...].firstIndex(of: "("), let close = rest[open...].firstIndex(of: ")") {
+            let name = rest[v.upperBound..<open].trimmingCharacters(in: .whitespacesAndNewlines)
+            out[name] = rest[rest.index(after: open)..<close].split(separator: ",").compactMap { p in
+                if p.contains("*") { return .buffer }
+                switch p.split(whereSeparator: \.isWhitespace).dropLast().last {
+                case "int": return .int
+                case "uint": return .uint
+                case "float": return .float
+                default: return nil
+                }
+            }
+            rest = rest[close...]
+        }
+        return out
     }
 }

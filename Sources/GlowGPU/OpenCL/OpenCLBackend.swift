@@ -78,7 +78,7 @@ public final class OpenCLBackend: KernelBackend {
             throw OpenCLError(st, "clCreateCommandQueue(\(device.name))")
         }
         queue = q
-        // -cl-kernel-arg-info lets start-up compare `Kernel`'s argument table with the program.
+        // -cl-kernel-arg-info lets start-up compare the argument kinds read from the source with the program.
         buildOptions = (["-cl-mad-enable", "-cl-kernel-arg-info"] + self.tuning.defines).joined(separator: " ")
         let t0 = Date()
         let source = KernelSource.text
@@ -146,7 +146,7 @@ public final class OpenCLBackend: KernelBackend {
         let expected = kernel.arguments
         guard declared.count == expected.count, zip(declared, expected).allSatisfy({ $0 == nil || $0 == $1 }) else {
             throw GlowError("kernels.cl's \(kernel.name) takes (\(declared.map { $0?.description ?? "?" }.joined(separator: ", "))) "
-                + "but the Swift table Kernel.\(kernel) says (\(expected.map(\.description).joined(separator: ", ")))")
+                + "but KernelSignatures read its declaration as (\(expected.map(\.description).joined(separator: ", ")))")
         }
     }
 

@@ -25,4 +25,27 @@ final class KernelTableTests: XCTestCase {
         XCTAssertEqual(try cl.download(b), [Float](repeating: 0, count: 37))
         XCTAssertGreaterThanOrEqual(cl.counters.hostWaits, 1)
     }
+
+    /// The argument kinds come from kernels.cl's declarations: the enum names exactly the
+    /// source's kernels, every parameter has a kind the launches can pass, and the parser reads
+    /// attributes, line breaks and qualifiers.
+    func testSignaturesAreReadFromTheSource() {
+        XCTAssertEqual(Set(KernelSignatures.all.keys), Set(Kernel.allCases.map(\.name)))
+        XCTAssertEqual(Kernel.fillValue.arguments, [.buffer, .int, .float, .int])
+        XCTAssertEqual(Kernel.philoxFill.arguments, [.buffer, .int, .int, .uint, .uint, .uint, .uint, .int, .float, .float])
+        let text = """
+            // a comment
+            __kernel __attribute__((reqd_work_group_size(16, 16, 1)))
+            void k(__global const float* restrict x,
+                   int n, uint seed, const float a, __global float *y)
+            { }
+            __kernel void bad(double d, int n) { }
+            """
+        let parsed = KernelSignatures.parse(text)
+        XCTAssertEqual(parsed["k"], [.buffer, .int, .uint, .float, .buffer])
+        XCTAssertEqual(parsed["bad"], [.int], "a type the launches cannot pass is left out, so every launch of it fails the count")
+        for k in Kernel.allCases {
+            XCTAssertFalse(k.arguments.isEmpty, k.name)
+        }
+    }
 }
