@@ -45,6 +45,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Images per device call when encoding or decoding.")
     var batch: Int = 64
 
+    @Option(help: "CPU backend threads (default: the cores this process may use, from its affinity mask and cgroup CPU quota). Results do not depend on it.")
+    var threads: Int?
+
     @Option(help: "The address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 (every interface), ::1, …")
     var host: String = "127.0.0.1"
 
@@ -80,6 +83,9 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch \(batch): must be at least 1") }
+        if let threads {
+            do { try CPUThreads.validate(threads) } catch { throw ValidationError(error.commandLineDescription) }
+        }
         guard GEMMPrecision(rawValue: precision) != nil else { throw ValidationError("--precision \(precision): expected fp32 or tf32") }
         guard (0 ... 65535).contains(port) else { throw ValidationError("--port \(port): must be 0…65535") }
         guard split == "train" || split == "test" else { throw ValidationError("--split \(split): expected train or test") }
@@ -93,6 +99,7 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // each line at once, also into a file or a pipe
+        if let threads { CPUThreads.requested = threads }
         let m = try GlowModel(checkpoint: checkpoint, device: device, precision: GEMMPrecision(rawValue: precision) ?? .fp32)
         m.batchSize = batch
         let c = m.config

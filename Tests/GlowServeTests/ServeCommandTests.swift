@@ -119,7 +119,8 @@ final class ServeCommandTests: XCTestCase {
         let first = try Served(["--checkpoint", ckpt, "--device", "cpu", "--port", "0", "--dataset", "none"], dir: dir)
         defer { first.stop() }
         for (args, message) in [(["--port", String(first.port)], "cannot listen on 127.0.0.1:\(first.port)"),
-                                (["--host", "example.org"], "--host example.org: not an IP address")] {
+                                (["--host", "example.org"], "--host example.org: not an IP address"),
+                                (["--threads", "0"], "--threads 0: expected a thread count from 1 to")] {
             let p = Process()
             p.executableURL = try XCTUnwrap(Self.binary)
             p.arguments = ["serve", "--checkpoint", ckpt, "--device", "cpu", "--dataset", "none"] + args
