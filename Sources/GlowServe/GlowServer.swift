@@ -226,10 +226,13 @@ public final class GlowServer: @unchecked Sendable {
         }
         let c = config
         let start = DispatchTime.now()
-        let rows = try await queue.run("sample") { m -> ([[UInt8]], images: Int) in
-            let rows = try classes.map { try m.sample(count: r.count, temperature: r.temperature, seed: r.seed, classLabel: $0).pixels }
-            return (rows, r.count * classes.count)
+        let images = try await queue.run("sample") { m -> ([GeneratedImages], images: Int) in
+            let images = try classes.map { try m.sample(count: r.count, temperature: r.temperature, seed: r.seed, classLabel: $0) }
+            return (images, r.count * classes.count)
         }
+        let rows = images.map(\.pixels)
+        // Indices into the whole grid (row by row) of the images drawn as crossed placeholders.
+        let notFinite = images.enumerated().flatMap { row, im in im.notFinite.map { row * r.count + $0 } }
         let seconds = Self.seconds(since: start)
         let grid = classes.count == 1
             ? try ImageGrid.make(images: rows[0], count: r.count, channels: c.channels, height: c.height, width: c.width,
@@ -237,7 +240,7 @@ public final class GlowServer: @unchecked Sendable {
             : try ImageGrid.rows(rows, channels: c.channels, height: c.height, width: c.width)
         let n = r.count * classes.count
         return ["png": try Self.png(grid), "count": n, "temperature": Double(r.temperature), "seed": Double(r.seed),
-                "seconds": seconds, "images_per_second": Double(n) / max(seconds, 1e-9)]
+                "seconds": seconds, "images_per_second": Double(n) / max(seconds, 1e-9), "not_finite": notFinite]
     }
 
     private func interpolate(_ r: InterpolateRequest) async throws -> [String: Any] {

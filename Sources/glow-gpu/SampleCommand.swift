@@ -63,6 +63,16 @@ struct SampleCommand: ParsableCommand {
         }
         let secs = seconds(since: start)
         let total = count * ts.count
+        // Images whose reverse pass overflowed: named, drawn as a crossed placeholder, the others written.
+        for (t, row) in zip(ts, rows) {
+            let bad = Preprocess.notFiniteImages(row, imageSize: m.config.dimension)
+            guard !bad.isEmpty else { continue }
+            FileHandle.standardError.write(Data(("warning: at T = \(String(format: "%g", t)), \(bad.count) of \(count) images are "
+                + "not finite (image\(bad.count > 1 ? "s" : "") \(bad.prefix(20).map(String.init).joined(separator: ", "))"
+                + "\(bad.count > 20 ? ", …" : "")): their reverse pass overflowed Float32; "
+                + (fileExtension(out) == "png" ? "they are drawn crossed out. " : "their values in \(out) are not finite. ")
+                + "sample at a lower temperature than \(String(format: "%g", t)), or from a model trained longer\n").utf8))
+        }
         if fileExtension(out) == "png" {
             let px = try rows.map { try m.pixels($0, count: count).pixels }
             let c = m.config

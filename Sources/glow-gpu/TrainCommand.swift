@@ -306,7 +306,7 @@ struct TrainCommand: ParsableCommand {
                 progress.interrupt()
                 print("step \(step): warning: the test bpd on \(images) images is not finite (\(bpd)); not recorded")
             case let .samplesNotFinite(step, notes):
-                print("step \(step): warning: samples not finite, drawn black in samples.png: " + notes.joined(separator: "; ")
+                print("step \(step): warning: samples not finite, crossed out in samples.png: " + notes.joined(separator: "; ")
                     + " (the reverse pass overflowed: sample at a lower temperature, or train longer)")
             }
         }

@@ -85,6 +85,23 @@ final class PublicAPITests: XCTestCase {
         }
     }
 
+    /// An image that overflowed is reported and drawn as a placeholder, the others kept.
+    func testNotFiniteImagesAreNamed() throws {
+        let (path, _) = try saveCheckpoint()
+        let model = try GlowModel(checkpoint: path, device: "cpu")
+        let d = model.config.dimension
+        var x = try model.sampleFloats(count: 3, temperature: 0.5, seed: 2)
+        XCTAssertEqual(Preprocess.notFiniteImages(x, imageSize: d), [])
+        let good = try model.pixels(x, count: 3)
+        XCTAssertEqual(good.notFinite, [])
+        x[d + 1] = .nan
+        let images = try model.pixels(x, count: 3)
+        XCTAssertEqual(images.notFinite, [1])
+        XCTAssertEqual(Array(images.pixels[0 ..< d]), Array(good.pixels[0 ..< d]))
+        XCTAssertEqual(Array(images.pixels[2 * d ..< 3 * d]), Array(good.pixels[2 * d ..< 3 * d]))
+        XCTAssertNotEqual(Array(images.pixels[d ..< 2 * d]), Array(good.pixels[d ..< 2 * d]))
+    }
+
     func testErrors() throws {
         let missing = dir.appendingPathComponent("missing.safetensors").path
         XCTAssertThrowsError(try GlowModel(checkpoint: missing, device: "cpu")) { e in

@@ -23,6 +23,7 @@ final class ServeTests: XCTestCase {
             XCTAssertEqual([got.width, got.height, got.channels], [want.width, want.height, 1])
             XCTAssertEqual(got.pixels, want.pixels, "T=\(t) seed \(seed): the server's grid is the library's")
             XCTAssertEqual(r.json?["count"] as? Int, count)
+            XCTAssertEqual(r.json?["not_finite"] as? [Int], ref.notFinite, "the library's report of overflowed samples")
         }
         // Another seed gives another grid.
         let a = try decodePNGField(try LoopbackHTTP.post(port: port, "/api/sample", ["temperature": 0.7, "seed": 1]).json)

@@ -35,6 +35,42 @@ public enum Preprocess {
         }
     }
 
+    /// The images of `x` (NCHW, `imageSize` values each) that hold a non-finite value: their
+    /// reverse pass overflowed Float32.
+    public static func notFiniteImages(_ x: [Float], imageSize: Int) -> [Int] {
+        guard imageSize > 0 else { return [] }
+        return (0 ..< x.count / imageSize).filter { i in x[(i * imageSize) ..< ((i + 1) * imageSize)].contains { !$0.isFinite } }
+    }
+
+    /// `toPixels` of `count` images (NCHW), with every image that holds a non-finite value
+    /// drawn as a marked placeholder (`drawPlaceholder`) instead; returns which images those were.
+    public static func toPixels(_ x: [Float], nBits: Int, channels: Int, height: Int, width: Int) throws
+        -> (pixels: [UInt8], notFinite: [Int]) {
+        let size = channels * height * width
+        var pixels = try toPixels(x, nBits: nBits)
+        let bad = notFiniteImages(x, imageSize: size)
+        for i in bad { drawPlaceholder(&pixels, image: i, channels: channels, height: height, width: width) }
+        return (pixels, bad)
+    }
+
+    /// Overwrites image `image` of `pixels` (NCHW) with a placeholder that cannot be taken for
+    /// a sample: a dark grey cell crossed by its two diagonals in white (in red on colour
+    /// images), for a sample whose values are not finite.
+    public static func drawPlaceholder(_ pixels: inout [UInt8], image: Int, channels: Int, height: Int, width: Int) {
+        let base = image * channels * height * width
+        for c in 0 ..< channels {
+            for y in 0 ..< height {
+                for x in 0 ..< width {
+                    // On a diagonal when x/width and y/height agree (or mirror) to within a pixel.
+                    let onDiagonal = abs(x * height - y * width) < max(width, height)
+                        || abs((width - 1 - x) * height - y * width) < max(width, height)
+                    let line: UInt8 = channels == 3 && c > 0 ? 0 : 255
+                    pixels[base + (c * height + y) * width + x] = onDiagonal ? line : 48
+                }
+            }
+        }
+    }
+
     private static func checkBits(_ nBits: Int) throws {
         guard (1 ... 8).contains(nBits) else { throw GlowError("n_bits \(nBits): must be 1…8") }
     }

@@ -15,6 +15,9 @@ public struct GeneratedImages: Sendable, Equatable {
     public let width: Int
     /// All pixels, NCHW.
     public let pixels: [UInt8]
+    /// The images whose values were not finite (a sample whose reverse pass overflowed
+    /// Float32): their pixels are a crossed placeholder (`Preprocess.drawPlaceholder`).
+    public var notFinite: [Int] = []
 
     /// Wraps pixels; the count must match the shape.
     /// - Throws: `GlowError` when `pixels.count != count · channels · height · width`.
@@ -164,14 +167,19 @@ public final class GlowModel {
     ///     floating-point rounding).
     ///   - classLabel: the class to sample for a class-conditional model; must be `nil` for an
     ///     unconditional one (`config.classes == 0`).
-    /// - Throws: `GlowError` for a bad count, temperature or class label.
+    /// An image whose reverse pass overflowed Float32 (a high temperature, a model early in
+    /// training) is named in `notFinite` and drawn as a crossed placeholder.
+    /// - Throws: `GlowError` for a bad count, temperature or class label, or when every image
+    ///   overflowed.
     public func sample(count: Int, temperature: Float = 0.7, seed: UInt64 = 0, classLabel: Int? = nil) throws -> GeneratedImages {
         let x = try sampleFloats(count: count, temperature: temperature, seed: seed, classLabel: classLabel)
         return try pixels(x, count: count)
     }
 
     /// Like `sample(count:temperature:seed:classLabel:)`, but returns the model-space floats,
-    /// `count × C × H × W` in NCHW order (roughly in [-0.5, 0.5); not clamped).
+    /// `count × C × H × W` in NCHW order (roughly in [-0.5, 0.5); not clamped). An image whose
+    /// reverse pass overflowed Float32 holds non-finite values (`Preprocess.notFiniteImages`
+    /// finds them); when every image does, this throws.
     public func sampleFloats(count: Int, temperature: Float = 0.7, seed: UInt64 = 0, classLabel: Int? = nil) throws -> [Float] {
         if let classLabel {
             if config.classes == 0 {
@@ -189,9 +197,9 @@ public final class GlowModel {
         try MemoryLimit.check(elements: [count, config.dimension, 12], bytesEach: 1, what: "sampling \(count) images")
         let x = try runner.sample(count: count, temperature: temperature, seed: seed,
                                   labels: classLabel.map { [Int](repeating: $0, count: count) })
-        if let bad = x.firstIndex(where: { !$0.isFinite }) {
-            throw GlowError("sampling at temperature \(temperature) gave a non-finite value (image \(bad / config.dimension)): "
-                + "the temperature is too large for this model")
+        if Preprocess.notFiniteImages(x, imageSize: config.dimension).count == count {
+            throw GlowError("sampling at temperature \(temperature) gave a non-finite value in every image: the reverse pass "
+                + "overflowed Float32; the temperature is too large for this model (try 0.7 or lower)")
         }
         return x
     }
@@ -280,8 +288,11 @@ public final class GlowModel {
         guard count >= 0, x.count == Sizes.product([count, config.dimension]) else {
             throw GlowError("\(x.count) values are not \(count) images of \(config.channels)×\(config.height)×\(config.width)")
         }
-        return try GeneratedImages(count: count, channels: config.channels, height: config.height, width: config.width,
-                                   pixels: try Preprocess.toPixels(x, nBits: config.nBits))
+        let c = config
+        let (pixels, bad) = try Preprocess.toPixels(x, nBits: c.nBits, channels: c.channels, height: c.height, width: c.width)
+        var images = try GeneratedImages(count: count, channels: c.channels, height: c.height, width: c.width, pixels: pixels)
+        images.notFinite = bad
+        return images
     }
 
     func checkShapes(_ latents: Latents) throws {

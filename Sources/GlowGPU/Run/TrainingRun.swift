@@ -223,7 +223,7 @@ public final class TrainingRun<B: Backend> {
 
     /// Writes samples.png and samples-stepNNNNNN.png (with the EMA weights when there are
     /// any): one pair of rows per temperature. Returns a note per temperature whose samples
-    /// were not finite (drawn black).
+    /// were not finite (drawn as crossed placeholders).
     public func writeSamples(step: Int) throws -> [String] {
         try trainer.optimizer.swapEMA()
         defer { try? trainer.optimizer.swapEMA() }
@@ -233,9 +233,10 @@ public final class TrainingRun<B: Backend> {
         var pixels: [UInt8] = [], notFinite: [String] = []
         for t in Self.sampleTemperatures {
             let x = try model.sample(count: perRow, temperature: t, seed: 7, labels: labels).nchw()
-            let bad = (0..<perRow).filter { i in x[(i * c.dimension)..<((i + 1) * c.dimension)].contains { !$0.isFinite } }
+            // An image whose reverse pass overflowed is drawn as a crossed placeholder.
+            let (row, bad) = try Preprocess.toPixels(x, nBits: c.nBits, channels: c.channels, height: c.height, width: c.width)
             if !bad.isEmpty { notFinite.append("T = \(t): image\(bad.count > 1 ? "s" : "") \(bad.map(String.init).joined(separator: ", "))") }
-            pixels += try Preprocess.toPixels(x, nBits: c.nBits)   // a non-finite value is drawn black
+            pixels += row
         }
         let count = perRow * Self.sampleTemperatures.count
         for path in [files.directory + "/samples.png", files.directory + String(format: "/samples-step%06d.png", step)] {
