@@ -38,6 +38,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Gradient clipping: auto (the default: clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50.")
     var clip: String = "auto"
     @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
+    @Flag(help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 50 steps; at most 4 times).")
+    var recover = false
 
     @Option(help: "Total steps to reach (also when resuming).") var steps: Int?
     @Option(help: "Total epochs to reach (instead of --steps).") var epochs: Int?
@@ -258,7 +260,8 @@ struct TrainCommand: ParsableCommand {
         let schedule = TrainingSchedule(totalSteps: totalSteps, evalEvery: evalEvery, evalImages: evalImages,
                                         sampleEvery: sampleEvery, saveEvery: saveEvery, minutes: minutes)
         let run = try TrainingRun(backend: backend, config: cfg, optimizer: opt, memory: memoryMode, seed: seed, resume: resumed,
-                                  trainSet: trainSet, testSet: testSet, schedule: schedule, directory: out, communicator: comm)
+                                  trainSet: trainSet, testSet: testSet, schedule: schedule, directory: out, communicator: comm,
+                                  recovery: recover ? Recovery() : nil)
         let model = run.model, trainer = run.trainer, files = run.files
         let params = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
         print("glow-gpu train: \(backend.name)" + (comm.size > 1 ? " (rank 0 of \(comm.size) MPI ranks)" : ""))
@@ -268,7 +271,7 @@ struct TrainCommand: ParsableCommand {
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
             + ", \(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), clip "
             + (opt.adaptiveClip ? "auto:\(opt.adaptiveClipFactor.formatted())" : opt.clip.map { "\($0)" } ?? "none")
-            + ", memory \(memoryMode.rawValue)")
+            + (recover ? ", recover" : "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if trainer.step >= totalSteps {
             print("already at step \(trainer.step) ≥ --steps \(totalSteps); nothing to do")
@@ -305,6 +308,10 @@ struct TrainCommand: ParsableCommand {
             case let .evaluationNotFinite(step, bpd, images):
                 progress.interrupt()
                 print("step \(step): warning: the test bpd on \(images) images is not finite (\(bpd)); not recorded")
+            case let .rolledBack(step, to, scale):
+                progress.interrupt()
+                print(String(format: "step %d: the mean train bpd stayed high; rolled back to the weights of step %d, learning rate × %g",
+                             step, to, scale))
             case let .samplesNotFinite(step, notes):
                 print("step \(step): warning: samples not finite, crossed out in samples.png: " + notes.joined(separator: "; ")
                     + " (the reverse pass overflowed: sample at a lower temperature, or train longer)")

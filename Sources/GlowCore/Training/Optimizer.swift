@@ -117,6 +117,41 @@ public final class Optimizer<B: Backend> {
         if applied { step += 1 }
     }
 
+    /// The copy `Recovery` rolls back to: the weights, the moments, the EMA and the update count.
+    struct Snapshot { let values: B.Buffer, m: B.Buffer, v: B.Buffer, ema: B.Buffer?; var step: Int }
+    private(set) var snapshot: Snapshot?
+
+    /// The arena buffers and the snapshot's, pairwise (the EMA when there is one).
+    private func pairs(_ s: Snapshot) -> [(live: B.Buffer, copy: B.Buffer)] {
+        [(arena.values, s.values), (m, s.m), (v, s.v)] + (ema.flatMap { e in s.ema.map { (e, $0) } }.map { [$0] } ?? [])
+    }
+
+    /// Zeroed buffers for a copy: a restored copy fills the tensors' slots only, and the
+    /// arena's padding between them must read as the live arena's does.
+    private func newSnapshot() throws -> Snapshot {
+        Snapshot(values: try backend.zeros(arena.count), m: try backend.zeros(arena.count),
+                 v: try backend.zeros(arena.count), ema: ema == nil ? nil : try backend.zeros(arena.count), step: step)
+    }
+
+    /// Copies the weights, moments and EMA on the device (one copy of the arena each, no wait).
+    public func takeSnapshot() throws {
+        var s = try snapshot ?? newSnapshot()
+        for (live, copy) in pairs(s) {
+            try backend.copy2D(live, srcOffset: 0, srcStride: 0, copy, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
+        }
+        s.step = step
+        snapshot = s
+    }
+
+    /// Restores the last `takeSnapshot` (weights, moments, EMA, update count).
+    public func rollBack() throws {
+        guard let s = snapshot else { throw GlowError("recovery: no copy of the weights to roll back to") }
+        for (live, copy) in pairs(s) {
+            try backend.copy2D(copy, srcOffset: 0, srcStride: 0, live, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
+        }
+        step = s.step
+    }
+
     /// Swaps the live weights with their EMA (call twice to swap back): three copies of the
     /// arena. Nothing is derived from the weights between passes, so evaluation and
     /// sampling then use the EMA weights throughout; no-op without EMA.
@@ -138,6 +173,19 @@ public final class Optimizer<B: Backend> {
             try file.add("v." + p.name, shape: p.shape, floats: try backend.download(v, offset: o, count: p.count))
             if let ema { try file.add("ema." + p.name, shape: p.shape, floats: try backend.download(ema, offset: o, count: p.count)) }
         }
+        if let s = snapshot {
+            file.metadata["snapshot_optimizer_step"] = String(s.step)
+            for (prefix, buffer) in snapshotTensors(s) {
+                for (p, o) in zip(parameters, arena.offsets) {
+                    try file.add(prefix + p.name, shape: p.shape, floats: try backend.download(buffer, offset: o, count: p.count))
+                }
+            }
+        }
+    }
+
+    /// The snapshot's buffers by tensor-name prefix in the training state.
+    private func snapshotTensors(_ s: Snapshot) -> [(String, B.Buffer)] {
+        [("snapshot.", s.values), ("snapshot.m.", s.m), ("snapshot.v.", s.v)] + (s.ema.map { [("snapshot.ema.", $0)] } ?? [])
     }
 
     /// Restores what `state(into:)` saved.
@@ -153,6 +201,18 @@ public final class Optimizer<B: Backend> {
                 if let ema {
                     try backend.upload(try file.requireFloats("ema." + p.name, shape: p.shape), to: ema, offset: o)
                 }
+            }
+            snapshot = nil
+            if let text = file.metadata["snapshot_optimizer_step"] {
+                guard let n = Int(text), n >= 0 else { throw GlowError("\(source): snapshot_optimizer_step \"\(text)\" is not a count") }
+                var s = try newSnapshot()
+                s.step = n
+                for (prefix, buffer) in snapshotTensors(s) {
+                    for (p, o) in zip(parameters, arena.offsets) {
+                        try backend.upload(try file.requireFloats(prefix + p.name, shape: p.shape), to: buffer, offset: o)
+                    }
+                }
+                snapshot = s
             }
         } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
     }

@@ -19,6 +19,8 @@ public struct StepReport: Sendable {
     public var clipThreshold: Double?
     /// The norm above which the step would have been skipped (nil: only a non-finite one).
     public var skipThreshold: Double?
+    /// With `--recover`: the step whose copy of the weights this step rolled back to.
+    public var rolledBackTo: Int?
     /// Wall time of the step.
     public let seconds: Double
     /// Seconds of the step spent averaging gradients over the ranks (0 for one process).
@@ -55,6 +57,8 @@ public final class Trainer<B: Backend> {
     public var maxSkips = 5
     /// The recent range of gradient norms, for `OptimizerConfig.adaptiveClip`.
     public private(set) var spikeGuard = SpikeGuard()
+    /// Rolling back to the last good weights (`--recover`; nil: off). Set before the first step.
+    public var recovery: Recovery?
     let backend: B
     private let exchange: GradientExchange<B>?
 
@@ -213,7 +217,7 @@ public final class Trainer<B: Backend> {
             x: try Tensor(backend, images: set.count, channels: c.channels, height: c.height, width: c.width),
             record: try StepRecord(backend, images: set.count))
         buffers = io
-        let lr = optimizer.config.learningRate(at: s)
+        let lr = optimizer.config.learningRate(at: s) * (recovery?.learningRateScale ?? 1)
         let noise = DequantizationNoise(seed: seed, stream: UInt64(s) + 1, first: mine.lowerBound * c.dimension)
         try backend.upload(PixelBytes.pack(set.pixels), to: io.pixels, offset: 0)
         let scalars = optimizer.scalars(learningRate: lr, noise: noise, thresholds: spikeGuard.thresholds)
@@ -270,6 +274,16 @@ public final class Trainer<B: Backend> {
         report.clipped = values.applied && values.clipFactor < 1
         report.clipThreshold = scalars.clip > 0 ? Double(scalars.clip) : nil
         report.skipThreshold = scalars.skipAbove > 0 ? Double(scalars.skipAbove) : nil
+        if var r = recovery {
+            switch r.observe(bpd: bpd, step: step) {
+            case .none: break
+            case .snapshot: try optimizer.takeSnapshot()
+            case .rollBack(let to):
+                try optimizer.rollBack()
+                report.rolledBackTo = to
+            }
+            recovery = r
+        }
         if consecutiveSkips >= maxSkips {
             throw GlowError("training stopped: \(consecutiveSkips) consecutive steps had a non-finite loss or gradient "
                 + "(last at step \(s), loss \(loss), gradient norm \(norm)); lower \(Setting.learningRate) or set \(Setting.clip)")
@@ -287,6 +301,7 @@ public final class Trainer<B: Backend> {
                                            "memory": memory.rawValue,
                                            "optimizer": optimizer.config.kind.rawValue,
                                            "spike_guard": spikeGuard.metadata])
+        if let recovery { f.metadata["recovery"] = recovery.metadata }
         try optimizer.state(into: &f)
         return f
     }
@@ -339,6 +354,7 @@ public final class Trainer<B: Backend> {
         guard s >= 0 else { throw GlowError("\(source): step \(s) is negative") }
         try optimizer.restore(from: file, source: source)
         try spikeGuard.restore(metadata: file.metadata["spike_guard"] ?? "", source: source)
+        if recovery != nil, let text = file.metadata["recovery"] { try recovery?.restore(metadata: text, source: source) }
         step = s
     }
 }

@@ -22,13 +22,16 @@ public struct MetricsRecord: Sendable, Equatable {
     public var skipped = false
     /// The clipping threshold of the step (nil: none).
     public var clipThreshold: Double?
+    /// With `--recover`: the step whose weights this step rolled back to (written only then).
+    public var rolledBackTo: Int?
 
     /// A record.
     public init(step: Int, trainBPD: Double, testBPD: Double?, imagesPerSecond: Double, learningRate: Double,
-                gradientNorm: Double, clipped: Bool = false, skipped: Bool = false, clipThreshold: Double? = nil) {
+                gradientNorm: Double, clipped: Bool = false, skipped: Bool = false, clipThreshold: Double? = nil,
+                rolledBackTo: Int? = nil) {
         self.step = step; self.trainBPD = trainBPD; self.testBPD = testBPD; self.imagesPerSecond = imagesPerSecond
         self.learningRate = learningRate; self.gradientNorm = gradientNorm; self.clipped = clipped; self.skipped = skipped
-        self.clipThreshold = clipThreshold
+        self.clipThreshold = clipThreshold; self.rolledBackTo = rolledBackTo
     }
 
     /// The JSON line (numbers with 6 significant digits; non-finite ones as null).
@@ -37,7 +40,9 @@ public struct MetricsRecord: Sendable, Equatable {
         var s = "{\"step\": \(step), \"train_bpd\": \(num(trainBPD)), "
         s += "\"test_bpd\": \(testBPD.map(num) ?? "null"), \"images_per_second\": \(num(imagesPerSecond)), "
         s += "\"lr\": \(num(learningRate)), \"grad_norm\": \(num(gradientNorm)), "
-        s += "\"clip\": \(clipThreshold.map(num) ?? "null"), \"clipped\": \(clipped), \"skipped\": \(skipped)}"
+        s += "\"clip\": \(clipThreshold.map(num) ?? "null"), \"clipped\": \(clipped), \"skipped\": \(skipped)"
+        if let rolledBackTo { s += ", \"rolled_back_to\": \(rolledBackTo)" }
+        s += "}"
         return s
     }
 
@@ -61,7 +66,8 @@ public struct MetricsRecord: Sendable, Equatable {
             return MetricsRecord(step: step, trainBPD: d("train_bpd") ?? .nan, testBPD: d("test_bpd"),
                                  imagesPerSecond: d("images_per_second") ?? .nan, learningRate: d("lr") ?? .nan,
                                  gradientNorm: d("grad_norm") ?? .nan, clipped: o["clipped"] as? Bool ?? false,
-                                 skipped: o["skipped"] as? Bool ?? false, clipThreshold: d("clip"))
+                                 skipped: o["skipped"] as? Bool ?? false, clipThreshold: d("clip"),
+                                 rolledBackTo: o["rolled_back_to"] as? Int)
         }
     }
 

@@ -52,8 +52,11 @@ public final class TrainingRun<B: Backend> {
         case evaluated(step: Int, bpd: Double, images: Int, trainBPD: Double)
         /// The evaluation gave a non-finite value; it is not recorded and training goes on.
         case evaluationNotFinite(step: Int, bpd: Double, images: Int)
-        /// Some sampled images were not finite (drawn black): one note per temperature.
+        /// Some sampled images were not finite (crossed out): one note per temperature.
         case samplesNotFinite(step: Int, notes: [String])
+        /// With recovery on: the mean train bpd stayed high, so the weights went back to their
+        /// copy from step `to` and the learning rate was scaled to `learningRateScale`.
+        case rolledBack(step: Int, to: Int, learningRateScale: Double)
     }
 
     /// How the run ended.
@@ -101,10 +104,12 @@ public final class TrainingRun<B: Backend> {
 
     /// A run in `directory` (created when missing): a new model of `config` (initialised from `seed`), or, with
     /// `resume`, the model and training state of the pair `RunFiles.latest()` found there,
-    /// with metrics.jsonl cut back to the checkpoint's step.
+    /// with metrics.jsonl cut back to the checkpoint's step. `recovery` turns on rolling back
+    /// to the last good weights (`Recovery`).
     public init(backend: B, config: GlowConfig, optimizer: OptimizerConfig, memory: MemoryMode = .store, seed: UInt64 = 1,
                 resume: RunFiles.Pair? = nil, trainSet: ImageSet, testSet: ImageSet?, schedule: TrainingSchedule,
-                directory: String, communicator: any Communicator = SingleProcessCommunicator()) throws {
+                directory: String, communicator: any Communicator = SingleProcessCommunicator(),
+                recovery: Recovery? = nil) throws {
         files = RunFiles(directory: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if let pair = resume {
@@ -114,6 +119,7 @@ public final class TrainingRun<B: Backend> {
         }
         trainer = try Trainer(model: model, optimizer: optimizer, data: trainSet, batch: config.batch, seed: seed, memory: memory,
                               communicator: communicator)
+        trainer.recovery = recovery
         self.testSet = testSet; self.schedule = schedule; self.communicator = communicator
         resumed = resume != nil
         freshMetrics = resume == nil
@@ -146,6 +152,9 @@ public final class TrainingRun<B: Backend> {
                 try events(.skipped(r))
             }
             if r.clipped { clippedSteps += 1 }
+            if let to = r.rolledBackTo {
+                try events(.rolledBack(step: r.step + 1, to: to, learningRateScale: trainer.recovery?.learningRateScale ?? 1))
+            }
             recentImages += trainer.globalBatch; recentTime += r.seconds
             let ips = Double(recentImages) / max(recentTime, 1e-9)
             if recentTime > 20 { recentImages /= 2; recentTime /= 2 }
@@ -155,6 +164,7 @@ public final class TrainingRun<B: Backend> {
             var record = MetricsRecord(step: s, trainBPD: r.bpd, testBPD: nil, imagesPerSecond: ips,
                                        learningRate: r.learningRate, gradientNorm: r.gradientNorm)
             record.clipped = r.clipped; record.skipped = r.skipped; record.clipThreshold = r.clipThreshold
+            record.rolledBackTo = r.rolledBackTo
             // Agreed over the ranks, so that all stop after the same step. The budget keeps room
             // for the final evaluation on the whole test set, the samples and the save; the
             // evaluation's rate is measured on one batch after the first step until a periodic
