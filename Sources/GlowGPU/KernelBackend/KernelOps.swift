@@ -27,7 +27,7 @@ extension BinaryOp {
 public enum Tunable: String, CaseIterable, Sendable {
     case gemmTV = "GEMM_TV", gemmLocal = "GEMM_LOCAL", wgElementwise = "WG_ELEMENTWISE"
     case mwg = "MWG", nwg = "NWG", kwg = "KWG", mdimc = "MDIMC", ndimc = "NDIMC"
-    case wgReduce = "WG_REDUCE", groupsTarget = "GROUPS_TARGET"
+    case wgReduce = "WG_REDUCE", groupsTarget = "GROUPS_TARGET", groupsPerCU = "GROUPS_PER_CU"
 
     /// The name kernels.cl and `GLOW_CL_TUNING` use.
     public var name: String { rawValue }
@@ -45,6 +45,7 @@ public enum Tunable: String, CaseIterable, Sendable {
         case .ndimc: Int(GLOW_DEFAULT_NDIMC)
         case .wgReduce: Int(GLOW_DEFAULT_WG_REDUCE)
         case .groupsTarget: Int(GLOW_DEFAULT_GROUPS_TARGET)
+        case .groupsPerCU: Int(GLOW_DEFAULT_GROUPS_PER_CU)
         }
     }
 
@@ -61,11 +62,9 @@ public enum Tunable: String, CaseIterable, Sendable {
         case .ndimc: "gpu: work-items along N per group (NWG/NDIMC columns each)"
         case .wgReduce: "gpu: work-items per reduction group (power of two)"
         case .groupsTarget: "gpu: work-groups a launch should have to fill the device (split-K, reduction chunks)"
+        case .groupsPerCU: "gpu: groups resident per compute unit, for GROUPS_TARGET = compute units × this"
         }
     }
-
-    /// The GPU variant's `GROUPS_TARGET` for a device of `computeUnits`.
-    static func groupsTarget(computeUnits: Int) -> Int { max(1, computeUnits) * Int(GLOW_GROUPS_PER_COMPUTE_UNIT) }
 }
 
 extension KernelTuning {

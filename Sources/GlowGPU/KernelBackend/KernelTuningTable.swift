@@ -59,8 +59,8 @@ public enum KernelTuningTable {
     /// Defaults of the GPU variant, for a GPU the table does not know (glow_ops.h): 64 × 64
     /// tiles of 16 × 16 work-items (4 × 4 registers each), K slices of 16 — a shape every GPU
     /// with 256-item groups and 16 KiB of local memory runs. `GROUPS_TARGET` is set per device
-    /// (`GLOW_GROUPS_PER_COMPUTE_UNIT` groups per compute unit).
-    public static let gpuDefaults: [String: Int] = defaults([.mwg, .nwg, .kwg, .mdimc, .ndimc, .wgReduce, .wgElementwise])
+    /// (`GROUPS_PER_CU` groups per compute unit, 4 unless the entry knows its residency).
+    public static let gpuDefaults: [String: Int] = defaults([.mwg, .nwg, .kwg, .mdimc, .ndimc, .wgReduce, .wgElementwise, .groupsPerCU])
 
     private static func defaults(_ tunables: [Tunable]) -> [String: Int] {
         Dictionary(uniqueKeysWithValues: tunables.map { ($0.name, $0.defaultValue) })
@@ -82,8 +82,12 @@ public enum KernelTuningTable {
         // at the top level) have N large and M small, where the bigger tile halves the
         // global/L2 traffic per FMA (21 → 32 FLOP/B). Smaller levels fall back on split-K
         // (GROUPS_TARGET) for parallelism.
+        // GROUPS_PER_CU 2: at ~110–125 registers per thread a 256-thread group of gemm_tiled
+        // holds ~30,000 of an SM's 65,536 registers, so two groups are resident, not four;
+        // counting four made split-K cut K for groups that would only queue (issue 15).
         Entry(type: "GPU", vendor: "NVIDIA", name: nil, variant: .gpu, values: [
             "MWG": 128, "NWG": 128, "KWG": 16, "MDIMC": 16, "NDIMC": 16, "WG_REDUCE": 256, "WG_ELEMENTWISE": 256,
+            "GROUPS_PER_CU": 2,
         ]),
         // A100: CLBlast's tuned xgemm values (MWG 32, NWG 64, KWG 32, MDIMC 8, NDIMC 16).
         Entry(type: "GPU", vendor: "NVIDIA", name: "A100", variant: .gpu, values: [
@@ -121,10 +125,14 @@ public enum KernelTuningTable {
             variant = v
         }
         var values = variant == .cpu ? cpuDefaults : gpuDefaults
-        if variant == .gpu { values[Tunable.groupsTarget.name] = Tunable.groupsTarget(computeUnits: device.computeUnits) }
         if let best, best.variant == variant { values.merge(best.values) { $1 } }
         for (k, v) in try parseOverrides(environment["GLOW_CL_TUNING"] ?? "") { values[k] = v }
         for (k, v) in overrides { values[k] = v }
+        // Enough groups to fill every compute unit with as many as can be resident on it,
+        // unless a value was given outright.
+        if variant == .gpu && values[Tunable.groupsTarget.name] == nil {
+            values[Tunable.groupsTarget.name] = max(1, device.computeUnits) * (values[Tunable.groupsPerCU.name] ?? Tunable.groupsPerCU.defaultValue)
+        }
         let t = KernelTuning(variant: variant, values: values)
         try validate(t, device: device)
         return t

@@ -23,6 +23,6 @@
 #define GLOW_DEFAULT_NDIMC 16            // gpu: work-items along N per group
 #define GLOW_DEFAULT_WG_REDUCE 256       // gpu: work-items per reduction group (power of two)
 #define GLOW_DEFAULT_GROUPS_TARGET 64    // gpu: groups a launch should have, when the device is unknown
-#define GLOW_GROUPS_PER_COMPUTE_UNIT 4   // gpu: GROUPS_TARGET is this many groups per compute unit
+#define GLOW_DEFAULT_GROUPS_PER_CU 4     // gpu: GROUPS_TARGET is this many groups per compute unit
 
 #endif

@@ -16,10 +16,17 @@ final class KernelTuningTests: XCTestCase {
         let h200 = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA H200"), environment: [:])
         XCTAssertEqual(h200.variant, .gpu)
         XCTAssertEqual(h200.gemmGeometry, GemmGeometry(mwg: 128, nwg: 128, kwg: 16, mdimc: 16, ndimc: 16))
-        XCTAssertEqual(h200["GROUPS_TARGET", default: 0], 132 * 4)
+        XCTAssertEqual(h200["GROUPS_TARGET", default: 0], 132 * 2, "two 128×128 groups resident per SM")
         // The name entry beats the vendor entry.
         let a100 = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA A100-SXM4-80GB"), environment: [:])
         XCTAssertEqual(a100.gemmGeometry, GemmGeometry(mwg: 32, nwg: 64, kwg: 32, mdimc: 8, ndimc: 16))
+        XCTAssertEqual(a100[.groupsTarget], 132 * 4, "small tiles: the default four groups per SM")
+        let given = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA H200"),
+                                                 environment: ["GLOW_CL_TUNING": "GROUPS_PER_CU=3"])
+        XCTAssertEqual(given[.groupsTarget], 132 * 3)
+        let outright = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA H200"),
+                                                    environment: ["GLOW_CL_TUNING": "GROUPS_TARGET=100,GROUPS_PER_CU=3"])
+        XCTAssertEqual(outright[.groupsTarget], 100)
         let intel = try KernelTuningTable.tuning(for: device("GPU", "Intel(R) Corporation", "Intel(R) Arc(TM) A770"),
                                                  environment: [:])
         XCTAssertEqual(intel.gemmGeometry.mwg, 32)
