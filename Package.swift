@@ -57,7 +57,7 @@ let package = Package(
         // GlowCore alone (files, data): no OpenCL, CUDA, MPI or BLAS in its dependency graph.
         .testTarget(name: "GlowCoreTests", dependencies: ["GlowCore"]),
         .testTarget(name: "GlowTests", dependencies: ["GlowGPU", "GlowCPU", "GlowCore", "GlowMPI", "GlowCoreTests"]),
-        .testTarget(name: "GlowServeTests", dependencies: ["GlowServe", "GlowGPU", "GlowCPU", "GlowCore"]),
+        .testTarget(name: "GlowServeTests", dependencies: ["GlowCoreTests", "GlowServe", "GlowGPU", "GlowCPU", "GlowCore"]),
         .testTarget(name: "GlowPublicAPITests", dependencies: ["GlowGPU"]),
     ],
     swiftLanguageModes: [.v5],

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@_exported import GlowCoreTests
 @testable import GlowCore
 import GlowCPU
 import GlowGPU
@@ -35,21 +36,6 @@ func makeServeTestModel(_ config: GlowConfig, seed: UInt64, labels: [Int]?) thro
     }
     try model.refresh()
     return model
-}
-
-/// Asserts that `body` throws a `GlowError` whose message contains every one of `parts`.
-func assertGlowError(_ what: String, contains parts: [String], file: StaticString = #filePath, line: UInt = #line,
-                     _ body: () throws -> Void) {
-    do {
-        try body()
-        XCTFail("\(what): no error thrown", file: file, line: line)
-    } catch let e as GlowError {
-        for p in parts where !e.message.contains(p) {
-            XCTFail("\(what): message \"\(e.message)\" does not contain \"\(p)\"", file: file, line: line)
-        }
-    } catch {
-        XCTFail("\(what): threw \(type(of: error)) \(error), not a GlowError", file: file, line: line)
-    }
 }
 
 /// A minimal HTTP/1.1 client over a blocking socket to 127.0.0.1 (tests only): one request per
