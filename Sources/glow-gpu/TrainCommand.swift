@@ -38,7 +38,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Gradient clipping: auto (the default: clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50.")
     var clip: String = "auto"
     @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
-    @Flag(help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 50 steps; at most 4 times).")
+    @Flag(help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 10 steps; at most 4 times).")
     var recover = false
 
     @Option(help: "Total steps to reach (also when resuming).") var steps: Int?
