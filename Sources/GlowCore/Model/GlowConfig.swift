@@ -74,7 +74,7 @@ public struct GlowConfig: Equatable, Sendable {
 
     /// Checks every field; the error names the first bad one.
     public func validate() throws {
-        func bad(_ field: String, _ why: String) -> GlowError { GlowError("config \(field): \(why)") }
+        func bad(_ field: String, _ why: GlowError.Message) -> GlowError { GlowError("config \(field): \(why)") }
         if channels < 1 { throw bad("channels", "\(channels), must be at least 1") }
         if K < 1 { throw bad("K", "\(K), must be at least 1 step per level") }
         if L < 1 { throw bad("L", "\(L), must be at least 1 level") }
@@ -84,7 +84,7 @@ public struct GlowConfig: Equatable, Sendable {
         let f = 1 << L
         if height % f != 0 || width % f != 0 {
             throw bad("image_shape", "\(height)×\(width) with L=\(L): height and width must divide by 2^L = \(f)"
-                + " (MNIST 28×28 takes L ≤ 2; --pad 2 gives 32×32)")
+                + " (MNIST 28×28 takes L ≤ 2; \(Setting.pad) 2 gives 32×32)")
         }
         if classes < 0 { throw bad("classes", "\(classes), must be 0 (unconditional) or more") }
         if !(1...8).contains(nBits) { throw bad("n_bits", "\(nBits), must be 1…8") }
@@ -97,13 +97,13 @@ public struct GlowConfig: Equatable, Sendable {
             throw bad("image_shape", "\(channels)×\(height)×\(width) is past the largest integer")
         }
         do { try MemoryLimit.check(bytes: d, what: "one \(channels)×\(height)×\(width) image") } catch let e as GlowError {
-            throw bad("image_shape", e.message)
+            throw bad("image_shape", e.text)
         }
         guard let bytes = estimatedModelBytes() else {
             throw bad("K/L/hidden/classes", "K=\(K) L=\(L) hidden=\(hidden) classes=\(classes): the parameter count is past the largest integer")
         }
         do { try MemoryLimit.check(bytes: bytes, what: "the parameters of K=\(K) L=\(L) hidden=\(hidden)") } catch let e as GlowError {
-            throw bad("K/L/hidden", e.message)
+            throw bad("K/L/hidden", e.text)
         }
     }
 

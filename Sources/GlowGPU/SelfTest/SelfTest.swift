@@ -149,7 +149,7 @@ public enum SelfTest {
             let row = SelfTestRow(op: "tf32.routing", shape: "cublasGemmEx(TF32) calls in \(reducedRows) TF32 rows: \(count)",
                                   maxRelativeError: count >= reducedRows ? 0 : .infinity, tolerance: 0,
                                   failure: count >= reducedRows ? nil : "the TF32 rows ran \(count) TF32 GEMMs, fewer than one each: "
-                                    + "the backend computes them in FP32 (open it with --precision tf32)")
+                                    + "the backend computes them in FP32 (open the backend with GEMMPrecision.tf32)")
             rows.append(row)
             progress?(row)
         }
