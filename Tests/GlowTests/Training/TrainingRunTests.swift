@@ -114,3 +114,22 @@ final class TrainingRunTests: XCTestCase {
         XCTAssert(FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
     }
 }
+
+extension CLITests {
+    /// Each configuration's recipe: mnist trains with Adam at 1e-3 and the adaptive guard;
+    /// tiny keeps Adamax; an optimizer given on the command line wins.
+    func testTrainRecipeDefaults() throws {
+        XCTAssertEqual(OptimizerConfig.recipe(for: "mnist").kind, .adam)
+        XCTAssertEqual(OptimizerConfig.recipe(for: "paper").kind, .adamax)
+        let dir = try makeTempDirectory(self)
+        let common = ["--K", "1", "--hidden", "8", "--steps", "1", "--no-test", "--device", "cpu", "--eval-every", "0",
+                      "--sample-every", "0"]
+        let mnist = try runOK(["train", "--config", "mnist", "--out", dir.appendingPathComponent("a").path] + common)
+        XCTAssert(mnist.stdout.contains("adam lr 0.001 warm-up 200, clip auto:2,"), mnist.stdout)
+        let adamax = try runOK(["train", "--config", "mnist", "--optimizer", "adamax", "--out", dir.appendingPathComponent("b").path]
+                               + common)
+        XCTAssert(adamax.stdout.contains("adamax lr 0.001 warm-up 200, clip auto:2,"), adamax.stdout)
+        let tiny = try runOK(["train", "--config", "tiny", "--out", dir.appendingPathComponent("c").path] + common)
+        XCTAssert(tiny.stdout.contains("adamax lr 0.001 warm-up 200, clip auto:2,"), tiny.stdout)
+    }
+}
