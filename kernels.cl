@@ -430,9 +430,11 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
 // "GPU variant" section of docs/benchmarks.md.
 
 // GEMM tile: a work-group of NDIMC × MDIMC work-items (local size [NDIMC, MDIMC]) owns an
-// MWG × NWG tile of C; K advances in KWG slices staged in __local. Work-item (tn, tm) keeps
-// an MWI × NWI register block: rows tm + i·MDIMC, columns tn + j·NDIMC (strided, so that
-// neighbouring work-items read neighbouring __local words and store neighbouring columns).
+// MWG × NWG tile of C; K advances in KWG slices staged in __local, two buffers deep. Work-item
+// (tn, tm) keeps an MWI × NWI register block made of vectors: its rows are
+// (g·MDIMC + tm)·VWM + v for g < MWI/VWM, v < VWM, its columns (g·NDIMC + tn)·VWN + v. So it
+// reads __local as VWM- and VWN-wide vectors (one 128-bit load in place of four), neighbouring
+// work-items read neighbouring vectors (no bank conflicts) and store neighbouring columns.
 #ifndef MWG
 #define MWG GLOW_DEFAULT_MWG
 #endif
@@ -448,6 +450,15 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
 #ifndef NDIMC
 #define NDIMC GLOW_DEFAULT_NDIMC
 #endif
+#ifndef VWM
+#define VWM GLOW_DEFAULT_VWM
+#endif
+#ifndef VWN
+#define VWN GLOW_DEFAULT_VWN
+#endif
+#ifndef GROUPS_PER_CU
+#define GROUPS_PER_CU GLOW_DEFAULT_GROUPS_PER_CU
+#endif
 // Work-items per group of the tree reductions (a power of two).
 #ifndef WG_REDUCE
 #define WG_REDUCE GLOW_DEFAULT_WG_REDUCE
@@ -455,29 +466,79 @@ __kernel void philox_fill(__global float* y, int yoff, int total, uint seed_lo, 
 #define MWI (MWG / MDIMC)
 #define NWI (NWG / NDIMC)
 #define GEMM_THREADS (MDIMC * NDIMC)
-// One word of padding per __local row: the k-fast staging stores then fall in different banks.
-#define MWGP (MWG + 1)
-#define NWGP (NWG + 1)
+// One vector of padding per __local row, so rows stay vector-aligned and the k-fast staging
+// stores of one k slice spread over the banks.
+#define MWGP (MWG + VWM)
+#define NWGP (NWG + VWN)
+// Elements of a slice each work-item stages.
+#define GEMM_LA (MWG * KWG / GEMM_THREADS)
+#define GEMM_LB (NWG * KWG / GEMM_THREADS)
 #if MWG % MDIMC != 0 || NWG % NDIMC != 0
 #error "MWG must be a multiple of MDIMC and NWG of NDIMC"
 #endif
 #if (MWG * KWG) % (MDIMC * NDIMC) != 0 || (NWG * KWG) % (MDIMC * NDIMC) != 0
 #error "MWG·KWG and NWG·KWG must be multiples of MDIMC·NDIMC (each work-item stages whole slices)"
 #endif
+#if GEMM_THREADS % MWG != 0 || GEMM_THREADS % NWG != 0 || GEMM_THREADS % KWG != 0
+#error "MDIMC·NDIMC must be a multiple of MWG, NWG and KWG (a work-item stages one row, column or k)"
+#endif
+#if MWI % VWM != 0 || NWI % VWN != 0
+#error "MWG/MDIMC must be a multiple of VWM and NWG/NDIMC of VWN"
+#endif
 #if (WG_REDUCE & (WG_REDUCE - 1)) != 0
 #error "WG_REDUCE must be a power of two"
 #endif
 
-// acc[i·NWI + j] += Σ_kk As[kk, tm + i·MDIMC] · Bs[kk, tn + j·NDIMC]: one staged slice.
-void tile_fma(LOCAL_PTR const float* As, LOCAL_PTR const float* Bs, float* acc, int tm, int tn)
+// __local vectors of VWM (VWN) floats, and how one is unpacked into registers.
+#if VWM == 4
+#define LOCAL_VM float4
+#define UNPACK_M(r, i, v) { r[i] = v.x; r[i + 1] = v.y; r[i + 2] = v.z; r[i + 3] = v.w; }
+#elif VWM == 2
+#define LOCAL_VM float2
+#define UNPACK_M(r, i, v) { r[i] = v.x; r[i + 1] = v.y; }
+#elif VWM == 1
+#define LOCAL_VM float
+#define UNPACK_M(r, i, v) { r[i] = v; }
+#else
+#error "VWM must be 1, 2 or 4"
+#endif
+#if VWN == 4
+#define LOCAL_VN float4
+#define UNPACK_N(r, i, v) { r[i] = v.x; r[i + 1] = v.y; r[i + 2] = v.z; r[i + 3] = v.w; }
+#elif VWN == 2
+#define LOCAL_VN float2
+#define UNPACK_N(r, i, v) { r[i] = v.x; r[i + 1] = v.y; }
+#elif VWN == 1
+#define LOCAL_VN float
+#define UNPACK_N(r, i, v) { r[i] = v; }
+#else
+#error "VWN must be 1, 2 or 4"
+#endif
+
+// The tiled kernels run in groups of exactly NDIMC × MDIMC. (CUDA's compatibility header
+// makes this a launch bound that also asks for GROUPS_PER_CU resident groups per SM, so
+// ptxas keeps the registers to what that many need.)
+#ifndef GEMM_GROUP
+#define GEMM_GROUP __attribute__((reqd_work_group_size(NDIMC, MDIMC, 1)))
+#endif
+
+// acc[i·NWI + j] += Σ_kk As[kk, row i] · Bs[kk, column j]: one staged slice (rows and columns
+// of the work-item as above).
+void tile_fma(LOCAL_PTR const LOCAL_VM* As, LOCAL_PTR const LOCAL_VN* Bs, float* acc, int tm, int tn)
 {
 #pragma unroll
     for (int kk = 0; kk < KWG; ++kk) {
         float a[MWI], b[NWI];
 #pragma unroll
-        for (int i = 0; i < MWI; ++i) a[i] = As[kk * MWGP + tm + i * MDIMC];
+        for (int g = 0; g < MWI / VWM; ++g) {
+            const LOCAL_VM v = As[kk * (MWGP / VWM) + g * MDIMC + tm];
+            UNPACK_M(a, g * VWM, v)
+        }
 #pragma unroll
-        for (int j = 0; j < NWI; ++j) b[j] = Bs[kk * NWGP + tn + j * NDIMC];
+        for (int g = 0; g < NWI / VWN; ++g) {
+            const LOCAL_VN v = Bs[kk * (NWGP / VWN) + g * NDIMC + tn];
+            UNPACK_N(b, g * VWN, v)
+        }
 #pragma unroll
         for (int i = 0; i < MWI; ++i) {
 #pragma unroll
@@ -492,14 +553,15 @@ void tile_store(__global float* C, int ldc, int M, int N, int m0, int n0, int tm
 {
 #pragma unroll
     for (int i = 0; i < MWI; ++i) {
-        const int m = m0 + tm + i * MDIMC;
-        if (m >= M) break;
+        const int m = m0 + ((i / VWM) * MDIMC + tm) * VWM + i % VWM;
+        if (m < M) {
 #pragma unroll
-        for (int j = 0; j < NWI; ++j) {
-            const int n = n0 + tn + j * NDIMC;
-            if (n < N) {
-                const float v = alpha * acc[i * NWI + j];
-                C[m * ldc + n] = beta != 0.0f ? fma(beta, C[m * ldc + n], v) : v;
+            for (int j = 0; j < NWI; ++j) {
+                const int n = n0 + ((j / VWN) * NDIMC + tn) * VWN + j % VWN;
+                if (n < N) {
+                    const float v = alpha * acc[i * NWI + j];
+                    C[m * ldc + n] = beta != 0.0f ? fma(beta, C[m * ldc + n], v) : v;
+                }
             }
         }
     }
@@ -508,49 +570,75 @@ void tile_store(__global float* C, int ldc, int M, int N, int m0, int n0, int tm
 // The implicit im2col matrix of a 3×3 "same" convolution over a CNHW tensor (x already at
 // its offset): col[c·9 + t, p] = x[c, n, h + ky - 1, w + kx - 1], zero outside the image,
 // t = 3·ky + kx, p = n·H·W + h·W + w. `flip` reads tap 8 - t: the data gradient is the same
-// gather of dy with the kernel rotated by 180°.
-float im2col_at(__global const float* x, int N, int H, int W, int row, int p, int flip)
+// gather of dy with the kernel rotated by 180°. (h, w) are p's row and column, which the
+// tiled kernels work out once per work-item or slice rather than per element; the divisions
+// left (by 9 and 3) are by constants.
+float im2col_hw(__global const float* x, int NHW, int H, int W, int row, int p, int h, int w, int flip)
 {
-    const int HW = H * W;
     const int c = row / 9, t0 = row - c * 9, t = flip ? 8 - t0 : t0;
-    const int n = p / HW, s = p - n * HW, h = s / W, w = s - h * W;
-    const int ty = t / 3;
-    const int sh = h + ty - 1, sw = w + (t - ty * 3) - 1;
-    return (sh >= 0 && sh < H && sw >= 0 && sw < W) ? x[(c * N + n) * HW + sh * W + sw] : 0.0f;
+    const int ty = t / 3, tx = t - ty * 3;
+    const int sh = h + ty - 1, sw = w + tx - 1;
+    return (sh >= 0 && sh < H && sw >= 0 && sw < W) ? x[c * NHW + p + (ty - 1) * W + (tx - 1)] : 0.0f;
 }
+
+// p's row and column in its H × W image.
+#define PIXEL_HW(p, HW, W, h, w) { const int s_ = (p) % (HW); h = s_ / (W); w = s_ - h * (W); }
 
 // The common frame of the tiled kernels below: group (gn, gm, split) owns C's tile at
 // (m0, n0) and K range [kbeg, kend); LOAD_A(m, k) and LOAD_B(k, n) are the operands (only
-// called inside M, N and the K range); A_KFAST / B_KFAST say whether consecutive k are
-// adjacent in memory (then neighbouring work-items stage along k, else along m / n), so the
-// staging reads are coalesced.
-#define TILED_GEMM_MAIN(LOAD_A, LOAD_B, A_KFAST, B_KFAST)                                      \
-    __local float As[KWG * MWGP];                                                           \
-    __local float Bs[KWG * NWGP];                                                           \
-    const int tn = get_local_id(0), tm = get_local_id(1), tid = tm * NDIMC + tn;            \
-    const int n0 = get_group_id(0) * NWG, m0 = get_group_id(1) * MWG;                       \
-    const int kbeg = get_group_id(2) * kspan, kend = min(K, kbeg + kspan);                   \
-    float acc[MWI * NWI];                                                                   \
-    _Pragma("unroll") for (int q = 0; q < MWI * NWI; ++q) acc[q] = 0.0f;                    \
-    for (int k0 = kbeg; k0 < kend; k0 += KWG) {                                             \
-        _Pragma("unroll") for (int l = 0; l < MWG * KWG / GEMM_THREADS; ++l) {              \
-            const int idx = tid + l * GEMM_THREADS;                                         \
-            const int mm = (A_KFAST) ? idx / KWG : idx % MWG;                               \
-            const int kk = (A_KFAST) ? idx % KWG : idx / MWG;                               \
-            const int m = m0 + mm, k = k0 + kk;                                             \
-            As[kk * MWGP + mm] = (m < M && k < kend) ? (LOAD_A) : 0.0f;                     \
-        }                                                                                   \
-        _Pragma("unroll") for (int l = 0; l < NWG * KWG / GEMM_THREADS; ++l) {              \
-            const int idx = tid + l * GEMM_THREADS;                                         \
-            const int nn = (B_KFAST) ? idx / KWG : idx % NWG;                               \
-            const int kk = (B_KFAST) ? idx % KWG : idx / NWG;                               \
-            const int n = n0 + nn, k = k0 + kk;                                             \
-            Bs[kk * NWGP + nn] = (n < N && k < kend) ? (LOAD_B) : 0.0f;                     \
-        }                                                                                   \
-        barrier(CLK_LOCAL_MEM_FENCE);                                                       \
-        /* Work-items whose rows all lie past M (narrow outputs) skip the arithmetic. */    \
-        if (m0 + tm < M) tile_fma(As, Bs, acc, tm, tn);                                     \
-        barrier(CLK_LOCAL_MEM_FENCE);                                                       \
+// called inside M, N and the K range). A_KFAST / B_KFAST say whether consecutive k are
+// adjacent in memory: then neighbouring work-items stage along k (each keeps one k of the
+// slice, `a_kk` / `b_kk`), else along m / n (each keeps one row `a_mm` or column `b_nn` for
+// every slice), so the staging reads are coalesced and a kernel can work out per-column
+// (SETUP, once) or per-k (SLICE, each slice) values outside the element loop. Slice s+1 is
+// read into registers while slice s is multiplied from the other __local buffer: one
+// barrier per slice.
+#define TILED_GEMM_MAIN(LOAD_A, LOAD_B, A_KFAST, B_KFAST, SETUP, SLICE)                         \
+    __local LOCAL_VM As[2][KWG * MWGP / VWM];                                                   \
+    __local LOCAL_VN Bs[2][KWG * NWGP / VWN];                                                   \
+    const int tn = get_local_id(0), tm = get_local_id(1), tid = tm * NDIMC + tn;                \
+    const int n0 = get_group_id(0) * NWG, m0 = get_group_id(1) * MWG;                           \
+    const int kbeg = get_group_id(2) * kspan, kend = min(K, kbeg + kspan);                       \
+    const int a_mm = tid % MWG, a_kk = tid % KWG, b_nn = tid % NWG, b_kk = tid % KWG;           \
+    SETUP                                                                                       \
+    float acc[MWI * NWI], ra[GEMM_LA], rb[GEMM_LB];                                             \
+    _Pragma("unroll") for (int q = 0; q < MWI * NWI; ++q) acc[q] = 0.0f;                        \
+    int buf = 0;                                                                                \
+    for (int k0 = kbeg; k0 < kend + KWG; k0 += KWG) {                                           \
+        /* Read slice k0 (none after the last), multiply slice k0 - KWG, store slice k0. */     \
+        if (k0 < kend) {                                                                        \
+            SLICE                                                                               \
+            _Pragma("unroll") for (int l = 0; l < GEMM_LA; ++l) {                               \
+                const int mm = (A_KFAST) ? tid / KWG + l * (GEMM_THREADS / KWG) : a_mm;         \
+                const int kk = (A_KFAST) ? a_kk : tid / MWG + l * (GEMM_THREADS / MWG);         \
+                const int m = m0 + mm, k = k0 + kk;                                             \
+                ra[l] = (m < M && k < kend) ? (LOAD_A) : 0.0f;                                  \
+            }                                                                                   \
+            _Pragma("unroll") for (int l = 0; l < GEMM_LB; ++l) {                               \
+                const int nn = (B_KFAST) ? tid / KWG + l * (GEMM_THREADS / KWG) : b_nn;         \
+                const int kk = (B_KFAST) ? b_kk : tid / NWG + l * (GEMM_THREADS / NWG);         \
+                const int n = n0 + nn, k = k0 + kk;                                             \
+                rb[l] = (n < N && k < kend) ? (LOAD_B) : 0.0f;                                  \
+            }                                                                                   \
+        }                                                                                       \
+        /* Work-items whose rows all lie past M (narrow outputs) skip the arithmetic. */        \
+        if (k0 > kbeg && m0 + tm * VWM < M) tile_fma(As[buf ^ 1], Bs[buf ^ 1], acc, tm, tn);   \
+        if (k0 < kend) {                                                                        \
+            LOCAL_PTR float* as = (LOCAL_PTR float*)As[buf];                                    \
+            LOCAL_PTR float* bs = (LOCAL_PTR float*)Bs[buf];                                    \
+            _Pragma("unroll") for (int l = 0; l < GEMM_LA; ++l) {                               \
+                const int mm = (A_KFAST) ? tid / KWG + l * (GEMM_THREADS / KWG) : a_mm;         \
+                const int kk = (A_KFAST) ? a_kk : tid / MWG + l * (GEMM_THREADS / MWG);         \
+                as[kk * MWGP + mm] = ra[l];                                                     \
+            }                                                                                   \
+            _Pragma("unroll") for (int l = 0; l < GEMM_LB; ++l) {                               \
+                const int nn = (B_KFAST) ? tid / KWG + l * (GEMM_THREADS / KWG) : b_nn;         \
+                const int kk = (B_KFAST) ? b_kk : tid / NWG + l * (GEMM_THREADS / NWG);         \
+                bs[kk * NWGP + nn] = rb[l];                                                     \
+            }                                                                                   \
+        }                                                                                       \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                           \
+        buf ^= 1;                                                                               \
     }
 
 // C = alpha · op(A) · op(B) + beta · C, row-major, any transposes and sizes. Split K: group
@@ -558,14 +646,14 @@ float im2col_at(__global const float* x, int N, int H, int W, int row, int p, in
 // split with kspan = K and cstride = 0, or several into a scratch summed by
 // gemm_splitk_reduce). Launch: local [NDIMC, MDIMC, 1], global [⌈N/NWG⌉·NDIMC,
 // ⌈M/MWG⌉·MDIMC, splits].
-__kernel void gemm_tiled(int M, int N, int K, float alpha,
+__kernel GEMM_GROUP void gemm_tiled(int M, int N, int K, float alpha,
                          __global const float* A, int aoff, int lda, int transA,
                          __global const float* B, int boff, int ldb, int transB,
                          float beta, __global float* C, int coff, int ldc, int kspan, int cstride)
 {
     A += aoff; B += boff; C += coff + get_group_id(2) * cstride;
     TILED_GEMM_MAIN(transA ? A[k * lda + m] : A[m * lda + k],
-                    transB ? B[n * ldb + k] : B[k * ldb + n], !transA, transB)
+                    transB ? B[n * ldb + k] : B[k * ldb + n], !transA, transB, , )
     tile_store(C, ldc, M, N, m0, n0, tm, tn, alpha, beta, acc);
 }
 
@@ -583,36 +671,41 @@ __kernel void gemm_splitk_reduce(__global const float* parts, int splits, int M,
 }
 
 // 3×3 convolution forward by implicit GEMM: y[O, P] = W[O, 9C] · col(x)[9C, P], the im2col
-// gather done while staging B, so the 9·C·P columns are never written. y is written.
-__kernel void conv3x3_forward(__global const float* x, int xoff, __global const float* wt, int Cin, int O,
+// gather done while staging B, so the 9·C·P columns are never written. y is written. Each
+// work-item stages one column p of every slice: its (h, w) are worked out once.
+__kernel GEMM_GROUP void conv3x3_forward(__global const float* x, int xoff, __global const float* wt, int Cin, int O,
                               int Nimg, int H, int Wd, __global float* y, int yoff)
 {
     const int M = O, N = Nimg * H * Wd, K = 9 * Cin, kspan = K;
     x += xoff; y += yoff;
-    TILED_GEMM_MAIN(wt[m * K + k], im2col_at(x, Nimg, H, Wd, k, n, 0), 1, 0)
+    TILED_GEMM_MAIN(wt[m * K + k], im2col_hw(x, N, H, Wd, k, n, bh, bw, 0), 1, 0,
+                    int bh; int bw; PIXEL_HW(n0 + b_nn, H * Wd, Wd, bh, bw), )
     tile_store(y, N, M, N, m0, n0, tm, tn, 1.0f, 0.0f, acc);
 }
 
 // Data gradient: dx[C, P] += Σ_(o,t) W[o, c, t] · dy[o, p shifted back by tap t], the GEMM
 // Wᵀ-by-taps [C, 9O] · col_flipped(dy)[9O, P] (k = o·9 + t).
-__kernel void conv3x3_backward_data(__global const float* dy, int dyoff, __global const float* wt, int Cin,
+__kernel GEMM_GROUP void conv3x3_backward_data(__global const float* dy, int dyoff, __global const float* wt, int Cin,
                                     int O, int Nimg, int H, int Wd, __global float* dx, int dxoff)
 {
     const int M = Cin, N = Nimg * H * Wd, K = 9 * O, kspan = K;
     dy += dyoff; dx += dxoff;
-    TILED_GEMM_MAIN(wt[(k / 9) * 9 * Cin + m * 9 + (k - (k / 9) * 9)], im2col_at(dy, Nimg, H, Wd, k, n, 1), 1, 0)
+    TILED_GEMM_MAIN(wt[(k / 9) * 9 * Cin + m * 9 + (k - (k / 9) * 9)], im2col_hw(dy, N, H, Wd, k, n, bh, bw, 1), 1, 0,
+                    int bh; int bw; PIXEL_HW(n0 + b_nn, H * Wd, Wd, bh, bw), )
     tile_store(dx, N, M, N, m0, n0, tm, tn, 1.0f, 1.0f, acc);
 }
 
 // Weight gradient: dW[O, 9C] = dy[O, P] · col(x)[9C, P]ᵀ (K = P, long: split K like
-// gemm_tiled, partial z at dw + z·cstride).
-__kernel void conv3x3_backward_weights(__global const float* x, int xoff, __global const float* dy, int dyoff,
+// gemm_tiled, partial z at dw + z·cstride). Each work-item stages one k = p of every slice:
+// its (h, w) are worked out once per slice.
+__kernel GEMM_GROUP void conv3x3_backward_weights(__global const float* x, int xoff, __global const float* dy, int dyoff,
                                        int Cin, int O, int Nimg, int H, int Wd, __global float* dw,
                                        int kspan, int cstride)
 {
     const int M = O, N = 9 * Cin, K = Nimg * H * Wd;
     x += xoff; dy += dyoff; dw += get_group_id(2) * cstride;
-    TILED_GEMM_MAIN(dy[m * K + k], im2col_at(x, Nimg, H, Wd, n, k, 0), 1, 1)
+    TILED_GEMM_MAIN(dy[m * K + k], im2col_hw(x, K, H, Wd, n, k, bh, bw, 0), 1, 1,
+                    int bh = 0; int bw = 0;, PIXEL_HW(k0 + b_kk, H * Wd, Wd, bh, bw))
     tile_store(dw, N, M, N, m0, n0, tm, tn, 1.0f, 0.0f, acc);
 }
 

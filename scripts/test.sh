@@ -31,6 +31,18 @@ if [ "$gpu_test_count" -lt "$gpu_min_tests" ]; then
 fi
 echo "test.sh: GPU-variant pass: $gpu_test_count tests in $gpu_class_count classes"
 GLOW_CL_VARIANT=gpu GLOW_REQUIRE_OPENCL=1 swift test --skip-build --filter "$gpu_filter"
+# The per-operation parity rows again with the NVIDIA entry's tile (128 × 128, K-slices of 8)
+# and with narrower __local vectors, so every shape of the tiled kernels that a tuning can
+# pick has run on PoCL (kernels.cl compiles each as its own program).
+parity_filter="^GlowTests\.BackendParityTests/"
+if [ "$(swift test list --skip-build | grep -cE "$parity_filter" || true)" -lt 5 ]; then
+    echo "test.sh: $parity_filter lists fewer than 5 tests (renamed?)" >&2
+    exit 1
+fi
+for tuning in "MWG=128,NWG=128,KWG=8,MDIMC=16,NDIMC=16" "VWM=2,VWN=1"; do
+    echo "test.sh: parity rows with GLOW_CL_TUNING=$tuning"
+    GLOW_CL_VARIANT=gpu GLOW_CL_TUNING="$tuning" GLOW_REQUIRE_OPENCL=1 swift test --skip-build --filter "$parity_filter"
+done
 # `glow-gpu serve` in headless Chromium (scripts/browser-test.sh; installs Debian's chromium and
 # chromium-driver, skips with a message when they cannot be installed unless GLOW_REQUIRE_BROWSER=1).
 bash scripts/browser-test.sh

@@ -30,6 +30,10 @@
 #define restrict __restrict__
 // __attribute__((reqd_work_group_size(X, Y, Z))) becomes CUDA's launch bound on X·Y·Z threads.
 #define reqd_work_group_size(x, y, z) launch_bounds((x) * (y) * (z))
+// kernels.cl's tiled GEMM kernels: NDIMC·MDIMC threads, and GROUPS_PER_CU blocks resident
+// per SM, so ptxas holds each thread to 65,536 / (threads · GROUPS_PER_CU) registers (the
+// residency the split-K rule counts on). Expanded where kernels.cl uses it, after its tunables.
+#define GEMM_GROUP __launch_bounds__(NDIMC * MDIMC, GROUPS_PER_CU)
 
 typedef unsigned char uchar;
 typedef unsigned short ushort;
@@ -56,28 +60,30 @@ OCL_FN size_t get_global_size(uint d) { return get_num_groups(d) * get_local_siz
 // no arithmetic). Components are contiguous, so `ocl_at` may index them as an array.
 template <class T, int N> struct ocl_vec;
 
-template <class T> struct ocl_vec<T, 2> {
+// Aligned to their size, as OpenCL's vectors are: kernels.cl's __local float4 tiles are then
+// read with one 128-bit load per vector.
+template <class T> struct alignas(2 * sizeof(T)) ocl_vec<T, 2> {
     T x, y;
-    __device__ ocl_vec() {}
+    ocl_vec() = default;
     __device__ ocl_vec(T s) : x(s), y(s) {}
     __device__ ocl_vec(T a, T b) : x(a), y(b) {}
 };
-template <class T> struct ocl_vec<T, 4> {
+template <class T> struct alignas(4 * sizeof(T)) ocl_vec<T, 4> {
     T x, y, z, w;
-    __device__ ocl_vec() {}
+    ocl_vec() = default;
     __device__ ocl_vec(T s) : x(s), y(s), z(s), w(s) {}
     __device__ ocl_vec(T a, T b, T c, T d) : x(a), y(b), z(c), w(d) {}
     __device__ ocl_vec(ocl_vec<T, 2> a, ocl_vec<T, 2> b) : x(a.x), y(a.y), z(b.x), w(b.y) {}
 };
 template <class T> struct ocl_vec<T, 8> {
     ocl_vec<T, 4> lo, hi;
-    __device__ ocl_vec() {}
+    ocl_vec() = default;
     __device__ ocl_vec(T s) : lo(s), hi(s) {}
     __device__ ocl_vec(ocl_vec<T, 4> a, ocl_vec<T, 4> b) : lo(a), hi(b) {}
 };
 template <class T> struct ocl_vec<T, 16> {
     ocl_vec<T, 8> lo, hi;
-    __device__ ocl_vec() {}
+    ocl_vec() = default;
     __device__ ocl_vec(T s) : lo(s), hi(s) {}
     __device__ ocl_vec(ocl_vec<T, 8> a, ocl_vec<T, 8> b) : lo(a), hi(b) {}
 };

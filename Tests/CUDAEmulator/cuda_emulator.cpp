@@ -39,6 +39,7 @@ extern "C" {
 #define __global__
 #define __shared__ static
 #define __restrict__
+#define __launch_bounds__(...)
 struct EmuDim { unsigned x, y, z; };
 static EmuDim threadIdx, blockIdx, blockDim, gridDim;
 static void emu_syncthreads();

@@ -26,7 +26,7 @@ extension BinaryOp {
 /// `GLOW_DEFAULT_NAME`, the one kernels.cl falls back on.
 public enum Tunable: String, CaseIterable, Sendable {
     case gemmTV = "GEMM_TV", gemmLocal = "GEMM_LOCAL", wgElementwise = "WG_ELEMENTWISE"
-    case mwg = "MWG", nwg = "NWG", kwg = "KWG", mdimc = "MDIMC", ndimc = "NDIMC"
+    case mwg = "MWG", nwg = "NWG", kwg = "KWG", mdimc = "MDIMC", ndimc = "NDIMC", vwm = "VWM", vwn = "VWN"
     case wgReduce = "WG_REDUCE", groupsTarget = "GROUPS_TARGET", groupsPerCU = "GROUPS_PER_CU"
 
     /// The name kernels.cl and `GLOW_CL_TUNING` use.
@@ -43,6 +43,8 @@ public enum Tunable: String, CaseIterable, Sendable {
         case .kwg: Int(GLOW_DEFAULT_KWG)
         case .mdimc: Int(GLOW_DEFAULT_MDIMC)
         case .ndimc: Int(GLOW_DEFAULT_NDIMC)
+        case .vwm: Int(GLOW_DEFAULT_VWM)
+        case .vwn: Int(GLOW_DEFAULT_VWN)
         case .wgReduce: Int(GLOW_DEFAULT_WG_REDUCE)
         case .groupsTarget: Int(GLOW_DEFAULT_GROUPS_TARGET)
         case .groupsPerCU: Int(GLOW_DEFAULT_GROUPS_PER_CU)
@@ -60,6 +62,8 @@ public enum Tunable: String, CaseIterable, Sendable {
         case .kwg: "gpu: K slice staged in __local per step"
         case .mdimc: "gpu: work-items along M per group (MWG/MDIMC rows each)"
         case .ndimc: "gpu: work-items along N per group (NWG/NDIMC columns each)"
+        case .vwm: "gpu: width of the __local vectors a work-item reads along M (1, 2 or 4; divides MWG/MDIMC)"
+        case .vwn: "gpu: width of the __local vectors a work-item reads along N (1, 2 or 4; divides NWG/NDIMC)"
         case .wgReduce: "gpu: work-items per reduction group (power of two)"
         case .groupsTarget: "gpu: work-groups a launch should have to fill the device (split-K, reduction chunks)"
         case .groupsPerCU: "gpu: groups resident per compute unit, for GROUPS_TARGET = compute units × this"

@@ -72,21 +72,22 @@ public enum KernelTuningTable {
         Entry(type: "accelerator", vendor: nil, name: nil, variant: .gpu, values: [:]),
         Entry(type: "GPU", vendor: nil, name: nil, variant: .gpu, values: [:]),
         // NVIDIA (Hopper H100/H200, and the default for any NVIDIA GPU). 128 × 128 tiles of
-        // 16 × 16 threads: an 8 × 8 register block per thread (64 accumulators, ~110
-        // registers, under the 255 limit without spills) gives 64 FMAs per 16 shared-memory
-        // loads, the 2-D register blocking that reaches ~70% of cuBLAS in published SGEMM
-        // steps; shared memory (129 + 129)·16·4 B = 16.5 KiB per group, so registers, not
-        // shared memory, bound residency at 2 groups (16 warps) per SM. CLBlast's A100 entry
-        // (32 × 64, 8 × 16 threads) is smaller because it was tuned on large square
-        // matrices with many groups; Glow's GEMMs (M, K ∈ {256, 512}, N = batch·H·W ≥ 16k
-        // at the top level) have N large and M small, where the bigger tile halves the
-        // global/L2 traffic per FMA (21 → 32 FLOP/B). Smaller levels fall back on split-K
-        // (GROUPS_TARGET) for parallelism.
-        // GROUPS_PER_CU 2: at ~110–125 registers per thread a 256-thread group of gemm_tiled
-        // holds ~30,000 of an SM's 65,536 registers, so two groups are resident, not four;
-        // counting four made split-K cut K for groups that would only queue (issue 15).
+        // 16 × 16 threads: an 8 × 8 register block per thread (64 accumulators) read from
+        // shared memory as float4s, 64 FMAs per 4 vector loads, the 2-D register blocking that
+        // reaches ~70% of cuBLAS in published SGEMM steps. K slices of 8, double-buffered:
+        // 2·(132 + 132)·8·4 B = 16.5 KiB of shared memory per group; at K slices of 16 the
+        // prefetch registers of double buffering push gemm_tiled past 128 registers (141),
+        // and capped there it spills. CLBlast's A100 entry (32 × 64, 8 × 16 threads) is
+        // smaller because it was tuned on large square matrices with many groups; Glow's
+        // GEMMs (M, K ∈ {256, 512}, N = batch·H·W ≥ 16k at the top level) have N large and M
+        // small, where the bigger tile halves the global/L2 traffic per FMA (21 → 32 FLOP/B).
+        // Smaller levels fall back on split-K (GROUPS_TARGET) for parallelism.
+        // GROUPS_PER_CU 2: the launch bound (CUDA) and -cl-nv-maxrregcount (OpenCL) hold the
+        // tiled kernels to 128 registers, so two 256-thread groups (16 warps) are resident
+        // per SM, and split-K counts two, not four (issue 15; docs/benchmarks.md has the
+        // registers).
         Entry(type: "GPU", vendor: "NVIDIA", name: nil, variant: .gpu, values: [
-            "MWG": 128, "NWG": 128, "KWG": 16, "MDIMC": 16, "NDIMC": 16, "WG_REDUCE": 256, "WG_ELEMENTWISE": 256,
+            "MWG": 128, "NWG": 128, "KWG": 8, "MDIMC": 16, "NDIMC": 16, "WG_REDUCE": 256, "WG_ELEMENTWISE": 256,
             "GROUPS_PER_CU": 2,
         ]),
         // A100: CLBlast's tuned xgemm values (MWG 32, NWG 64, KWG 32, MDIMC 8, NDIMC 16).
@@ -132,6 +133,14 @@ public enum KernelTuningTable {
         // unless a value was given outright.
         if variant == .gpu && values[Tunable.groupsTarget.name] == nil {
             values[Tunable.groupsTarget.name] = max(1, device.computeUnits) * (values[Tunable.groupsPerCU.name] ?? Tunable.groupsPerCU.defaultValue)
+        }
+        // The widest __local vector (4, 2, 1) that divides a work-item's rows (columns),
+        // unless one was given.
+        if variant == .gpu {
+            func widest(_ perItem: Int) -> Int { [4, 2, 1].first { perItem % $0 == 0 } ?? 1 }
+            func value(_ t: Tunable) -> Int { values[t.name] ?? t.defaultValue }
+            if values[Tunable.vwm.name] == nil { values[Tunable.vwm.name] = widest(value(.mwg) / max(1, value(.mdimc))) }
+            if values[Tunable.vwn.name] == nil { values[Tunable.vwn.name] = widest(value(.nwg) / max(1, value(.ndimc))) }
         }
         let t = KernelTuning(variant: variant, values: values)
         try validate(t, device: device)
@@ -192,9 +201,17 @@ public enum KernelTuningTable {
             guard registers <= 256 else {
                 throw fail("MWG/MDIMC · NWG/NDIMC = \(registers) accumulators per work-item; at most 256")
             }
-            let localBytes = (g.mwg + 1 + g.nwg + 1) * g.kwg * 4
+            for (name, size) in [("MWG", g.mwg), ("NWG", g.nwg), ("KWG", g.kwg)] where threads % size != 0 {
+                throw fail("MDIMC·NDIMC=\(threads) must be a multiple of \(name)=\(size) (each work-item stages one row, column or k of a slice)")
+            }
+            for (name, width, perItem, tile) in [("VWM", t[.vwm], g.mwg / g.mdimc, "MWG/MDIMC"), ("VWN", t[.vwn], g.nwg / g.ndimc, "NWG/NDIMC")] {
+                guard [1, 2, 4].contains(width) else { throw fail("\(name)=\(width) must be 1, 2 or 4") }
+                guard perItem % width == 0 else { throw fail("\(tile)=\(perItem) must be a multiple of \(name)=\(width)") }
+            }
+            // Two buffers of a K slice of A and of B, each row padded by one vector.
+            let localBytes = 2 * (g.mwg + t[.vwm] + g.nwg + t[.vwn]) * g.kwg * 4
             guard localBytes <= device.localMemory else {
-                throw fail("(MWG+1 + NWG+1)·KWG·4 = \(localBytes) bytes of __local tiles, more than the device's \(device.localMemory)")
+                throw fail("2·(MWG+VWM + NWG+VWN)·KWG·4 = \(localBytes) bytes of __local tiles, more than the device's \(device.localMemory)")
             }
             let r = t[.wgReduce]
             guard r & (r - 1) == 0 else { throw fail("WG_REDUCE=\(r) must be a power of two") }

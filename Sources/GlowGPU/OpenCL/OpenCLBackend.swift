@@ -56,6 +56,20 @@ public final class OpenCLBackend: KernelBackend {
     /// reports cl_khr_command_buffer and `GLOW_CL_COMMAND_BUFFERS` is not `0`.
     public var recordsWork: Bool { commandBuffers != nil }
 
+    /// clBuildProgram's options: `-cl-kernel-arg-info` (start-up compares the argument kinds
+    /// read from the source with the program's), the tuning's `-D`s and, for the GPU variant
+    /// on NVIDIA's OpenCL, `-cl-nv-maxrregcount` at the registers that keep `GROUPS_PER_CU`
+    /// groups of the tiled kernels resident per SM (65,536 registers per SM; what the CUDA
+    /// backend gets from the launch bound of kernels.cl's `GEMM_GROUP`).
+    public static func buildOptions(tuning: KernelTuning, vendor: String) -> String {
+        var options = ["-cl-mad-enable", "-cl-kernel-arg-info"]
+        if tuning.variant == .gpu && vendor.uppercased().contains("NVIDIA") {
+            let threads = tuning[.mdimc] * tuning[.ndimc] * max(1, tuning[.groupsPerCU])
+            options.append("-cl-nv-maxrregcount=\(min(255, 65_536 / max(1, threads)))")
+        }
+        return (options + tuning.defines).joined(separator: " ")
+    }
+
     /// Opens `device`, building kernels.cl for it with the variant and constants
     /// `KernelTuningTable` picks (after `GLOW_CL_VARIANT` and `GLOW_CL_TUNING`), then
     /// `tuning` laid over them.
@@ -78,8 +92,7 @@ public final class OpenCLBackend: KernelBackend {
             throw OpenCLError(st, "clCreateCommandQueue(\(device.name))")
         }
         queue = q
-        // -cl-kernel-arg-info lets start-up compare the argument kinds read from the source with the program.
-        buildOptions = (["-cl-mad-enable", "-cl-kernel-arg-info"] + self.tuning.defines).joined(separator: " ")
+        buildOptions = OpenCLBackend.buildOptions(tuning: self.tuning, vendor: device.vendor)
         let t0 = Date()
         let source = KernelSource.text
         let created = source.withCString { text -> cl_program? in

@@ -21,6 +21,8 @@
 #define GLOW_DEFAULT_KWG 16              // gpu: K slice staged in __local per step
 #define GLOW_DEFAULT_MDIMC 16            // gpu: work-items along M per group
 #define GLOW_DEFAULT_NDIMC 16            // gpu: work-items along N per group
+#define GLOW_DEFAULT_VWM 4               // gpu: width of the __local vectors a work-item reads along M (1, 2, 4)
+#define GLOW_DEFAULT_VWN 4               // gpu: the same along N
 #define GLOW_DEFAULT_WG_REDUCE 256       // gpu: work-items per reduction group (power of two)
 #define GLOW_DEFAULT_GROUPS_TARGET 64    // gpu: groups a launch should have, when the device is unknown
 #define GLOW_DEFAULT_GROUPS_PER_CU 4     // gpu: GROUPS_TARGET is this many groups per compute unit

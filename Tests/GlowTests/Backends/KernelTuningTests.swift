@@ -15,7 +15,7 @@ final class KernelTuningTests: XCTestCase {
         XCTAssertEqual(pocl["GEMM_LOCAL", default: 0], 1)
         let h200 = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA H200"), environment: [:])
         XCTAssertEqual(h200.variant, .gpu)
-        XCTAssertEqual(h200.gemmGeometry, GemmGeometry(mwg: 128, nwg: 128, kwg: 16, mdimc: 16, ndimc: 16))
+        XCTAssertEqual(h200.gemmGeometry, GemmGeometry(mwg: 128, nwg: 128, kwg: 8, mdimc: 16, ndimc: 16))
         XCTAssertEqual(h200["GROUPS_TARGET", default: 0], 132 * 2, "two 128×128 groups resident per SM")
         // The name entry beats the vendor entry.
         let a100 = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA A100-SXM4-80GB"), environment: [:])
@@ -31,7 +31,7 @@ final class KernelTuningTests: XCTestCase {
                                                  environment: [:])
         XCTAssertEqual(intel.gemmGeometry.mwg, 32)
         let unknown = try KernelTuningTable.tuning(for: device("GPU", "Imaginary Inc.", "X1"), environment: [:])
-        XCTAssertEqual(unknown.values, KernelTuningTable.gpuDefaults.merging(["GROUPS_TARGET": 528]) { $1 })
+        XCTAssertEqual(unknown.values, KernelTuningTable.gpuDefaults.merging(["GROUPS_TARGET": 528, "VWM": 4, "VWN": 4]) { $1 })
         XCTAssertTrue(unknown.defines.contains("-DGLOW_VARIANT_GPU=1"))
         XCTAssertTrue(unknown.defines.contains("-DMWG=64"))
     }
@@ -41,6 +41,9 @@ final class KernelTuningTests: XCTestCase {
         let forced = try KernelTuningTable.tuning(for: cpu, environment: ["GLOW_CL_VARIANT": "gpu", "GLOW_CL_TUNING": "MWG=32,KWG=8"])
         XCTAssertEqual(forced.variant, .gpu)
         XCTAssertEqual(forced.gemmGeometry, GemmGeometry(mwg: 32, nwg: 64, kwg: 8, mdimc: 16, ndimc: 16))
+        XCTAssertEqual([forced[.vwm], forced[.vwn]], [2, 4], "the widest vectors that divide 2 rows and 4 columns per work-item")
+        let scalar = try KernelTuningTable.tuning(for: cpu, environment: ["GLOW_CL_VARIANT": "gpu", "GLOW_CL_TUNING": "VWM=1"])
+        XCTAssertEqual([scalar[.vwm], scalar[.vwn]], [1, 4], "a width given is kept")
         let nv = device("GPU", "NVIDIA Corporation", "NVIDIA H200")
         let toCPU = try KernelTuningTable.tuning(for: nv, environment: ["GLOW_CL_VARIANT": "CPU"])
         XCTAssertEqual(toCPU.variant, .cpu)
@@ -69,13 +72,32 @@ final class KernelTuningTests: XCTestCase {
         refuse(["MWG": 100], "MWG=100 must be a multiple of MDIMC=16")
         refuse(["NWG": 40], "NWG=40 must be a multiple of NDIMC=16")
         refuse(["MWG": 16, "KWG": 8, "MDIMC": 16, "NDIMC": 16, "NWG": 16], "MWG·KWG=128 must be a multiple of MDIMC·NDIMC=256")
-        refuse(["MDIMC": 32, "NDIMC": 64, "MWG": 128, "NWG": 128], "more than the device's maximum 1024")
+        refuse(["MDIMC": 32, "NDIMC": 64, "MWG": 128, "NWG": 128, "KWG": 16], "more than the device's maximum 1024")
         refuse(["WG_REDUCE": 96], "WG_REDUCE=96 must be a power of two")
         refuse(["KWG": 64], "bytes of __local tiles", on: device("GPU", "NVIDIA Corporation", "small", local: 32 * 1024))
         refuse(["MWG": 512, "NWG": 512], "accumulators per work-item")
         refuse(["WG_ELEMENTWISE": 0], "WG_ELEMENTWISE=0 must be at least 1")
         refuse(["WG_ELEMENTWISE": 2048], "WG_ELEMENTWISE=2048")
         refuse(["GEMM_TV": 2], "GEMM_TV=2 must be 4", on: device("CPU", "x", "pocl", maxWG: 4096))
+        refuse(["VWM": 3], "VWM=3 must be 1, 2 or 4")
+        refuse(["MWG": 32, "VWM": 4], "MWG/MDIMC=2 must be a multiple of VWM=4")
+        refuse(["MDIMC": 4, "NDIMC": 4, "MWG": 32, "NWG": 32, "KWG": 16], "MDIMC·NDIMC=16 must be a multiple of MWG=32")
+    }
+
+    /// NVIDIA's OpenCL holds the GPU variant to the registers of GROUPS_PER_CU resident
+    /// groups (the CUDA backend's launch bound); no other device or variant gets the option.
+    func testNVIDIARegisterCapFollowsResidency() throws {
+        let h200 = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA H200"), environment: [:])
+        XCTAssertTrue(OpenCLBackend.buildOptions(tuning: h200, vendor: "NVIDIA Corporation").contains("-cl-nv-maxrregcount=128"),
+                      "256 threads × 2 groups of 65,536 registers")
+        let a100 = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA A100-SXM4-80GB"), environment: [:])
+        XCTAssertTrue(OpenCLBackend.buildOptions(tuning: a100, vendor: "NVIDIA Corporation").contains("-cl-nv-maxrregcount=128"),
+                      "128 threads × 4 groups")
+        let amd = try KernelTuningTable.tuning(for: device("GPU", "AMD", "gfx90a"), environment: [:])
+        XCTAssertFalse(OpenCLBackend.buildOptions(tuning: amd, vendor: "AMD").contains("maxrregcount"))
+        let cpu = try KernelTuningTable.tuning(for: device("GPU", "NVIDIA Corporation", "NVIDIA H200"), environment: ["GLOW_CL_VARIANT": "cpu"])
+        XCTAssertFalse(OpenCLBackend.buildOptions(tuning: cpu, vendor: "NVIDIA Corporation").contains("maxrregcount"))
+        XCTAssertTrue(OpenCLBackend.buildOptions(tuning: h200, vendor: "NVIDIA Corporation").contains("-DVWM=4"))
     }
 
     /// The OpenCL backend under test runs the variant the environment asks for (CI runs the

@@ -33,7 +33,7 @@ final class KernelOpsTests: XCTestCase {
             XCTAssert(text.contains("#define \(t.name) GLOW_DEFAULT_\(t.name)"), "\(t.name) has its own default in kernels.cl")
             inKernels += 1
         }
-        XCTAssertEqual(inKernels, 7, "GEMM_TV, MWG, NWG, KWG, MDIMC, NDIMC and WG_REDUCE are kernels.cl's")
+        XCTAssertEqual(inKernels, 10, "GEMM_TV, MWG, NWG, KWG, MDIMC, NDIMC, VWM, VWN, GROUPS_PER_CU and WG_REDUCE are kernels.cl's")
         for (name, v) in KernelTuningTable.gpuDefaults.merging(KernelTuningTable.cpuDefaults, uniquingKeysWith: { a, _ in a }) {
             XCTAssertEqual(Tunable(rawValue: name)?.defaultValue, v, name)
         }
