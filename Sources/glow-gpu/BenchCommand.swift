@@ -24,11 +24,24 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "CPU backend: the share of a training step in GEMM, convolution lowering, elementwise passes, reductions and the update.")
     var profile = false
     @OptionGroup var threadsOption: ThreadsOption
+    @Option(help: "Data-parallel ranks as threads of this process (as train --ranks): --batch is split among them.")
+    var ranks: Int = 1
 
     func run() throws {
-        // GlowError and DataError print as "Error: <message>". Under mpirun every rank
-        // trains its batch data-parallel and rank 0 prints the job's figures (see MPIJob).
+        // GlowError and DataError print as "Error: <message>". Under mpirun (or --ranks)
+        // every rank trains its batch data-parallel and rank 0 prints the job's figures (see MPIJob).
         let comm = try Communicators.fromEnvironment()
+        try InProcessRanks.check(ranks, under: comm)
+        if ranks > 1 {
+            threadsOption.apply()
+            try InProcessRanks.run(ranks) { rank in try runRank(rank) }
+        } else {
+            try runRank(comm)
+        }
+    }
+
+    /// One rank's bench (the only one without MPI or --ranks).
+    func runRank(_ comm: any Communicator) throws {
         try MPIJob.run(comm, "bench") {
             threadsOption.apply()
             let backend = try DeviceSelector.open(device, precision: precision, localRank: comm.localRank,
@@ -77,6 +90,12 @@ struct BenchCommand: ParsableCommand {
         if let batch { cfg.batch = batch }
         guard let mode = MemoryMode(rawValue: memory) else { throw GlowError("--memory \(memory): expected store or reversible") }
         guard steps >= 1 else { throw GlowError("--steps \(steps): must be at least 1") }
+        if comm is ThreadCommunicator {
+            guard cfg.batch % comm.size == 0 else {
+                throw GlowError("--batch \(cfg.batch) does not split evenly over --ranks \(comm.size): give a multiple of \(comm.size)")
+            }
+            cfg.batch /= comm.size
+        }
         try cfg.validate()
         // The synthetic batch is made on the host before the trainer checks its own memory.
         try MemoryLimit.check(elements: [cfg.batch, cfg.dimension, 16], bytesEach: 1, what: "--batch \(cfg.batch)")
@@ -99,7 +118,7 @@ struct BenchCommand: ParsableCommand {
         for p in model.parameters { _ = try p.gradient() }
         let stateMB = BenchCommand.currentRSSMB()   // weights, gradients, optimizer moments, data
         if !json {
-            print("bench \(config) (K=\(cfg.K), batch \(n)\(ranks > 1 ? " per rank × \(ranks) MPI ranks" : ""), "
+            print("bench \(config) (K=\(cfg.K), batch \(n)\(ranks > 1 ? " per rank × \(ranks) \(comm is ThreadCommunicator ? "in-process" : "MPI") ranks" : ""), "
                 + "memory \(mode.rawValue)) on \(backend.name)")
         }
         try trainer.trainStep()   // warm-up: kernels compiled, buffer pool filled

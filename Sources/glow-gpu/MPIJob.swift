@@ -10,7 +10,8 @@ enum MPIJob {
     /// and ends the whole job through MPI_Abort, so no rank waits forever for it; success
     /// ends MPI normally.
     static func run(_ comm: any Communicator, _ command: String, _ body: () throws -> Void) throws {
-        if !comm.isRoot {
+        // (In-process ranks share the file descriptors: their `print` is silenced instead.)
+        if !comm.isRoot && !(comm is ThreadCommunicator) {
             let null = open("/dev/null", O_WRONLY)
             if null >= 0 { fflush(stdout); dup2(null, STDOUT_FILENO); close(null) }
         }

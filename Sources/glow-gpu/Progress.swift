@@ -18,6 +18,7 @@ final class Progress {
     /// Redraws with `done` of `total` finished and `detail` after the bar; `force` prints a
     /// plain line even when one was printed recently.
     func update(_ done: Int, _ detail: String, force: Bool = false) {
+        if InProcessRanks.isQuietThread { return }
         let now = Date()
         let elapsed = now.timeIntervalSince(start)
         var eta = done > 0 ? elapsed / Double(done) * Double(max(total - done, 0)) : .nan
@@ -46,7 +47,7 @@ final class Progress {
 
     /// Ends a bar line so normal printing can continue.
     func interrupt() {
-        if isTerminal { fputs("\n", stdout); fflush(stdout) }
+        if isTerminal && !InProcessRanks.isQuietThread { fputs("\n", stdout); fflush(stdout) }
     }
 
     static func duration(_ s: Double) -> String {

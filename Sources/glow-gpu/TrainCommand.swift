@@ -51,6 +51,8 @@ struct TrainCommand: ParsableCommand {
     var precision: GEMMPrecision = .fp32
     @Option(help: "store (keep activations) or reversible (recompute them through the inverse).") var memory: String = "store"
     @OptionGroup var threadsOption: ThreadsOption
+    @Option(help: "Data-parallel ranks as threads of this process, each training its share of --batch on its share of the cores and exchanging gradients once per step: mpirun -np N's job in one process (CPU: faster than the same cores on one rank). Like MPI ranks, and unlike --threads, it changes how the batch's gradient is summed.")
+    var ranks: Int = 1
     @Option(help: "Seed of initialisation, data order and noise (default 1, or the training state's with --resume).") var seed: UInt64?
     @Option(help: "Output folder.") var out: String = "runs/glow"
     @Flag(help: "Continue from the checkpoint and training state in --out (model options default to the checkpoint's; a conflicting one is an error).") var resume = false
@@ -63,9 +65,15 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         // GlowError and DataError print as "Error: <message>" (a runtime failure, not a usage error).
-        // Under mpirun: one rank of a data-parallel job (see MPIJob).
+        // Under mpirun, or with --ranks: one rank of a data-parallel job (see MPIJob).
         let comm = try Communicators.fromEnvironment()
-        try MPIJob.run(comm, "train") { try execute(comm) }
+        try InProcessRanks.check(ranks, under: comm)
+        if ranks > 1 {
+            threadsOption.apply()
+            try InProcessRanks.run(ranks) { rank in try MPIJob.run(rank, "train") { try execute(rank) } }
+        } else {
+            try MPIJob.run(comm, "train") { try execute(comm) }
+        }
     }
 
     func modelConfig() throws -> GlowConfig {
@@ -215,6 +223,13 @@ struct TrainCommand: ParsableCommand {
             }
         }
         try cfg.validate()
+        if comm is ThreadCommunicator {
+            // --batch (or the saved global batch) is the job's: each in-process rank takes its share.
+            guard cfg.batch % comm.size == 0 else {
+                throw GlowError("--batch \(cfg.batch) does not split evenly over --ranks \(comm.size): give a multiple of \(comm.size)")
+            }
+            cfg.batch /= comm.size
+        }
         let totalSteps: Int
         if let steps {
             totalSteps = steps
@@ -271,7 +286,7 @@ struct TrainCommand: ParsableCommand {
                                   recovery: recover ? Recovery() : nil)
         let model = run.model, trainer = run.trainer, files = run.files
         let params = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
-        print("glow-gpu train: \(backend.name)" + (comm.size > 1 ? " (rank 0 of \(comm.size) MPI ranks)" : ""))
+        print("glow-gpu train: \(backend.name)" + (comm.size > 1 ? " (rank 0 of \(comm.size) \(comm is ThreadCommunicator ? "in-process" : "MPI") ranks)" : ""))
         print("  model \(cfg.channels)×\(cfg.height)×\(cfg.width) K=\(cfg.K) L=\(cfg.L) hidden=\(cfg.hidden) \(cfg.coupling.rawValue)/"
             + "\(cfg.permutation.rawValue)\(cfg.lu ? "+LU" : "") learn_top=\(cfg.learnTop) n_bits=\(cfg.nBits), \(params) parameters")
         print("  data \(dataset): \(trainSet.count) train, \(testSet.map { "\($0.count) test images" } ?? "no test images (--no-test)"); "

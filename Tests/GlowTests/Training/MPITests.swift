@@ -156,6 +156,36 @@ final class MPITests: XCTestCase {
         XCTAssertGreaterThan(relativeDifference(try parameters("small"), one).global, 1e-3)
     }
 
+    /// `train --ranks 2` (threads of one process) is `mpirun -np 2`'s job: the same
+    /// parameters, bit for bit, from the same global batch; its other rank prints nothing;
+    /// and, as with one rank, the threads each rank uses do not change a bit.
+    func testInProcessRanksEqualMPIRanksBitwise() throws {
+        ok(try mpi(trainArgs(batch: 4, steps: 4, out: "mpi")), "mpirun -np 2, batch 4")
+        let r = try launch(binary, trainArgs(batch: 8, steps: 4, out: "threads", extra: ["--ranks", "2", "--threads", "1"]))
+        ok(r, "--ranks 2, batch 8")
+        XCTAssertEqual(r.stdout.components(separatedBy: "glow-gpu train:").count - 1, 1, "one rank prints:\n\(r.stdout)")
+        XCTAssertTrue(r.stdout.contains("(rank 0 of 2 in-process ranks)") && r.stdout.contains("batch 4 per rank × 2 ranks = 8"), r.stdout)
+        let viaMPI = try parameters("mpi"), threads = try parameters("threads")
+        XCTAssertEqual(threads.count, viaMPI.count)
+        for (name, v) in viaMPI { XCTAssertEqual(threads[name], v, "\(name): --ranks 2 against mpirun -np 2") }
+        XCTAssertEqual(try metric("threads", step: 4, "test_bpd"), try metric("mpi", step: 4, "test_bpd"))
+        ok(try launch(binary, trainArgs(batch: 8, steps: 4, out: "threads2", extra: ["--ranks", "2", "--threads", "2"])), "--threads 2")
+        let threads2 = try parameters("threads2")
+        for (name, v) in threads { XCTAssertEqual(threads2[name], v, "\(name): --ranks 2 with 1 and 2 threads each") }
+        // The comparison can fail: one rank at the same global batch rounds differently.
+        ok(try launch(binary, trainArgs(batch: 8, steps: 4, out: "one")), "1 rank, batch 8")
+        let one = try parameters("one")
+        XCTAssertTrue(one.contains { threads[$0.key] != $0.value }, "one rank and two agree bitwise: the check above proves nothing")
+        XCTAssertLessThan(relativeDifference(threads, one).global, 1e-5)
+        // A batch the ranks cannot share, and --ranks with mpirun, are refused by name.
+        let uneven = try launch(binary, trainArgs(batch: 8, steps: 1, out: "uneven", extra: ["--ranks", "3"]))
+        XCTAssertNotEqual(uneven.status, 0)
+        XCTAssertTrue(uneven.stderr.contains("--batch 8 does not split evenly over --ranks 3"), uneven.stderr)
+        let both = try mpi(trainArgs(batch: 8, steps: 1, out: "both", extra: ["--ranks", "2"]))
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("give ranks as MPI processes or as --ranks, not both"), both.stderr)
+    }
+
     /// Under MPI a training step waits on the host at most twice per rank: the gradient
     /// arena's one download for the all-reduce and the step record (bench's own counts).
     func testTwoRanksWaitAtMostTwicePerStep() throws {
@@ -167,6 +197,15 @@ final class MPITests: XCTestCase {
         XCTAssertEqual(obj["host_waits"] as? Double, 2, r.stdout)
         XCTAssertEqual(obj["downloads"] as? Double, 2, r.stdout)
         XCTAssertEqual(obj["uploads"] as? Double, 3, "the batch, the step's scalars and the averaged gradients: \(r.stdout)")
+        // The same job as threads of one process: the same counts per rank.
+        let t = try launch(binary, ["bench", "--config", "tiny", "--device", "cpu", "--steps", "2", "--batch", "32", "--ranks", "2", "--json"])
+        ok(t, "bench --ranks 2")
+        let tline = try XCTUnwrap(t.stdout.split(separator: "\n").last { $0.hasPrefix("{") }, t.stdout)
+        let tobj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(tline.utf8)) as? [String: Any], t.stdout)
+        XCTAssertEqual(tobj["ranks"] as? Int, 2, t.stdout)
+        XCTAssertEqual(tobj["batch"] as? Int, 16, "--batch is split among in-process ranks: \(t.stdout)")
+        for key in ["host_waits", "downloads", "uploads"] { XCTAssertEqual(tobj[key] as? Double, obj[key] as? Double, key) }
+        XCTAssertEqual(t.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.count, 1, "one rank prints: \(t.stdout)")
     }
 
     /// Resuming 2 ranks continues bitwise; 1 process at the same global batch continues
