@@ -12,15 +12,13 @@ public final class ThreadRankGroup: @unchecked Sendable {
     private let condition = NSCondition()
     private var arrived = 0, generation = 0
     // The buffers the ranks posted for the collective in progress (valid between its barriers).
-    private var floats: [UnsafeMutableBufferPointer<Float>?]
-    private var doubles: [UnsafeMutableBufferPointer<Double>?]
+    private var posted: [UnsafeMutableRawBufferPointer?]
 
     /// A group of `size` ranks (at least 1); `communicator(rank:)` gives each its end.
     public init(size: Int) {
         precondition(size >= 1, "a rank group needs at least one rank")
         self.size = size
-        floats = Array(repeating: nil, count: size)
-        doubles = Array(repeating: nil, count: size)
+        posted = Array(repeating: nil, count: size)
     }
 
     /// Rank `rank`'s communicator.
@@ -52,33 +50,19 @@ public final class ThreadRankGroup: @unchecked Sendable {
     /// Every rank posts its buffer; each combines its slice of all of them in rank order
     /// and writes the result into every buffer; the second barrier keeps each buffer
     /// alive until no rank reads or writes it.
-    func allReduce(_ values: UnsafeMutableBufferPointer<Float>, rank: Int) throws {
-        condition.lock(); floats[rank] = values; condition.unlock()
+    func allReduce<T>(_ values: UnsafeMutableBufferPointer<T>, rank: Int, _ combine: (T, T) -> T) throws {
+        condition.lock(); posted[rank] = UnsafeMutableRawBufferPointer(values); condition.unlock()
         barrier()
         defer { barrier() }
-        let posted = floats.map { $0! }
-        guard posted.allSatisfy({ $0.count == values.count }) else {
-            throw GlowError("the in-process ranks all-reduced buffers of different sizes (\(posted.map(\.count)))")
+        let all = posted.map { UnsafeMutableBufferPointer(start: $0!.baseAddress?.assumingMemoryBound(to: T.self),
+                                                          count: $0!.count / MemoryLayout<T>.stride) }
+        guard all.allSatisfy({ $0.count == values.count }) else {
+            throw GlowError("the in-process ranks all-reduced buffers of different sizes (\(all.map(\.count)))")
         }
         for i in slice(values.count, rank) {
-            var s = posted[0][i]
-            for r in 1..<size { s += posted[r][i] }
-            for r in 0..<size { posted[r][i] = s }
-        }
-    }
-
-    func allReduce(_ values: UnsafeMutableBufferPointer<Double>, rank: Int, _ combine: (Double, Double) -> Double) throws {
-        condition.lock(); doubles[rank] = values; condition.unlock()
-        barrier()
-        defer { barrier() }
-        let posted = doubles.map { $0! }
-        guard posted.allSatisfy({ $0.count == values.count }) else {
-            throw GlowError("the in-process ranks all-reduced buffers of different sizes (\(posted.map(\.count)))")
-        }
-        for i in slice(values.count, rank) {
-            var s = posted[0][i]
-            for r in 1..<size { s = combine(s, posted[r][i]) }
-            for r in 0..<size { posted[r][i] = s }
+            var s = all[0][i]
+            for r in 1..<size { s = combine(s, all[r][i]) }
+            for r in 0..<size { all[r][i] = s }
         }
     }
 }
@@ -103,7 +87,7 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     /// The element-wise sum over the ranks, added in rank order.
     public func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
         guard size > 1 else { return }
-        try group.allReduce(values, rank: rank)
+        try group.allReduce(values, rank: rank, +)
     }
 
     /// The element-wise sum over the ranks, added in rank order.
