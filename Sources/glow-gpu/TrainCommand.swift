@@ -37,6 +37,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "adam or adamax (default: the configuration's recipe, or the training state's with --resume).") var optimizer: String?
     @Option(help: "Peak learning rate (default: the recipe's, with its optimizer; else 1e-3).") var lr: Double?
     @Option(help: "Steps of linear learning-rate warm-up.") var warmup: Int = 200
+    @Option(help: "Decay of Adam's second moment (Adamax's infinity norm). (default: 0.999)") var beta2: Double?
     @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50 (default: the recipe's, with its optimizer; else auto).")
     var clip: String?
     @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
@@ -177,6 +178,7 @@ struct TrainCommand: ParsableCommand {
         guard let kind = OptimizerConfig.Kind(rawValue: optName) else { throw GlowError("--optimizer \(optName): expected adam or adamax") }
         let fromRecipe = kind == recipe.kind
         opt.kind = kind; opt.learningRate = lr ?? (fromRecipe ? recipe.learningRate : 1e-3); opt.warmup = warmup; opt.ema = ema
+        if let beta2 { opt.beta2 = beta2 }
         let clip = self.clip ?? (fromRecipe ? recipe.clip : "auto")
         switch clip {
         case "auto": opt.adaptiveClip = true
@@ -291,7 +293,7 @@ struct TrainCommand: ParsableCommand {
             + "\(cfg.permutation.rawValue)\(cfg.lu ? "+LU" : "") learn_top=\(cfg.learnTop) n_bits=\(cfg.nBits), \(params) parameters")
         print("  data \(dataset): \(trainSet.count) train, \(testSet.map { "\($0.count) test images" } ?? "no test images (--no-test)"); "
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
-            + ", \(opt.kind.rawValue) lr \(opt.learningRate) warm-up \(opt.warmup), clip "
+            + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip "
             + (opt.adaptiveClip ? "auto:\(opt.adaptiveClipFactor.formatted())" : opt.clip.map { "\($0)" } ?? "none")
             + (recover ? ", recover" : "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")

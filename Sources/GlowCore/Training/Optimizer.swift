@@ -38,6 +38,7 @@ public struct OptimizerConfig: Sendable, Equatable {
     /// Checks the values; the error names the option.
     public func validate() throws {
         if !(learningRate > 0 && learningRate.isFinite) { throw GlowError.invalid(.learningRate, value: "\(learningRate)", expected: "must be positive") }
+        if !(beta2 > 0 && beta2 < 1) { throw GlowError.invalid(.beta2, value: "\(beta2)", expected: "must be in (0, 1), e.g. 0.999") }
         if warmup < 0 { throw GlowError.invalid(.warmup, value: "\(warmup)", expected: "must be 0 or more") }
         if let c = clip, !(c > 0) { throw GlowError.invalid(.clip, value: "\(c)", expected: "must be positive") }
         if clip != nil && adaptiveClip { throw GlowError("\(Setting.clip): a fixed value and auto at once") }

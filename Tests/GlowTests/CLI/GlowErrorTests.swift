@@ -19,6 +19,13 @@ final class GlowErrorTests: XCTestCase {
         XCTAssertEqual(outer.commandLineDescription, "--batch 8: --lr 0.0: must be positive; lower --clip")
         XCTAssertEqual((CommandLineError.presenting(e) as? CommandLineError)?.description, e.commandLineDescription)
         XCTAssertEqual("\(CommandLineError.presenting(DataError(path: "f", problem: "bad")))", "f: bad")
+        // The optimizer's settings are checked where they are used.
+        var opt = OptimizerConfig(); opt.beta2 = 1
+        XCTAssertThrowsError(try opt.validate()) {
+            XCTAssertEqual($0.commandLineDescription, "--beta2 1.0: must be in (0, 1), e.g. 0.999")
+        }
+        opt.beta2 = 0.99
+        XCTAssertNoThrow(try opt.validate())
     }
 
     /// Every setting's option exists on `glow-gpu train` or another command's help.
