@@ -44,8 +44,9 @@ struct BenchCommand: ParsableCommand {
     func runRank(_ comm: any Communicator) throws {
         try MPIJob.run(comm, "bench") {
             threadsOption.apply()
-            let backend = try DeviceSelector.open(device, precision: precision, localRank: comm.localRank,
-                                                  localSize: comm.localSize)
+            let backend = try InProcessRanks.openingDevice {
+                try DeviceSelector.open(device, precision: precision, localRank: comm.localRank, localSize: comm.localSize)
+            }
             // The timed GEMMs and convolution have the coupling networks' shapes: TF32 applies
             // to them under --precision tf32, as in training.
             guard kernelBatch >= 1 else { throw GlowError("--kernel-batch \(kernelBatch): must be at least 1") }

@@ -37,6 +37,17 @@ enum InProcessRanks {
         try body(group.communicator(rank: 0))
     }
 
+    /// Serialises opening devices: the ranks start together, and the loaders of native
+    /// libraries (CUDA, OpenCL ICDs) keep process-wide state.
+    private static let opening = NSLock()
+
+    /// `body` (opening this rank's device) while no other rank of the process opens one.
+    static func openingDevice<T>(_ body: () throws -> T) rethrows -> T {
+        opening.lock()
+        defer { opening.unlock() }
+        return try body()
+    }
+
     /// Checks `--ranks` and that it is not combined with mpirun.
     static func check(_ ranks: Int, under comm: any Communicator) throws {
         guard ranks >= 1, ranks <= 256 else {

@@ -252,7 +252,9 @@ struct TrainCommand: ParsableCommand {
         let stale = comm.isRoot ? AtomicFile.removeStaleTemporaries(in: out) : []
         if !stale.isEmpty { print("removed \(stale.count) temporary file\(stale.count > 1 ? "s" : "") of an interrupted save: \(stale.joined(separator: ", "))") }
         threadsOption.apply()
-        let backend = try DeviceSelector.open(device, precision: precision, localRank: comm.localRank, localSize: comm.localSize)
+        let backend = try InProcessRanks.openingDevice {
+            try DeviceSelector.open(device, precision: precision, localRank: comm.localRank, localSize: comm.localSize)
+        }
         try train(backend, cfg, opt, memoryMode, runSeed, resumed, trainSet, test, totalSteps, comm)
     }
 
