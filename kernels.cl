@@ -584,6 +584,12 @@ float im2col_hw(__global const float* x, int NHW, int H, int W, int row, int p, 
 // p's row and column in its H × W image.
 #define PIXEL_HW(p, HW, W, h, w) { const int s_ = (p) % (HW); h = s_ / (W); w = s_ - h * (W); }
 
+// Element l of the slice that work-item `tid` stages for an operand W wide: its place xx
+// along the operand and kk along k (k-fast operands: a fixed kk, else a fixed xx).
+#define STAGED(KFAST, W, FIXED_X, FIXED_K, l, xx, kk)                                           \
+    const int xx = (KFAST) ? tid / KWG + (l) * (GEMM_THREADS / KWG) : (FIXED_X);                \
+    const int kk = (KFAST) ? (FIXED_K) : tid / (W) + (l) * (GEMM_THREADS / (W));
+
 // The common frame of the tiled kernels below: group (gn, gm, split) owns C's tile at
 // (m0, n0) and K range [kbeg, kend); LOAD_A(m, k) and LOAD_B(k, n) are the operands (only
 // called inside M, N and the K range). A_KFAST / B_KFAST say whether consecutive k are
@@ -609,14 +615,12 @@ float im2col_hw(__global const float* x, int NHW, int H, int W, int row, int p, 
         if (k0 < kend) {                                                                        \
             SLICE                                                                               \
             _Pragma("unroll") for (int l = 0; l < GEMM_LA; ++l) {                               \
-                const int mm = (A_KFAST) ? tid / KWG + l * (GEMM_THREADS / KWG) : a_mm;         \
-                const int kk = (A_KFAST) ? a_kk : tid / MWG + l * (GEMM_THREADS / MWG);         \
+                STAGED(A_KFAST, MWG, a_mm, a_kk, l, mm, kk)                                     \
                 const int m = m0 + mm, k = k0 + kk;                                             \
                 ra[l] = (m < M && k < kend) ? (LOAD_A) : 0.0f;                                  \
             }                                                                                   \
             _Pragma("unroll") for (int l = 0; l < GEMM_LB; ++l) {                               \
-                const int nn = (B_KFAST) ? tid / KWG + l * (GEMM_THREADS / KWG) : b_nn;         \
-                const int kk = (B_KFAST) ? b_kk : tid / NWG + l * (GEMM_THREADS / NWG);         \
+                STAGED(B_KFAST, NWG, b_nn, b_kk, l, nn, kk)                                     \
                 const int n = n0 + nn, k = k0 + kk;                                             \
                 rb[l] = (n < N && k < kend) ? (LOAD_B) : 0.0f;                                  \
             }                                                                                   \
@@ -627,13 +631,11 @@ float im2col_hw(__global const float* x, int NHW, int H, int W, int row, int p, 
             LOCAL_PTR float* as = (LOCAL_PTR float*)As[buf];                                    \
             LOCAL_PTR float* bs = (LOCAL_PTR float*)Bs[buf];                                    \
             _Pragma("unroll") for (int l = 0; l < GEMM_LA; ++l) {                               \
-                const int mm = (A_KFAST) ? tid / KWG + l * (GEMM_THREADS / KWG) : a_mm;         \
-                const int kk = (A_KFAST) ? a_kk : tid / MWG + l * (GEMM_THREADS / MWG);         \
+                STAGED(A_KFAST, MWG, a_mm, a_kk, l, mm, kk)                                     \
                 as[kk * MWGP + mm] = ra[l];                                                     \
             }                                                                                   \
             _Pragma("unroll") for (int l = 0; l < GEMM_LB; ++l) {                               \
-                const int nn = (B_KFAST) ? tid / KWG + l * (GEMM_THREADS / KWG) : b_nn;         \
-                const int kk = (B_KFAST) ? b_kk : tid / NWG + l * (GEMM_THREADS / NWG);         \
+                STAGED(B_KFAST, NWG, b_nn, b_kk, l, nn, kk)                                     \
                 bs[kk * NWGP + nn] = rb[l];                                                     \
             }                                                                                   \
         }                                                                                       \
