@@ -290,22 +290,6 @@ public final class CPUBackend: Backend {
         }
     }
 
-    public func flipTaps3x3(_ src: CPUBuffer, _ dst: CPUBuffer, outChannels o: Int, inChannels c: Int, toTaps: Bool) throws {
-        try check(src.count >= o * c * 9 && dst.count >= o * c * 9, "flipTaps3x3 of \(o)×\(c)×9 past a buffer")
-        let s = src.pointer, d = dst.pointer
-        profile.time(.lowering) {
-            workers.run(o, work: o * c * 9) { oc in
-                for t in 0..<9 {
-                    for ci in 0..<c {
-                        if toTaps { d[(oc * 9 + t) * c + ci] = s[(oc * c + ci) * 9 + 8 - t] } else {
-                            d[(oc * c + ci) * 9 + t] = s[(oc * 9 + 8 - t) * c + ci]
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     // MARK: Elementwise
 
     public func channelAffine(_ x: CPUBuffer, xOffset: Int, rows: Int, cols: Int, bias: CPUBuffer, logs: CPUBuffer,
@@ -340,13 +324,6 @@ public final class CPUBackend: Backend {
                 case .reluBackward: for i in r { yp[i] = ap[i] > 0 ? bp[i] : 0 }
                 }
             }
-        }
-    }
-
-    public func scale(_ x: CPUBuffer, xOffset: Int, alpha: Float, beta: Float, y: CPUBuffer, yOffset: Int, count: Int) throws {
-        let xp = x.pointer + xOffset, yp = y.pointer + yOffset
-        profile.time(.elementwise) {
-            workers.forChunks(count) { r in for i in r { yp[i] = alpha * xp[i] + beta } }
         }
     }
 
@@ -587,7 +564,7 @@ public final class CPUBackend: Backend {
         }
     }
 
-    private func check(_ ok: Bool, _ what: @autoclosure () -> String) throws {
+    func check(_ ok: Bool, _ what: @autoclosure () -> String) throws {
         if !ok { throw GlowError("cpu backend: \(what())") }
     }
 

@@ -51,20 +51,6 @@ extension Backend {
         return columns
     }
 
-    /// The default `flipTaps3x3`: nine strided copies, one per tap (kernel backends make it
-    /// one launch).
-    public func flipTaps3x3(_ src: Buffer, _ dst: Buffer, outChannels o: Int, inChannels c: Int, toTaps: Bool) throws {
-        for t in 0..<9 {
-            if toTaps {
-                try copyStrided(src, srcOffset: 8 - t, srcRowStride: 9 * c, srcColStride: 9,
-                                dst, dstOffset: t * c, dstRowStride: 9 * c, dstColStride: 1, rows: o, cols: c)
-            } else {
-                try copyStrided(src, srcOffset: (8 - t) * c, srcRowStride: 9 * c, srcColStride: 1,
-                                dst, dstOffset: t, dstRowStride: 9 * c, dstColStride: 9, rows: o, cols: c)
-            }
-        }
-    }
-
     /// W re-laid as `[(o, t), C]` with the taps flipped (`t → 8 - t`): the A operand of the
     /// output-side GEMM.
     func conv3x3FlippedWeights(_ weight: Buffer, inChannels c: Int, outChannels o: Int) throws -> Buffer {

@@ -82,11 +82,6 @@ public protocol Backend: AnyObject {
     func conv3x3BackwardWeights(_ x: Buffer, xOffset: Int, dy: Buffer, dyOffset: Int, inChannels: Int, outChannels: Int,
                                 images: Int, height: Int, width: Int, dw: Buffer, columns: Buffer?) throws
 
-    /// Re-lays 3×3 weights between `[O, C, 3, 3]` and the tap-major, tap-flipped
-    /// `[O, 9, C]` of the narrow-output lowering: `toTaps` writes `dst[(o·9 + t)·C + c] =
-    /// src[(o·C + c)·9 + 8 − t]`, else the inverse `dst[(o·C + c)·9 + t] = src[(o·9 + 8 − t)·C + c]`.
-    func flipTaps3x3(_ src: Buffer, _ dst: Buffer, outChannels: Int, inChannels: Int, toTaps: Bool) throws
-
     // MARK: Elementwise and per-channel
 
     /// Per-row affine map on a `rows × cols` matrix:
@@ -122,6 +117,13 @@ public protocol Backend: AnyObject {
     func squeeze(_ x: Buffer, y: Buffer, channels: Int, images: Int, height: Int, width: Int,
                  inverse: Bool) throws
 
+    // MARK: Operations as data
+
+    /// Runs `op` (`ElementOp`: `scale`, `flipTaps3x3`, …) with `args` in the order its case
+    /// documents, the last the number of work-items. Callers use the typed entry points
+    /// (ElementOp.swift), which order the arguments and check the buffers' extents.
+    func run(_ op: ElementOp, _ args: [OpArgument<Buffer>]) throws
+
     // MARK: Fused Glow operations
 
     /// Affine coupling on the second half of a CNHW activation `x` with `2·half` channels.
@@ -142,8 +144,6 @@ public protocol Backend: AnyObject {
 
     // MARK: Training
 
-    /// `y = alpha · x + beta` elementwise.
-    func scale(_ x: Buffer, xOffset: Int, alpha: Float, beta: Float, y: Buffer, yOffset: Int, count: Int) throws
     /// The backward pass of `affineCoupling` from its input `x` (`2·half` rows) and `h`:
     /// with `s = sigmoid(raw + 2)` and `y2 = (x2 + shift) · s`, writes `dx2 = dy2 · s` into
     /// rows `[half, 2·half)` of `dx`, and `dh` (`2·half` rows): `dshift = dy2 · s`,

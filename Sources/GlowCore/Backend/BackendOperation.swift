@@ -10,6 +10,10 @@
 /// forwarded by exactly the member it names, and `SelfTestTests` that each case but the
 /// plumbing has a self-test row.
 ///
+/// An `ElementOp` is not a case of its own: all of them reach a backend through `run`, which
+/// `ForwardingBackend` forwards once, and `SelfTestTests` checks that each `ElementOp` has a
+/// row of its own.
+///
 /// The raw value is the requirement's name as self-test rows report it (`SelfTestRow.op`);
 /// the second of two overloads carries its distinguishing argument label.
 public enum BackendOperation: String, CaseIterable, Sendable {
@@ -36,7 +40,6 @@ public enum BackendOperation: String, CaseIterable, Sendable {
     case conv3x3Forward
     case conv3x3BackwardData
     case conv3x3BackwardWeights
-    case flipTaps3x3
     // Elementwise and per-channel
     case channelAffine
     case channelAffineBackward
@@ -46,12 +49,13 @@ public enum BackendOperation: String, CaseIterable, Sendable {
     case rowDots
     case sampleSums
     case squeeze
+    // Operations as data (`ElementOp`), all through one requirement
+    case run
     // Fused Glow operations
     case affineCoupling
     case gaussianLogDensity
     case gaussianSample
     // Training
-    case scale
     case affineCouplingBackward
     case gaussianBackward
     // Views, counters and the training step on the device

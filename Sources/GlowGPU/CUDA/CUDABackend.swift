@@ -130,7 +130,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
             _ = api.cuMemFree!(p)
         })
         recordsWork = CUDABackend.graphsAvailable(api, environment: ProcessInfo.processInfo.environment)
-        for kernel in Kernel.allCases {
+        for kernel in Kernel.all {
             var f: CUfunction?
             let st = api.cuModuleGetFunction!(&f, module, kernel.name)
             if st != 0 { throw CUDAError.driver(st, "cuModuleGetFunction(\(kernel.name))") }
@@ -184,7 +184,7 @@ public final class CUDABackend: KernelBackend, ReducedPrecisionGEMM {
 
     // MARK: Launching
 
-    public func enqueue(_ kernel: Kernel, _ args: [KernelArgument<CUDABuffer>], global: [Int], local: [Int]) throws {
+    public func enqueue(_ kernel: Kernel, _ args: [OpArgument<CUDABuffer>], global: [Int], local: [Int]) throws {
         guard let f = functions[kernel] else { throw GlowError("cuda: kernel \(kernel.name) missing") }
         var grid: [UInt32] = [1, 1, 1], block: [UInt32] = [1, 1, 1]
         let limits = [Int(Int32.max), 65535, 65535]

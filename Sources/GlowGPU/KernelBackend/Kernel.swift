@@ -1,106 +1,75 @@
 import GlowCore
 import Kernels
 
-/// The kind of one kernel argument, as declared in kernels.cl.
-public enum KernelArgumentKind: Sendable, Equatable, CustomStringConvertible {
-    /// `__global float*` (a device buffer).
-    case buffer
-    /// `int`.
-    case int
-    /// `uint`.
-    case uint
-    /// `float`.
-    case float
-
-    public var description: String {
-        switch self {
-        case .buffer: "__global float*"
-        case .int: "int"
-        case .uint: "uint"
-        case .float: "float"
-        }
-    }
-}
-
-/// One argument of a kernel launch.
-public enum KernelArgument<Buffer> {
-    /// A device buffer of the launching backend.
-    case buffer(Buffer)
-    /// A size, offset or flag, passed as a 32-bit `int` (the launch checks that it fits).
-    case int(Int)
-    /// A 32-bit unsigned integer (seeds).
-    case uint(UInt32)
-    /// A 32-bit float.
-    case float(Float)
-
-    /// The argument's kind.
-    public var kind: KernelArgumentKind {
-        switch self {
-        case .buffer: .buffer
-        case .int: .int
-        case .uint: .uint
-        case .float: .float
-        }
-    }
-}
-
-/// Every kernel of kernels.cl. Each launch is checked against the kernel's argument list as
-/// kernels.cl declares it (a wrong count or kind is an error at the call, not garbage on the
-/// device); the OpenCL backend also compares that list with the compiled program's own
-/// argument info at start-up, and a test checks that the cases are exactly kernels.cl's kernels.
-public enum Kernel: String, CaseIterable, Sendable {
-    case packPanels = "pack_panels"
-    case gemmPacked = "gemm_packed"
-    case im2col3x3 = "im2col3x3"
-    case col2im3x3 = "col2im3x3"
-    case rowScale = "row_scale"
-    case channelAffine = "channel_affine"
-    case binaryOp = "binary_op"
-    case squeeze2 = "squeeze2"
-    case affineCoupling = "affine_coupling"
-    case gaussianLogDensity = "gaussian_log_density"
-    case gaussianSample = "gaussian_sample"
-    case scaleShift = "scale_shift"
-    case affineCouplingBackward = "affine_coupling_backward"
-    case gaussianBackward = "gaussian_backward"
-    case fillValue = "fill_value"
-    case copy2D = "copy_2d"
-    case copyStrided = "copy_strided"
-    case rowSums = "row_sums"
-    case rowDots = "row_dots"
-    case sampleSums = "sample_sums"
-    case philoxFill = "philox_fill"
-    // GPU variant (kernels.cl's "GPU variant" section).
-    case gemmTiled = "gemm_tiled"
-    case gemmSplitKReduce = "gemm_splitk_reduce"
-    case conv3x3Forward = "conv3x3_forward"
-    case conv3x3BackwardData = "conv3x3_backward_data"
-    case conv3x3BackwardWeights = "conv3x3_backward_weights"
-    case rowSumsWG = "row_sums_wg"
-    case rowDotsWG = "row_dots_wg"
-    case sampleSumsWG = "sample_sums_wg"
-    case channelAffineExp = "channel_affine_exp"
-    // The training step on the device (both variants).
-    case addScaledSum = "add_scaled_sum"
-    case luWeight = "lu_weight"
-    case luInverse = "lu_inverse"
-    case luBackward = "lu_backward"
-    case stepDecide = "step_decide"
-    case arenaUpdate = "arena_update"
-    case flipTaps3x3 = "flip_taps3x3"
-    case channelAffineBackward = "channel_affine_backward"
-    case channelAffineBackwardWG = "channel_affine_backward_wg"
-    case dequantize = "dequantize"
-
+/// A kernel of kernels.cl, by name. The kernels are read from the source itself (`all`),
+/// so the devices build exactly what kernels.cl defines; the constants below name those the
+/// Swift launches call by name, and an `ElementOp`'s kernel is found by its own name
+/// (`init(_:)`), so a new operation run as data needs nothing here. Each launch is checked
+/// against the kernel's argument list as kernels.cl declares it (a wrong count or kind, or a
+/// name kernels.cl lacks, is an error at the call, not garbage on the device); the OpenCL
+/// backend also compares that list with the compiled program's own argument info at start-up.
+public struct Kernel: Hashable, Sendable, CustomStringConvertible {
     /// The kernel's name in kernels.cl.
-    public var name: String { rawValue }
+    public let name: String
+    /// The kernel called `name`.
+    init(named name: String) { self.name = name }
+    /// The kernel that runs `op` (kernels.cl's kernel of the op's name).
+    public init(_ op: ElementOp) { name = op.kernelName }
+    public var description: String { name }
+
+    /// Every kernel kernels.cl defines, in name order: what a device builds.
+    public static let all: [Kernel] = KernelSignatures.all.keys.sorted().map(Kernel.init(named:))
+
+    public static let packPanels = Kernel(named: "pack_panels")
+    public static let gemmPacked = Kernel(named: "gemm_packed")
+    public static let im2col3x3 = Kernel(named: "im2col3x3")
+    public static let col2im3x3 = Kernel(named: "col2im3x3")
+    public static let rowScale = Kernel(named: "row_scale")
+    public static let channelAffine = Kernel(named: "channel_affine")
+    public static let binaryOp = Kernel(named: "binary_op")
+    public static let squeeze2 = Kernel(named: "squeeze2")
+    public static let affineCoupling = Kernel(named: "affine_coupling")
+    public static let gaussianLogDensity = Kernel(named: "gaussian_log_density")
+    public static let gaussianSample = Kernel(named: "gaussian_sample")
+    public static let affineCouplingBackward = Kernel(named: "affine_coupling_backward")
+    public static let gaussianBackward = Kernel(named: "gaussian_backward")
+    public static let fillValue = Kernel(named: "fill_value")
+    public static let copy2D = Kernel(named: "copy_2d")
+    public static let copyStrided = Kernel(named: "copy_strided")
+    public static let rowSums = Kernel(named: "row_sums")
+    public static let rowDots = Kernel(named: "row_dots")
+    public static let sampleSums = Kernel(named: "sample_sums")
+    public static let philoxFill = Kernel(named: "philox_fill")
+    // GPU variant (kernels.cl's "GPU variant" section).
+    public static let gemmTiled = Kernel(named: "gemm_tiled")
+    public static let gemmSplitKReduce = Kernel(named: "gemm_splitk_reduce")
+    public static let conv3x3Forward = Kernel(named: "conv3x3_forward")
+    public static let conv3x3BackwardData = Kernel(named: "conv3x3_backward_data")
+    public static let conv3x3BackwardWeights = Kernel(named: "conv3x3_backward_weights")
+    public static let rowSumsWG = Kernel(named: "row_sums_wg")
+    public static let rowDotsWG = Kernel(named: "row_dots_wg")
+    public static let sampleSumsWG = Kernel(named: "sample_sums_wg")
+    public static let channelAffineExp = Kernel(named: "channel_affine_exp")
+    // The training step on the device (both variants).
+    public static let addScaledSum = Kernel(named: "add_scaled_sum")
+    public static let luWeight = Kernel(named: "lu_weight")
+    public static let luInverse = Kernel(named: "lu_inverse")
+    public static let luBackward = Kernel(named: "lu_backward")
+    public static let stepDecide = Kernel(named: "step_decide")
+    public static let arenaUpdate = Kernel(named: "arena_update")
+    public static let channelAffineBackward = Kernel(named: "channel_affine_backward")
+    public static let channelAffineBackwardWG = Kernel(named: "channel_affine_backward_wg")
+    public static let dequantize = Kernel(named: "dequantize")
 
     /// The argument kinds in kernels.cl's order, read from its declaration
     /// (`KernelSignatures`): the kernel source is the one place they are written.
-    public var arguments: [KernelArgumentKind] { KernelSignatures.all[name] ?? [] }
+    public var arguments: [OpArgumentKind] { KernelSignatures.all[name] ?? [] }
 
     /// Throws unless `args` match `arguments` in count and kind and every `int` fits 32 bits.
-    public func check<B>(_ args: [KernelArgument<B>]) throws {
+    public func check<B>(_ args: [OpArgument<B>]) throws {
+        guard KernelSignatures.all[name] != nil else {
+            throw GlowError("kernel \(name): kernels.cl defines no kernel of that name")
+        }
         let kinds = args.map(\.kind)
         guard kinds == arguments else {
             throw GlowError("kernel \(name): launched with (\(kinds.map(\.description).joined(separator: ", "))) but "
@@ -118,13 +87,13 @@ public enum Kernel: String, CaseIterable, Sendable {
 /// `__global … *` is a buffer, `int`, `uint` and `float` are themselves.
 public enum KernelSignatures {
     /// Kernel name → argument kinds (nil kinds are types the launches cannot pass).
-    public static let all: [String: [KernelArgumentKind]] = parse(String(cString: glow_kernels_source_ptr()))
+    public static let all: [String: [OpArgumentKind]] = parse(String(cString: glow_kernels_source_ptr()))
 
     /// The signatures in `source`: for each `__kernel … void NAME(PARAMS)`, the kinds of
     /// its parameters; a parameter of any other type is left out, which the launch check
     /// and the OpenCL start-up check then report as a count mismatch.
-    public static func parse(_ source: String) -> [String: [KernelArgumentKind]] {
-        var out: [String: [KernelArgumentKind]] = [:]
+    public static func parse(_ source: String) -> [String: [OpArgumentKind]] {
+        var out: [String: [OpArgumentKind]] = [:]
         var rest = Substring(source)
         while let k = rest.range(of: "__kernel"), let v = rest[k.upperBound...].range(of: "void"),
               let open = rest[v.upperBound...].firstIndex(of: "("), let close = rest[open...].firstIndex(of: ")") {

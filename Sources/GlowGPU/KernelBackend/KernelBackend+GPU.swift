@@ -32,7 +32,7 @@ extension KernelBackend {
                    a: Buffer, aOffset: Int, lda: Int, b: Buffer, bOffset: Int, ldb: Int,
                    beta: Float, c: Buffer, cOffset: Int, ldc: Int) throws {
         let t = tiledLaunch(m: m, n: n, k: k)
-        func args(_ alpha: Float, _ beta: Float, _ c: Buffer, _ cOffset: Int, _ ldc: Int, _ cstride: Int) -> [KernelArgument<Buffer>] {
+        func args(_ alpha: Float, _ beta: Float, _ c: Buffer, _ cOffset: Int, _ ldc: Int, _ cstride: Int) -> [OpArgument<Buffer>] {
             [.int(m), .int(n), .int(k), .float(alpha), .buffer(a), .int(aOffset), .int(lda), .int(transA ? 1 : 0),
              .buffer(b), .int(bOffset), .int(ldb), .int(transB ? 1 : 0), .float(beta), .buffer(c), .int(cOffset),
              .int(ldc), .int(t.kspan), .int(cstride)]
@@ -61,7 +61,7 @@ extension KernelBackend {
     /// several groups (chunks) when `rows` alone would not fill the device and each
     /// work-item would still sum ≥ 16 terms; `row_sums_wg` then adds the chunks' partial sums.
     func groupReduce(_ kernel: Kernel, rows: Int, length: Int, out: Buffer, outOffset: Int = 0, accumulate: Bool,
-                     _ args: (Int, Buffer, Int, Bool) -> [KernelArgument<Buffer>]) throws {
+                     _ args: (Int, Buffer, Int, Bool) -> [OpArgument<Buffer>]) throws {
         if rows == 0 { return }
         let wg = tuning[.wgReduce]
         let target = tuning[.groupsTarget]
@@ -141,7 +141,7 @@ extension KernelBackend {
         guard inChannels > 0, outChannels > 0 else { return }
         if p == 0 { return try fill(dw, offset: 0, count: outChannels * n, value: 0) }
         let t = tiledLaunch(m: outChannels, n: n, k: p)
-        func args(_ dst: Buffer, _ cstride: Int) -> [KernelArgument<Buffer>] {
+        func args(_ dst: Buffer, _ cstride: Int) -> [OpArgument<Buffer>] {
             [.buffer(x), .int(xOffset), .buffer(dy), .int(dyOffset), .int(inChannels), .int(outChannels), .int(images),
              .int(height), .int(width), .buffer(dst), .int(t.kspan), .int(cstride)]
         }

@@ -4,8 +4,17 @@ import GlowCore
 // devices that run kernels.cl (OpenCL, CUDA). Work-group sizes come from `tuning`.
 extension KernelBackend {
     /// 1-D elementwise launch over `total` items in work-groups of `WG_ELEMENTWISE`.
-    func elementwise(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], total: Int) throws {
+    func elementwise(_ kernel: Kernel, _ args: [OpArgument<Buffer>], total: Int) throws {
         try launch(kernel, args, global: [total], local: [tuning[.wgElementwise]])
+    }
+
+    /// Every `ElementOp` in one launch of its kernel over the work-items its last argument
+    /// counts, with the arguments as given (checked against the kernel's declaration).
+    public func run(_ op: ElementOp, _ args: [OpArgument<Buffer>]) throws {
+        guard case let .int(total)? = args.last else {
+            throw GlowError("\(op.name): the last argument must be the number of work-items (an int)")
+        }
+        try elementwise(Kernel(op), args, total: total)
     }
 
     public func fill(_ buffer: Buffer, offset: Int, count: Int, value: Float) throws {
@@ -165,12 +174,6 @@ extension KernelBackend {
         try elementwise(.gaussianSample, [.buffer(eps), .buffer(h), .int(meanOffset), .int(logsOffset), .int(rowStride),
                                             .int(cols), .float(temperature), .buffer(z), .int(zOffset), .int(rows * cols)],
                         total: rows * cols)
-    }
-
-    public func scale(_ x: Buffer, xOffset: Int, alpha: Float, beta: Float, y: Buffer, yOffset: Int,
-                      count: Int) throws {
-        try elementwise(.scaleShift, [.buffer(x), .int(xOffset), .float(alpha), .float(beta), .buffer(y), .int(yOffset),
-                                        .int(count)], total: count)
     }
 
     public func affineCouplingBackward(_ x: Buffer, h: Buffer, dy: Buffer, half: Int, cols: Int,

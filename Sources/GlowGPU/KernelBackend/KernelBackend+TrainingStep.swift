@@ -10,7 +10,7 @@ extension KernelBackend {
     }
 
     /// A `channels × channels` launch of one LU kernel, work-item (j, i).
-    private func luLaunch(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], channels c: Int) throws {
+    private func luLaunch(_ kernel: Kernel, _ args: [OpArgument<Buffer>], channels c: Int) throws {
         let l = tuning.variant == .gpu ? 16 : 1
         try launch(kernel, args, global: [c, c], local: [l, l])
     }
@@ -42,11 +42,6 @@ extension KernelBackend {
         try elementwise(.arenaUpdate, [.buffer(parameters), .buffer(gradients), .buffer(m), .buffer(v), .buffer(ema ?? parameters),
                                        .buffer(record), .buffer(scalars), .float(beta1), .float(beta2), .float(epsilon),
                                        .int(adamax ? 1 : 0), .float(ema == nil ? 0 : emaRate), .int(count)], total: count)
-    }
-
-    public func flipTaps3x3(_ src: Buffer, _ dst: Buffer, outChannels: Int, inChannels: Int, toTaps: Bool) throws {
-        let total = outChannels * 9 * inChannels
-        try elementwise(.flipTaps3x3, [.buffer(src), .buffer(dst), .int(inChannels), .int(toTaps ? 1 : 0), .int(total)], total: total)
     }
 
     public func channelAffineBackward(dy: Buffer, y: Buffer, logs: Buffer, factor: Float, rows: Int, cols: Int,

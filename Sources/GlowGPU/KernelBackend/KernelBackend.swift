@@ -41,7 +41,7 @@ public protocol KernelBackend: Backend {
     /// Enqueues `kernel` over `global` work-items (already a multiple of `local` in every
     /// dimension, none zero) in work-groups of `local`. `args` have been checked against
     /// `kernel.arguments`.
-    func enqueue(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], global: [Int], local: [Int]) throws
+    func enqueue(_ kernel: Kernel, _ args: [OpArgument<Buffer>], global: [Int], local: [Int]) throws
     /// Whether 3×3 convolutions run as kernels.cl's implicit-GEMM kernels (default: on the
     /// GPU variant). A backend whose GEMM is a vendor library (CUDA's cuBLAS, with TF32)
     /// answers false and gets the lowering to GEMM instead.
@@ -56,7 +56,7 @@ extension KernelBackend {
     /// Launches `kernel` over `global` work-items in groups of `local`: checks the arguments
     /// against kernels.cl's table, rounds `global` up to a multiple of `local` (kernels guard
     /// their bounds) and skips empty launches.
-    public func launch(_ kernel: Kernel, _ args: [KernelArgument<Buffer>], global: [Int], local: [Int]) throws {
+    public func launch(_ kernel: Kernel, _ args: [OpArgument<Buffer>], global: [Int], local: [Int]) throws {
         try kernel.check(args)
         guard global.count == local.count, local.allSatisfy({ $0 >= 1 }) else {
             throw GlowError("kernel \(kernel.name): global size \(global) and local size \(local) do not match")

@@ -114,7 +114,7 @@ public final class OpenCLBackend: KernelBackend {
         }
         built = true
         buildSeconds = Date().timeIntervalSince(t0)
-        for kernel in Kernel.allCases {
+        for kernel in Kernel.all {
             guard let k = clCreateKernel(prog, kernel.name, &st), st == CL_SUCCESS else {
                 throw OpenCLError(st, "clCreateKernel(\(kernel.name))")
             }
@@ -145,7 +145,7 @@ public final class OpenCLBackend: KernelBackend {
     static func checkArguments(_ k: cl_kernel, _ kernel: Kernel) throws {
         var n: cl_uint = 0
         try OpenCLError.check(clGetKernelInfo(k, cl_kernel_info(CL_KERNEL_NUM_ARGS), 4, &n, nil), "clGetKernelInfo(\(kernel.name))")
-        var declared: [KernelArgumentKind?] = []
+        var declared: [OpArgumentKind?] = []
         for i in 0..<n {
             var size = 0
             guard clGetKernelArgInfo(k, i, cl_kernel_arg_info(CL_KERNEL_ARG_TYPE_NAME), 0, nil, &size) == CL_SUCCESS else {
@@ -165,7 +165,7 @@ public final class OpenCLBackend: KernelBackend {
 
     // MARK: Launching
 
-    public func enqueue(_ kernel: Kernel, _ args: [KernelArgument<OpenCLBuffer>], global: [Int], local: [Int]) throws {
+    public func enqueue(_ kernel: Kernel, _ args: [OpArgument<OpenCLBuffer>], global: [Int], local: [Int]) throws {
         guard var k = kernels[kernel] else { throw GlowError("opencl: kernel \(kernel.name) missing") }
         if let recording { k = try recordingKernel(recording, kernel) }
         for (i, a) in args.enumerated() {

@@ -54,26 +54,6 @@ public struct BinaryCheck: OperationCheck {
     }
 }
 
-/// `scale`: `y = alpha · x + beta` at offsets.
-public struct ScaleCheck: OperationCheck {
-    /// Elements.
-    public let count: Int
-    public var operation: BackendOperation { .scale }
-    public var shape: String { "\(count)" }
-    public var measure: ErrorMeasure { .relative(floor: 1) }
-    public var tolerance: Double { 1e-6 }
-
-    /// A check of `count` elements.
-    public init(count: Int) { self.count = count }
-
-    public func outputs<B: Backend>(on b: B) throws -> [[Float]] {
-        let x = try b.makeBuffer(SelfTestInputs.values(count + 2, stream: 20))
-        let y = try b.nanFilled(count + 1)
-        try b.scale(x, xOffset: 2, alpha: -1.5, beta: 0.25, y: y, yOffset: 1, count: count)
-        return [try b.download(y)]
-    }
-}
-
 /// `squeeze` and its inverse: a permutation, so exact.
 public struct SqueezeCheck: OperationCheck {
     /// Un-squeezed sizes (height and width even).

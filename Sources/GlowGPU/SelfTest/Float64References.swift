@@ -199,12 +199,6 @@ extension BinaryCheck {
     }
 }
 
-extension ScaleCheck {
-    public func float64Reference() -> Float64Reference? {
-        Float64Reference([nans(1) + inputs(count + 2, stream: 20)[2...].map { -1.5 * $0 + 0.25 }], as: self)
-    }
-}
-
 extension SqueezeCheck {
     public func float64Reference() -> Float64Reference? {
         let (c, n, h, w) = (channels, images, height, width)

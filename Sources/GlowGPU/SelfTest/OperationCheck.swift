@@ -11,6 +11,9 @@ public protocol OperationCheck: Sendable {
     /// The `Backend` requirement the row exercises (`SelfTestTests` checks that every
     /// operation but the buffer plumbing has a row, and that each row calls its operation).
     var operation: BackendOperation { get }
+    /// The `ElementOp` the row runs, when `operation` is `.run` (`SelfTestTests` checks that
+    /// every `ElementOp` has a row); nil for the other rows.
+    var elementOp: ElementOp? { get }
     /// Sizes and options, for the report.
     var shape: String { get }
     /// How outputs are compared.
@@ -30,8 +33,9 @@ public protocol OperationCheck: Sendable {
 }
 
 extension OperationCheck {
-    /// The operation's name as the row reports it.
-    public var op: String { operation.rawValue }
+    /// The operation's name as the row reports it (an `ElementOp`'s own name for `run`).
+    public var op: String { elementOp?.name ?? operation.rawValue }
+    public var elementOp: ElementOp? { nil }
     public func scales<B: Backend>(on reference: B) throws -> [[Float]] { [] }
     public func float64Reference() -> Float64Reference? { nil }
 }

@@ -10,7 +10,8 @@ import GlowCPU
 /// To cover a new `Backend` operation, give it a `BackendOperation` case, write a type
 /// conforming to `OperationCheck` (one per operation or family, beside the others in this
 /// folder) and add its instances to `operationChecks`;
-/// `SelfTestTests.testEveryBackendOperationHasARow` fails until then. The test suite runs
+/// `SelfTestTests.testEveryBackendOperationHasARow` fails until then. An `ElementOp` needs no
+/// case of its own: its rows are `ElementOpCheck`'s (ElementOpChecks.swift). The test suite runs
 /// these rows (and `extendedChecks`) on every backend it has, against the CPU backend and
 /// against each check's Float64 reference (`BackendParityTests`).
 public enum SelfTest {
@@ -41,7 +42,7 @@ public enum SelfTest {
             checks.append(ChannelAffineCheck(rows: 5, cols: 301, factor: factor, reverse: reverse, relu: relu))
         }
         checks += BinaryOp.allCases.map { BinaryCheck($0, count: 1001) }
-        checks.append(ScaleCheck(count: 301))
+        checks += ElementOpCheck.rows
         for (rows, images, spatial) in [(6, 3, 49), (3, 7, 433)] {
             checks += ReductionCheck.Kind.allCases.map { ReductionCheck($0, rows: rows, images: images, spatial: spatial) }
         }

@@ -25,8 +25,6 @@ public struct TrainingStepCheck: OperationCheck {
         case arenaAdamaxEMA
         /// `arenaUpdate` of a skipped step: nothing may change.
         case arenaSkipped
-        /// `flipTaps3x3` both ways (O = size, C = size + 2).
-        case flipTaps
         /// `channelAffineBackward` with factor 1 and a log-scale constant (ActNorm), rows of `size·37` columns.
         case affineBackward
         /// `channelAffineBackward` with factor 3 (Conv2dZeros), written over its own `dy`.
@@ -55,7 +53,6 @@ public struct TrainingStepCheck: OperationCheck {
         case .luBackward: .luBackward
         case .stepDecide: .stepDecide
         case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped: .arenaUpdate
-        case .flipTaps: .flipTaps3x3
         case .affineBackward, .affineBackwardInPlace, .affineBackwardReLU: .channelAffineBackward
         case .dequantize, .dequantizeNoise: .dequantize
         }
@@ -67,7 +64,6 @@ public struct TrainingStepCheck: OperationCheck {
         case .arenaAdam: "\(size) adam clipped"
         case .arenaAdamaxEMA: "\(size) adamax ema"
         case .arenaSkipped: "\(size) skipped"
-        case .flipTaps: "\(size)×\(size + 2)×3×3 both ways"
         case .affineBackward: "4×\(size * 37)"
         case .affineBackwardInPlace: "4×\(size * 37) factor 3 in place"
         case .affineBackwardReLU: "4×\(size * 37) relu"
@@ -160,13 +156,6 @@ public struct TrainingStepCheck: OperationCheck {
             try b.dequantize(try b.makeBuffer(PixelBytes.pack(bytes)), images: n, channels: 3, height: 5, width: 7,
                              nBits: kind == .dequantize ? 5 : 8, scalars: try b.makeBuffer(StepScalars(noise: noise).floats), x: x)
             return [try b.download(x)]
-        case .flipTaps:
-            let o = n, c = n + 2
-            let w = try b.makeBuffer(SelfTestInputs.values(o * c * 9, stream: 82))
-            let taps = try b.nanFilled(o * c * 9), back = try b.nanFilled(o * c * 9)
-            try b.flipTaps3x3(w, taps, outChannels: o, inChannels: c, toTaps: true)
-            try b.flipTaps3x3(taps, back, outChannels: o, inChannels: c, toTaps: false)
-            return [try b.download(taps), try b.download(back)]
         case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped:
             let p = try b.makeBuffer(SelfTestInputs.values(n, stream: 77))
             let g = try b.makeBuffer(SelfTestInputs.values(n, stream: 78))

@@ -45,7 +45,6 @@ final class ForwardingBackendTests: XCTestCase {
         case .conv3x3BackwardWeights:
             try b.conv3x3BackwardWeights(v[0], xOffset: 0, dy: v[1], dyOffset: 0, inChannels: 1, outChannels: 1, images: 1,
                                          height: 2, width: 2, dw: v[2], columns: v[3])
-        case .flipTaps3x3: try b.flipTaps3x3(v[0], v[1], outChannels: 1, inChannels: 2, toTaps: true)
         case .channelAffine:
             try b.channelAffine(v[0], xOffset: 0, rows: 2, cols: 3, bias: v[1], logs: v[2], factor: 1, reverse: false, relu: true,
                                 y: v[3], yOffset: 0)
@@ -65,7 +64,7 @@ final class ForwardingBackendTests: XCTestCase {
         case .gaussianSample:
             try b.gaussianSample(v[0], h: v[1], meanOffset: 0, logsOffset: 3, rowStride: 2, rows: 1, cols: 3, temperature: 1,
                                  z: v[2], zOffset: 0)
-        case .scale: try b.scale(v[0], xOffset: 0, alpha: 2, beta: 1, y: v[1], yOffset: 0, count: 4)
+        case .run: try b.run(.scale, [.buffer(v[0]), .int(0), .float(2), .float(1), .buffer(v[1]), .int(0), .int(4)])
         case .affineCouplingBackward:
             try b.affineCouplingBackward(v[0], h: v[1], dy: v[2], half: 1, cols: 3, logdetGrad: 1, dx: v[3], dh: v[4])
         case .gaussianBackward:

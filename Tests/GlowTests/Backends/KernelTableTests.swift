@@ -1,16 +1,17 @@
 import XCTest
 @testable import GlowGPU
+import Kernels
 
 /// The checked launch table: a launch whose arguments differ from kernels.cl's declaration
 /// is refused before it reaches a device, and the table matches the compiled program.
 final class KernelTableTests: XCTestCase {
     func testWrongArgumentsAreRefused() throws {
-        let args: [KernelArgument<Int>] = [.buffer(0), .int(0), .float(1), .int(4)]
+        let args: [OpArgument<Int>] = [.buffer(0), .int(0), .float(1), .int(4)]
         XCTAssertNoThrow(try Kernel.fillValue.check(args))
         // Two arguments swapped, one missing, an int past 32 bits.
-        XCTAssertThrowsError(try Kernel.fillValue.check([.buffer(0), .float(1), .int(0), .int(4)] as [KernelArgument<Int>]))
-        XCTAssertThrowsError(try Kernel.fillValue.check([.buffer(0), .int(0), .float(1)] as [KernelArgument<Int>]))
-        XCTAssertThrowsError(try Kernel.fillValue.check([.buffer(0), .int(1 << 40), .float(1), .int(4)] as [KernelArgument<Int>])) {
+        XCTAssertThrowsError(try Kernel.fillValue.check([.buffer(0), .float(1), .int(0), .int(4)] as [OpArgument<Int>]))
+        XCTAssertThrowsError(try Kernel.fillValue.check([.buffer(0), .int(0), .float(1)] as [OpArgument<Int>]))
+        XCTAssertThrowsError(try Kernel.fillValue.check([.buffer(0), .int(1 << 40), .float(1), .int(4)] as [OpArgument<Int>])) {
             XCTAssertTrue("\($0)".contains("32-bit"), "\($0)")
         }
     }
@@ -26,11 +27,16 @@ final class KernelTableTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(cl.counters.hostWaits, 1)
     }
 
-    /// The argument kinds come from kernels.cl's declarations: the enum names exactly the
-    /// source's kernels, every parameter has a kind the launches can pass, and the parser reads
-    /// attributes, line breaks and qualifiers.
+    /// The kernels and their argument kinds come from kernels.cl's declarations: every
+    /// `__kernel` of the source is read (so every one is built), every parameter has a kind the
+    /// launches can pass, and the parser reads attributes, line breaks and qualifiers.
     func testSignaturesAreReadFromTheSource() {
-        XCTAssertEqual(Set(KernelSignatures.all.keys), Set(Kernel.allCases.map(\.name)))
+        let source = String(cString: glow_kernels_source_ptr())
+        XCTAssertEqual(Kernel.all.count, source.components(separatedBy: "__kernel ").count - 1)
+        XCTAssertEqual(Set(KernelSignatures.all.keys), Set(Kernel.all.map(\.name)))
+        XCTAssertThrowsError(try Kernel(named: "no_such_kernel").check([OpArgument<Int>.int(1)])) {
+            XCTAssertTrue("\($0)".contains("defines no kernel"), "\($0)")
+        }
         XCTAssertEqual(Kernel.fillValue.arguments, [.buffer, .int, .float, .int])
         XCTAssertEqual(Kernel.philoxFill.arguments, [.buffer, .int, .int, .uint, .uint, .uint, .uint, .int, .float, .float])
         let text = """
@@ -44,7 +50,7 @@ final class KernelTableTests: XCTestCase {
         let parsed = KernelSignatures.parse(text)
         XCTAssertEqual(parsed["k"], [.buffer, .int, .uint, .float, .buffer])
         XCTAssertEqual(parsed["bad"], [.int], "a type the launches cannot pass is left out, so every launch of it fails the count")
-        for k in Kernel.allCases {
+        for k in Kernel.all {
             XCTAssertFalse(k.arguments.isEmpty, k.name)
         }
     }

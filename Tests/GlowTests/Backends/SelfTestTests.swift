@@ -86,6 +86,12 @@ final class SelfTestTests: XCTestCase {
                        "Backend operations without a selftest row: add an OperationCheck to SelfTest.operationChecks")
         XCTAssertEqual(covered.intersection(Self.plumbing), [], "a row for plumbing: take it out of the plumbing list")
         XCTAssertEqual(covered.count + Self.plumbing.count, BackendOperation.allCases.count)
+        let elementRows = Set(SelfTest.operationChecks.compactMap(\.elementOp))
+        XCTAssertEqual(Set(ElementOp.allCases).subtracting(elementRows).map(\.name).sorted(), [],
+                       "ElementOps without a selftest row: add their case to ElementOpCheck (ElementOpChecks.swift)")
+        for check in SelfTest.operationChecks {
+            XCTAssertEqual(check.elementOp != nil, check.operation == .run, "\(check.op): a run row names its ElementOp")
+        }
     }
 
     /// Each row calls the operation it names (through a backend that notes its calls), so a
@@ -97,6 +103,9 @@ final class SelfTestTests: XCTestCase {
             recorder.reset()
             _ = try check.outputs(on: recorder)
             XCTAssert(recorder.calls.contains(check.operation), "\(check.op) \(check.shape): calls \(Set(recorder.calls))")
+            if let op = check.elementOp {
+                XCTAssert(recorder.elementCalls.contains(op), "\(check.op) \(check.shape): runs \(recorder.elementCalls)")
+            }
         }
     }
 }

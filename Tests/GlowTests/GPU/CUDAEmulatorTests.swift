@@ -30,7 +30,7 @@ final class CUDAEmulatorTests: XCTestCase {
             p.executableURL = URL(fileURLWithPath: clang)
             p.arguments = defines + ["-std=c++17", "-O1", "-shared", "-fPIC", "-w", "-I", root.appendingPathComponent("Sources/Kernels").path,
                            "-I", root.appendingPathComponent("Sources/CCUDA/include").path,
-                           "-DGLOW_EMU_KERNELS=" + Kernel.allCases.map { "X(\($0.name))" }.joined(separator: " "),
+                           "-DGLOW_EMU_KERNELS=" + Kernel.all.map { "X(\($0.name))" }.joined(separator: " "),
                            root.appendingPathComponent("Tests/CUDAEmulator/cuda_emulator.cpp").path, "-o", lib.path]
             let err = Pipe()
             p.standardError = err

@@ -22,7 +22,7 @@ final class CUDATests: XCTestCase {
     }
 
     /// The GPU variant's kernels: all but the CPU variant's packed GEMM.
-    static let gpuVariant = Kernel.allCases.filter { $0 != .packPanels && $0 != .gemmPacked }
+    static let gpuVariant = Kernel.all.filter { $0 != .packPanels && $0 != .gemmPacked }
 
     /// The tuning the CUDA backend would use on an NVIDIA GPU named `name`.
     func tuning(forGPU name: String) throws -> KernelTuning {
@@ -42,7 +42,7 @@ final class CUDATests: XCTestCase {
             XCTAssertEqual(Array(image.data.prefix(4)), [0x7f, 0x45, 0x4c, 0x46], "\(arch): not an ELF CUBIN")
             let report = CUDAKernelCompiler.resources(inLog: image.log)
             // Every kernel of the Swift table is in the module (ptxas compiled each entry).
-            XCTAssertEqual(Set(report.map(\.name)), Set(Kernel.allCases.map(\.name)), "\(arch): kernels compiled")
+            XCTAssertEqual(Set(report.map(\.name)), Set(Kernel.all.map(\.name)), "\(arch): kernels compiled")
             print("ptxas for \(arch) (\(tuning.defines.joined(separator: " "))): registers, spill stores/loads (bytes)")
             for r in report.sorted(by: { $0.name < $1.name }) {
                 print("  \(r.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(r.registers) registers, "
@@ -60,7 +60,7 @@ final class CUDATests: XCTestCase {
         XCTAssertFalse(image.isCUBIN)
         let ptx = String(decoding: image.data.prefix(while: { $0 != 0 }), as: UTF8.self)
         XCTAssertTrue(ptx.contains(".target sm_90"), "PTX for compute_90")
-        for k in Kernel.allCases { XCTAssertTrue(ptx.contains(".entry \(k.name)("), "PTX has \(k.name)") }
+        for k in Kernel.all { XCTAssertTrue(ptx.contains(".entry \(k.name)("), "PTX has \(k.name)") }
     }
 
     /// Guards the guard: NVRTC warns on an OpenCL vector literal (a comma expression in

@@ -98,10 +98,17 @@ class ForwardingBackend<Inner: Backend>: Backend {
                                          outChannels: outChannels, images: images, height: height, width: width, dw: dw,
                                          columns: columns)
     }
-    func flipTaps3x3(_ src: Buffer, _ dst: Buffer, outChannels: Int, inChannels: Int, toTaps: Bool) throws {
-        forwarding(.flipTaps3x3)
-        try inner.flipTaps3x3(src, dst, outChannels: outChannels, inChannels: inChannels, toTaps: toTaps)
+
+    // MARK: Operations as data
+
+    /// Every `ElementOp`: notes `.run`, then the operation itself (`forwarding(element:)`).
+    func run(_ op: ElementOp, _ args: [OpArgument<Buffer>]) throws {
+        forwarding(.run)
+        forwarding(element: op)
+        try inner.run(op, args)
     }
+    /// Called by `run` with its `ElementOp`; nothing by default.
+    func forwarding(element op: ElementOp) {}
 
     // MARK: Elementwise and per-channel
 
@@ -163,10 +170,6 @@ class ForwardingBackend<Inner: Backend>: Backend {
 
     // MARK: Training
 
-    func scale(_ x: Buffer, xOffset: Int, alpha: Float, beta: Float, y: Buffer, yOffset: Int, count: Int) throws {
-        forwarding(.scale)
-        try inner.scale(x, xOffset: xOffset, alpha: alpha, beta: beta, y: y, yOffset: yOffset, count: count)
-    }
     func affineCouplingBackward(_ x: Buffer, h: Buffer, dy: Buffer, half: Int, cols: Int, logdetGrad: Float, dx: Buffer, dh: Buffer) throws {
         forwarding(.affineCouplingBackward)
         try inner.affineCouplingBackward(x, h: h, dy: dy, half: half, cols: cols, logdetGrad: logdetGrad, dx: dx, dh: dh)
@@ -236,7 +239,10 @@ class ForwardingBackend<Inner: Backend>: Backend {
 /// A `ForwardingBackend` that notes every operation it forwards, in order.
 final class RecordingBackend<Inner: Backend>: ForwardingBackend<Inner> {
     private(set) var calls: [BackendOperation] = []
+    /// The `ElementOp`s among them (each also noted in `calls` as `.run`).
+    private(set) var elementCalls: [ElementOp] = []
     override func forwarding(_ operation: BackendOperation) { calls.append(operation) }
+    override func forwarding(element op: ElementOp) { elementCalls.append(op) }
     /// Forgets the calls noted so far.
-    func reset() { calls = [] }
+    func reset() { calls = []; elementCalls = [] }
 }

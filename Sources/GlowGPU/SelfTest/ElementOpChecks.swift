@@ -1,0 +1,67 @@
+import GlowCore
+
+/// The self-test rows of the operations run as data (`ElementOp`), each with its Float64
+/// reference written out from the case's definition. A new `ElementOp` gets its case in the
+/// three switches below; `SelfTestTests` fails until every `ElementOp` has a row.
+public struct ElementOpCheck: OperationCheck {
+    /// The operation.
+    public let elementOp: ElementOp?
+    /// Elements (`scale`) or output channels (`flipTaps3x3`, with `size + 2` input channels).
+    public let size: Int
+
+    /// A check of `op` at `size`.
+    public init(_ op: ElementOp, size: Int) { elementOp = op; self.size = size }
+
+    /// The rows `SelfTest.operationChecks` runs: every operation at its sizes.
+    public static var rows: [ElementOpCheck] {
+        ElementOp.allCases.flatMap { op -> [ElementOpCheck] in
+            switch op {
+            case .scale: [ElementOpCheck(op, size: 301)]
+            case .flipTaps3x3: [1, 5, 13].map { ElementOpCheck(op, size: $0) }
+            }
+        }
+    }
+
+    public var operation: BackendOperation { .run }
+    public var shape: String {
+        switch elementOp! {
+        case .scale: "\(size)"
+        case .flipTaps3x3: "\(size)×\(size + 2)×3×3 both ways"
+        }
+    }
+    /// Maps of one or two terms: relative to `max(|r|, 1)` (rounding there is absolute).
+    public var measure: ErrorMeasure { .relative(floor: 1) }
+    /// One Float32 rounding of an exact product and sum (`scale`); a permutation is exact.
+    public var tolerance: Double { elementOp == .scale ? 1e-6 : 0 }
+
+    public func outputs<B: Backend>(on b: B) throws -> [[Float]] {
+        switch elementOp! {
+        case .scale:   // at offsets, with a margin either side
+            let x = try b.makeBuffer(SelfTestInputs.values(size + 2, stream: 20))
+            let y = try b.nanFilled(size + 1)
+            try b.scale(x, xOffset: 2, alpha: -1.5, beta: 0.25, y: y, yOffset: 1, count: size)
+            return [try b.download(y)]
+        case .flipTaps3x3:
+            let o = size, c = size + 2
+            let w = try b.makeBuffer(SelfTestInputs.values(o * c * 9, stream: 82))
+            let taps = try b.nanFilled(o * c * 9), back = try b.nanFilled(o * c * 9)
+            try b.flipTaps3x3(w, taps, outChannels: o, inChannels: c, toTaps: true)
+            try b.flipTaps3x3(taps, back, outChannels: o, inChannels: c, toTaps: false)
+            return [try b.download(taps), try b.download(back)]
+        }
+    }
+
+    public func float64Reference() -> Float64Reference? {
+        switch elementOp! {
+        case .scale:
+            let x = SelfTestInputs.values(size + 2, stream: 20).map(Double.init)
+            return Float64Reference([[.nan] + x[2...].map { -1.5 * $0 + 0.25 }], as: self)
+        case .flipTaps3x3:
+            let o = size, c = size + 2
+            let w = SelfTestInputs.values(o * c * 9, stream: 82).map(Double.init)
+            var taps = [Double](repeating: .nan, count: w.count)
+            for oc in 0..<o { for t in 0..<9 { for ci in 0..<c { taps[(oc * 9 + t) * c + ci] = w[(oc * c + ci) * 9 + 8 - t] } } }
+            return Float64Reference([taps, w], as: self)   // and back again: the weights as they were
+        }
+    }
+}
