@@ -288,7 +288,7 @@ __kernel void affine_coupling_backward(__global const float* x, __global const f
     dh[o] = (1.0f - s) * (d * y2 + logdet_grad);
 }
 
-// Backward of scale · gaussian_log_density; see Backend.gaussianBackward.
+// Backward of scale · gaussian_log_density; see ElementOp.gaussianBackward.
 __kernel void gaussian_backward(__global const float* z, int zoff, __global const float* h,
                                 int moff, int loff, int rstride, int cols, float scale,
                                 __global float* dz, int dzoff, __global float* dh, int total)
@@ -944,7 +944,7 @@ __kernel void arena_update(__global float* p, __global const float* g, __global 
     }
 }
 
-// The narrow-output 3×3 lowering's weight re-layout in one launch (Backend.flipTaps3x3):
+// The narrow-output 3×3 lowering's weight re-layout in one launch (ElementOp.flipTaps3x3):
 // [O, C, 3, 3] ↔ [O, 9, C] with the taps flipped. Work-item i indexes dst.
 __kernel void flip_taps3x3(__global const float* src, __global float* dst, int c, int to_taps, int total)
 {

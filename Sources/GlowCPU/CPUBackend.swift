@@ -349,23 +349,6 @@ public final class CPUBackend: Backend {
         }
     }
 
-    public func affineCoupling(_ x: CPUBuffer, h: CPUBuffer, half: Int, cols: Int, reverse: Bool,
-                               y: CPUBuffer, logScale: CPUBuffer) throws {
-        profile.time(.elementwise) {
-            workers.forChunks(half * cols) { r in (y.pointer + r.lowerBound).update(from: x.pointer + r.lowerBound, count: r.count) }
-            forRows(half, cols) { i, js in
-                let x2 = x.pointer + (half + i) * cols, y2 = y.pointer + (half + i) * cols
-                let shift = h.pointer + (2 * i) * cols, raw = h.pointer + (2 * i + 1) * cols
-                let ls = logScale.pointer + i * cols
-                for j in js {
-                    let s = 1 / (1 + expf(-(raw[j] + 2)))
-                    y2[j] = reverse ? x2[j] / s - shift[j] : (x2[j] + shift[j]) * s
-                    ls[j] = logf(s)
-                }
-            }
-        }
-    }
-
     public func affineCouplingBackward(_ x: CPUBuffer, h: CPUBuffer, dy: CPUBuffer, half: Int, cols: Int, logdetGrad: Float,
                                        dx: CPUBuffer, dh: CPUBuffer) throws {
         profile.time(.elementwise) {
@@ -379,50 +362,6 @@ public final class CPUBackend: Backend {
                     o2[j] = d2[j] * s
                     dshift[j] = d2[j] * s
                     draw[j] = (1 - s) * (d2[j] * y2 + logdetGrad)
-                }
-            }
-        }
-    }
-
-    public func gaussianLogDensity(_ z: CPUBuffer, zOffset: Int, h: CPUBuffer, meanOffset: Int, logsOffset: Int,
-                                   rowStride: Int, rows: Int, cols: Int, out: CPUBuffer) throws {
-        let halfLog2Pi: Float = 0.91893853320467274178
-        profile.time(.elementwise) {
-            forRows(rows, cols) { r, js in
-                let zp = z.pointer + zOffset + r * cols, o = out.pointer + r * cols
-                let m = h.pointer + meanOffset + r * rowStride * cols, l = h.pointer + logsOffset + r * rowStride * cols
-                for j in js {
-                    let d = (zp[j] - m[j]) * expf(-l[j])
-                    o[j] = -halfLog2Pi - l[j] - 0.5 * d * d
-                }
-            }
-        }
-    }
-
-    public func gaussianSample(_ eps: CPUBuffer, h: CPUBuffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
-                               rows: Int, cols: Int, temperature: Float, z: CPUBuffer, zOffset: Int) throws {
-        profile.time(.elementwise) {
-            forRows(rows, cols) { r, js in
-                let e = eps.pointer + r * cols, o = z.pointer + zOffset + r * cols
-                let m = h.pointer + meanOffset + r * rowStride * cols, l = h.pointer + logsOffset + r * rowStride * cols
-                for j in js { o[j] = m[j] + expf(l[j]) * e[j] * temperature }
-            }
-        }
-    }
-
-    public func gaussianBackward(_ z: CPUBuffer, zOffset: Int, h: CPUBuffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
-                                 rows: Int, cols: Int, scale: Float, dz: CPUBuffer, dzOffset: Int, dh: CPUBuffer) throws {
-        profile.time(.elementwise) {
-            forRows(rows, cols) { r, js in
-                let zp = z.pointer + zOffset + r * cols, o = dz.pointer + dzOffset + r * cols
-                let mo = meanOffset + r * rowStride * cols, lo = logsOffset + r * rowStride * cols
-                for j in js {
-                    let l = h.pointer[lo + j]
-                    let diff = zp[j] - h.pointer[mo + j], e = expf(-2 * l)
-                    let g = -scale * diff * e
-                    o[j] = g
-                    dh.pointer[mo + j] = -g
-                    dh.pointer[lo + j] = scale * (diff * diff * e - 1)
                 }
             }
         }
@@ -571,7 +510,7 @@ public final class CPUBackend: Backend {
     // MARK: Splitting
 
     /// `CPUWorkers.forRows`.
-    private func forRows(_ rows: Int, _ cols: Int, _ body: (Int, Range<Int>) -> Void) {
+    func forRows(_ rows: Int, _ cols: Int, _ body: (Int, Range<Int>) -> Void) {
         workers.forRows(rows, cols, body)
     }
 

@@ -119,28 +119,11 @@ public protocol Backend: AnyObject {
 
     // MARK: Operations as data
 
-    /// Runs `op` (`ElementOp`: `scale`, `flipTaps3x3`, …) with `args` in the order its case
+    /// Runs `op` (`ElementOp`: `scale`, `flipTaps3x3`, the affine coupling, the Gaussian
+    /// log-density, sample and backward pass) with `args` in the order its case
     /// documents, the last the number of work-items. Callers use the typed entry points
     /// (ElementOp.swift), which order the arguments and check the buffers' extents.
     func run(_ op: ElementOp, _ args: [OpArgument<Buffer>]) throws
-
-    // MARK: Fused Glow operations
-
-    /// Affine coupling on the second half of a CNHW activation `x` with `2·half` channels.
-    /// `h` is the coupling network's output (`2·half` rows): shift in even rows, the raw
-    /// scale in odd rows, `s = sigmoid(raw + 2)`. Forward `y2 = (x2 + shift) · s`, reverse
-    /// `y2 = x2 / s - shift`; `y1 = x1` both ways. `logScale` (`half × cols`) receives
-    /// `log s` for the log-determinant.
-    func affineCoupling(_ x: Buffer, h: Buffer, half: Int, cols: Int, reverse: Bool,
-                        y: Buffer, logScale: Buffer) throws
-    /// Elementwise Gaussian log-density `log N(z; mean, exp(logs)²)` into `out` (`rows × cols`),
-    /// with `mean` row r at `h[meanOffset + r·rowStride·cols]` and `logs` row r at
-    /// `h[logsOffset + r·rowStride·cols]`.
-    func gaussianLogDensity(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int,
-                            rowStride: Int, rows: Int, cols: Int, out: Buffer) throws
-    /// `z = mean + exp(logs) · eps · temperature`, the same indexing of `h` as above.
-    func gaussianSample(_ eps: Buffer, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
-                        rows: Int, cols: Int, temperature: Float, z: Buffer, zOffset: Int) throws
 
     // MARK: Training
 
@@ -150,12 +133,6 @@ public protocol Backend: AnyObject {
     /// `draw = (1 - s) · (dy2 · y2 + logdetGrad)`, where `logdetGrad` is ∂loss/∂logdet.
     func affineCouplingBackward(_ x: Buffer, h: Buffer, dy: Buffer, half: Int, cols: Int, logdetGrad: Float,
                                 dx: Buffer, dh: Buffer) throws
-    /// The backward pass of `scale ·` `gaussianLogDensity` (same indexing of `h`): writes
-    /// `dz = -scale · (z - mean) · exp(-2·logs)`, and into `dh` at the mean and logs
-    /// positions `dmean = -dz`, `dlogs = scale · ((z - mean)² · exp(-2·logs) - 1)`.
-    func gaussianBackward(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
-                          rows: Int, cols: Int, scale: Float, dz: Buffer, dzOffset: Int, dh: Buffer) throws
-
     // MARK: Views, counters and the training step on the device
 
     /// The granularity, in floats, of `view` offsets (an OpenCL sub-buffer must start at the

@@ -51,13 +51,8 @@ public enum BackendOperation: String, CaseIterable, Sendable {
     case squeeze
     // Operations as data (`ElementOp`), all through one requirement
     case run
-    // Fused Glow operations
-    case affineCoupling
-    case gaussianLogDensity
-    case gaussianSample
     // Training
     case affineCouplingBackward
-    case gaussianBackward
     // Views, counters and the training step on the device
     case viewAlignment
     case view

@@ -155,39 +155,10 @@ extension KernelBackend {
                                      .int(total)], total: total)
     }
 
-    public func affineCoupling(_ x: Buffer, h: Buffer, half: Int, cols: Int, reverse: Bool,
-                               y: Buffer, logScale: Buffer) throws {
-        // The kernel also copies the first half (y1 = x1).
-        try elementwise(.affineCoupling, [.buffer(x), .buffer(h), .int(half), .int(cols), .int(reverse ? 1 : 0), .buffer(y),
-                                            .buffer(logScale), .int(half * cols)], total: half * cols)
-    }
-
-    public func gaussianLogDensity(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int,
-                                   rowStride: Int, rows: Int, cols: Int, out: Buffer) throws {
-        try elementwise(.gaussianLogDensity, [.buffer(z), .int(zOffset), .buffer(h), .int(meanOffset), .int(logsOffset),
-                                                 .int(rowStride), .int(cols), .buffer(out), .int(rows * cols)],
-                        total: rows * cols)
-    }
-
-    public func gaussianSample(_ eps: Buffer, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int,
-                               rows: Int, cols: Int, temperature: Float, z: Buffer, zOffset: Int) throws {
-        try elementwise(.gaussianSample, [.buffer(eps), .buffer(h), .int(meanOffset), .int(logsOffset), .int(rowStride),
-                                            .int(cols), .float(temperature), .buffer(z), .int(zOffset), .int(rows * cols)],
-                        total: rows * cols)
-    }
-
     public func affineCouplingBackward(_ x: Buffer, h: Buffer, dy: Buffer, half: Int, cols: Int,
                                        logdetGrad: Float, dx: Buffer, dh: Buffer) throws {
         try elementwise(.affineCouplingBackward, [.buffer(x), .buffer(h), .buffer(dy), .int(half), .int(cols), .float(logdetGrad),
                                                      .buffer(dx), .buffer(dh), .int(half * cols)], total: half * cols)
-    }
-
-    public func gaussianBackward(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int,
-                                 rowStride: Int, rows: Int, cols: Int, scale: Float, dz: Buffer, dzOffset: Int,
-                                 dh: Buffer) throws {
-        try elementwise(.gaussianBackward, [.buffer(z), .int(zOffset), .buffer(h), .int(meanOffset), .int(logsOffset),
-                                              .int(rowStride), .int(cols), .float(scale), .buffer(dz), .int(dzOffset), .buffer(dh),
-                                              .int(rows * cols)], total: rows * cols)
     }
 
     public func random(_ buffer: Buffer, offset: Int, count: Int, distribution: RandomDistribution,

@@ -1,30 +1,44 @@
 import GlowCore
 
-/// The self-test rows of the operations run as data (`ElementOp`), each with its Float64
-/// reference written out from the case's definition. A new `ElementOp` gets its case in the
-/// three switches below; `SelfTestTests` fails until every `ElementOp` has a row.
+/// Self-test rows of operations run as data (`ElementOp`), each with its Float64 reference
+/// written out from the case's definition: a new `ElementOp` gets its `Kind` here (or a row
+/// beside its family, as the coupling and Gaussian ones in FusedChecks.swift);
+/// `SelfTestTests` fails until every `ElementOp` has a row.
 public struct ElementOpCheck: OperationCheck {
-    /// The operation.
-    public let elementOp: ElementOp?
-    /// Elements (`scale`) or output channels (`flipTaps3x3`, with `size + 2` input channels).
+    /// The operations checked here.
+    public enum Kind: Sendable, CaseIterable {
+        /// `scale` at offsets, `size` elements.
+        case scale
+        /// `flipTaps3x3` both ways, O = `size`, C = `size + 2`.
+        case flipTaps3x3
+    }
+    /// Which operation.
+    public let kind: Kind
+    /// Elements (`scale`) or output channels (`flipTaps3x3`).
     public let size: Int
 
-    /// A check of `op` at `size`.
-    public init(_ op: ElementOp, size: Int) { elementOp = op; self.size = size }
+    /// A check of `kind` at `size`.
+    public init(_ kind: Kind, size: Int) { self.kind = kind; self.size = size }
 
-    /// The rows `SelfTest.operationChecks` runs: every operation at its sizes.
+    /// The rows `SelfTest.operationChecks` runs: every kind at its sizes.
     public static var rows: [ElementOpCheck] {
-        ElementOp.allCases.flatMap { op -> [ElementOpCheck] in
-            switch op {
-            case .scale: [ElementOpCheck(op, size: 301)]
-            case .flipTaps3x3: [1, 5, 13].map { ElementOpCheck(op, size: $0) }
+        Kind.allCases.flatMap { kind -> [ElementOpCheck] in
+            switch kind {
+            case .scale: [ElementOpCheck(kind, size: 301)]
+            case .flipTaps3x3: [1, 5, 13].map { ElementOpCheck(kind, size: $0) }
             }
         }
     }
 
+    public var elementOp: ElementOp? {
+        switch kind {
+        case .scale: .scale
+        case .flipTaps3x3: .flipTaps3x3
+        }
+    }
     public var operation: BackendOperation { .run }
     public var shape: String {
-        switch elementOp! {
+        switch kind {
         case .scale: "\(size)"
         case .flipTaps3x3: "\(size)×\(size + 2)×3×3 both ways"
         }
@@ -32,10 +46,10 @@ public struct ElementOpCheck: OperationCheck {
     /// Maps of one or two terms: relative to `max(|r|, 1)` (rounding there is absolute).
     public var measure: ErrorMeasure { .relative(floor: 1) }
     /// One Float32 rounding of an exact product and sum (`scale`); a permutation is exact.
-    public var tolerance: Double { elementOp == .scale ? 1e-6 : 0 }
+    public var tolerance: Double { kind == .scale ? 1e-6 : 0 }
 
     public func outputs<B: Backend>(on b: B) throws -> [[Float]] {
-        switch elementOp! {
+        switch kind {
         case .scale:   // at offsets, with a margin either side
             let x = try b.makeBuffer(SelfTestInputs.values(size + 2, stream: 20))
             let y = try b.nanFilled(size + 1)
@@ -52,7 +66,7 @@ public struct ElementOpCheck: OperationCheck {
     }
 
     public func float64Reference() -> Float64Reference? {
-        switch elementOp! {
+        switch kind {
         case .scale:
             let x = SelfTestInputs.values(size + 2, stream: 20).map(Double.init)
             return Float64Reference([[.nan] + x[2...].map { -1.5 * $0 + 0.25 }], as: self)

@@ -8,7 +8,8 @@ public struct AffineCouplingCheck: OperationCheck {
     public let half: Int, cols: Int
     /// Direction.
     public let reverse: Bool
-    public var operation: BackendOperation { .affineCoupling }
+    public var operation: BackendOperation { .run }
+    public var elementOp: ElementOp? { .affineCoupling }
     public var shape: String { "half \(half) × \(cols)\(reverse ? " reverse" : "")" }
     public var measure: ErrorMeasure { .relative(floor: 1) }
     public var tolerance: Double { 1e-5 }
@@ -61,7 +62,7 @@ public struct GaussianCheck: OperationCheck {
         /// `gaussianBackward`.
         case backward = "gaussianBackward"
 
-        var operation: BackendOperation {
+        var elementOp: ElementOp {
             switch self {
             case .logDensity: .gaussianLogDensity
             case .sample: .gaussianSample
@@ -75,7 +76,8 @@ public struct GaussianCheck: OperationCheck {
     public let interleaved: Bool
     /// `rows × cols` latent.
     public let rows: Int, cols: Int
-    public var operation: BackendOperation { kind.operation }
+    public var operation: BackendOperation { .run }
+    public var elementOp: ElementOp? { kind.elementOp }
     public var shape: String { "\(rows)×\(cols) \(interleaved ? "split" : "top") layout" }
     public var measure: ErrorMeasure { .relative(floor: 1) }
     public var tolerance: Double { 1e-5 }

@@ -76,6 +76,7 @@ public struct ReducedPrecisionCheck: OperationCheck {
     }
 
     public var operation: BackendOperation { check.operation }
+    public var elementOp: ElementOp? { check.elementOp }
     public var shape: String { check.shape + " tf32 n=\(terms)" }
     public var measure: ErrorMeasure { .componentwise }
     public var tolerance: Double { TF32Tolerance.componentwise(terms: terms) }

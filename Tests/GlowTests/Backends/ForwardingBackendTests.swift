@@ -57,19 +57,9 @@ final class ForwardingBackendTests: XCTestCase {
         case .rowDots: try b.rowDots(v[0], v[1], rows: 2, cols: 3, out: v[2])
         case .sampleSums: try b.sampleSums(v[0], xOffset: 0, rows: 2, images: 2, spatial: 2, out: v[1], accumulate: false)
         case .squeeze: try b.squeeze(v[0], y: v[1], channels: 1, images: 1, height: 2, width: 2, inverse: false)
-        case .affineCoupling: try b.affineCoupling(v[0], h: v[1], half: 1, cols: 3, reverse: false, y: v[2], logScale: v[3])
-        case .gaussianLogDensity:
-            try b.gaussianLogDensity(v[0], zOffset: 0, h: v[1], meanOffset: 0, logsOffset: 3, rowStride: 2, rows: 1, cols: 3,
-                                     out: v[2])
-        case .gaussianSample:
-            try b.gaussianSample(v[0], h: v[1], meanOffset: 0, logsOffset: 3, rowStride: 2, rows: 1, cols: 3, temperature: 1,
-                                 z: v[2], zOffset: 0)
         case .run: try b.run(.scale, [.buffer(v[0]), .int(0), .float(2), .float(1), .buffer(v[1]), .int(0), .int(4)])
         case .affineCouplingBackward:
             try b.affineCouplingBackward(v[0], h: v[1], dy: v[2], half: 1, cols: 3, logdetGrad: 1, dx: v[3], dh: v[4])
-        case .gaussianBackward:
-            try b.gaussianBackward(v[0], zOffset: 0, h: v[1], meanOffset: 0, logsOffset: 3, rowStride: 2, rows: 1, cols: 3,
-                                   scale: 1, dz: v[2], dzOffset: 0, dh: v[3])
         case .viewAlignment: _ = b.viewAlignment
         case .view: _ = try b.view(of: v[0], offset: 0, count: 4)
         case .counters: _ = b.counters

@@ -151,34 +151,9 @@ class ForwardingBackend<Inner: Backend>: Backend {
 
     // MARK: Fused Glow operations
 
-    func affineCoupling(_ x: Buffer, h: Buffer, half: Int, cols: Int, reverse: Bool, y: Buffer, logScale: Buffer) throws {
-        forwarding(.affineCoupling)
-        try inner.affineCoupling(x, h: h, half: half, cols: cols, reverse: reverse, y: y, logScale: logScale)
-    }
-    func gaussianLogDensity(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int, rows: Int,
-                            cols: Int, out: Buffer) throws {
-        forwarding(.gaussianLogDensity)
-        try inner.gaussianLogDensity(z, zOffset: zOffset, h: h, meanOffset: meanOffset, logsOffset: logsOffset, rowStride: rowStride,
-                                     rows: rows, cols: cols, out: out)
-    }
-    func gaussianSample(_ eps: Buffer, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int, rows: Int, cols: Int,
-                        temperature: Float, z: Buffer, zOffset: Int) throws {
-        forwarding(.gaussianSample)
-        try inner.gaussianSample(eps, h: h, meanOffset: meanOffset, logsOffset: logsOffset, rowStride: rowStride, rows: rows,
-                                 cols: cols, temperature: temperature, z: z, zOffset: zOffset)
-    }
-
-    // MARK: Training
-
     func affineCouplingBackward(_ x: Buffer, h: Buffer, dy: Buffer, half: Int, cols: Int, logdetGrad: Float, dx: Buffer, dh: Buffer) throws {
         forwarding(.affineCouplingBackward)
         try inner.affineCouplingBackward(x, h: h, dy: dy, half: half, cols: cols, logdetGrad: logdetGrad, dx: dx, dh: dh)
-    }
-    func gaussianBackward(_ z: Buffer, zOffset: Int, h: Buffer, meanOffset: Int, logsOffset: Int, rowStride: Int, rows: Int,
-                          cols: Int, scale: Float, dz: Buffer, dzOffset: Int, dh: Buffer) throws {
-        forwarding(.gaussianBackward)
-        try inner.gaussianBackward(z, zOffset: zOffset, h: h, meanOffset: meanOffset, logsOffset: logsOffset, rowStride: rowStride,
-                                   rows: rows, cols: cols, scale: scale, dz: dz, dzOffset: dzOffset, dh: dh)
     }
 
     // MARK: Views, counters and the training step on the device
