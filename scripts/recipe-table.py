@@ -3,10 +3,12 @@
 
 Usage: recipe-table.py [--png OUT.png] [--title T] RUN_DIR[=LABEL] ...
 
-Per run: the test bpd of its last evaluation, the train bpd at the end (mean of the last
-20 steps), the largest rise (how far the 20-step mean train bpd climbed above its lowest
-value so far, after step 50), and the steps clipped and skipped. With --png, the 20-step
-mean train bpd of every run against the step (needs matplotlib)."""
+Per run: the test bpd of its first evaluation at or after step 300 (a periodic one, when the
+run had them) and of its last, the train bpd at the end (mean of the last 20 steps), the
+largest rise (how far the 20-step mean train bpd climbed above its lowest value so far)
+after step 50 and after the warm-up (--warmup, default 200 steps: issue 17's measure), each
+with its step, and the steps clipped and skipped. With --png, the 20-step mean train bpd of
+every run against the step (needs matplotlib)."""
 import json
 import sys
 
@@ -31,20 +33,29 @@ def rolling(values, n=20):
     return out
 
 
-def summary(rows):
-    bpd = [r["train_bpd"] for r in rows if r.get("train_bpd") is not None]
-    mean = rolling(bpd)
-    rise, low = 0.0, float("inf")
+def largest_rise(mean, after):
+    """(rise, step): the largest climb of `mean` above its lowest value so far, at steps
+    past `after` (the lowest value counts every step before)."""
+    best, low = (0.0, None), float("inf")
     for i, m in enumerate(mean):
         low = min(low, m)
-        if i >= 50:
-            rise = max(rise, m - low)
-    tests = [r["test_bpd"] for r in rows if r.get("test_bpd") is not None]
+        if i >= after and m - low > best[0]:
+            best = (m - low, i + 1)
+    return best
+
+
+def summary(rows, warmup=200):
+    bpd = [r["train_bpd"] for r in rows if r.get("train_bpd") is not None]
+    mean = rolling(bpd)
+    tests = [(r["step"], r["test_bpd"]) for r in rows if r.get("test_bpd") is not None]
+    at300 = [t for step, t in tests if step >= 300]
     return {
         "steps": len(rows),
-        "test": tests[-1] if tests else None,
+        "test": tests[-1][1] if tests else None,
+        "test300": at300[0] if at300 and len(tests) > 1 else None,
         "train": mean[-1] if mean else None,
-        "rise": rise,
+        "rise": largest_rise(mean, 50),
+        "rise_warm": largest_rise(mean, warmup),
         "clipped": sum(1 for r in rows if r.get("clipped")),
         "skipped": sum(1 for r in rows if r.get("skipped")),
         "curve": mean,
@@ -53,10 +64,12 @@ def summary(rows):
 
 def main():
     args = sys.argv[1:]
-    png, title = None, ""
+    png, title, warmup = None, "", 200
     while args and args[0].startswith("--"):
         if args[0] == "--png":
             png, args = args[1], args[2:]
+        elif args[0] == "--warmup":
+            warmup, args = int(args[1]), args[2:]
         elif args[0] == "--title":
             title, args = args[1], args[2:]
         else:
@@ -64,12 +77,15 @@ def main():
     runs = []
     for a in args:
         path, _, label = a.partition("=")
-        runs.append((label or path.rstrip("/").split("/")[-1], summary(load(path))))
-    print("| setting | steps | test bpd | train bpd (last 20) | largest rise | clipped | skipped |")
-    print("|---|---|---|---|---|---|---|")
+        runs.append((label or path.rstrip("/").split("/")[-1], summary(load(path), warmup)))
+    print("| setting | steps | test bpd at 300 | test bpd at the end | train bpd (last 20) | largest rise after step 50 "
+          f"| after warm-up ({warmup}) | clipped | skipped |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    fmt = lambda v: f"{v:.3f}" if v is not None else "—"
     for label, s in runs:
-        test = f"{s['test']:.3f}" if s["test"] is not None else "—"
-        print(f"| {label} | {s['steps']} | {test} | {s['train']:.3f} | {s['rise']:.2f} | {s['clipped']} | {s['skipped']} |")
+        rise, warm = s["rise"], s["rise_warm"]
+        print(f"| {label} | {s['steps']} | {fmt(s['test300'])} | {fmt(s['test'])} | {s['train']:.3f} "
+              f"| {rise[0]:.2f} (step {rise[1]}) | {warm[0]:.2f} (step {warm[1]}) | {s['clipped']} | {s['skipped']} |")
     if png:
         import matplotlib
         matplotlib.use("Agg")
