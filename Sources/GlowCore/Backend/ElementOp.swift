@@ -119,7 +119,9 @@ extension Backend {
                                y: Buffer, logScale: Buffer) throws {
         let total = try elements(half, cols, .affineCoupling)
         guard total > 0 else { return }
-        for b in [x, h, y] { try requireExtent(b, 0, 2 * total, .affineCoupling) }
+        try requireExtent(x, 0, 2 * total, .affineCoupling)
+        try requireExtent(h, 0, 2 * total, .affineCoupling)
+        try requireExtent(y, 0, 2 * total, .affineCoupling)
         try requireExtent(logScale, 0, total, .affineCoupling)
         try run(.affineCoupling, [.buffer(x), .buffer(h), .int(half), .int(cols), .int(reverse ? 1 : 0), .buffer(y),
                                   .buffer(logScale), .int(total)])

@@ -12,7 +12,6 @@ final class ElementOpTests: XCTestCase {
             let kinds = KernelSignatures.all[op.kernelName]
             XCTAssertNotNil(kinds, "\(op.name): kernels.cl has no kernel \(op.kernelName)")
             XCTAssertEqual(kinds?.last, .int, "\(op.name): the kernel's last argument counts the work-items")
-            XCTAssertEqual(Kernel(op).name, op.kernelName)
         }
         XCTAssertEqual(ElementOp.flipTaps3x3.name, "flipTaps3x3")
     }
