@@ -5,6 +5,9 @@ import Foundation
 final class Progress {
     let total: Int
     let label: String
+    /// Work already done when the bar started (the step a resumed run starts from): the ETA
+    /// is the time per unit done since then, times the units left.
+    let first: Int
     let start = Date()
     let isTerminal = isatty(STDOUT_FILENO) != 0
     private var lastPlain = Date.distantPast
@@ -13,7 +16,9 @@ final class Progress {
     /// When set, the ETA is never later than this (a time budget such as `train --minutes`).
     var deadline: Date?
 
-    init(total: Int, label: String, deadline: Date? = nil) { self.total = total; self.label = label; self.deadline = deadline }
+    init(total: Int, label: String, first: Int = 0, deadline: Date? = nil) {
+        self.total = total; self.label = label; self.first = first; self.deadline = deadline
+    }
 
     /// Redraws with `done` of `total` finished and `detail` after the bar; `force` prints a
     /// plain line even when one was printed recently.
@@ -21,7 +26,7 @@ final class Progress {
         if InProcessRanks.isQuietThread { return }
         let now = Date()
         let elapsed = now.timeIntervalSince(start)
-        var eta = done > 0 ? elapsed / Double(done) * Double(max(total - done, 0)) : .nan
+        var eta = done > first ? elapsed / Double(done - first) * Double(max(total - done, 0)) : .nan
         if let deadline { eta = min(eta.isNaN ? .infinity : eta, max(0, deadline.timeIntervalSince(now))) }
         if isTerminal {
             if !force && now.timeIntervalSince(lastDraw) < 0.1 && done < total { return }

@@ -35,10 +35,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Zero pixels added on each side (MNIST --pad 2 gives 32×32).") var pad: Int?
 
     @Option(help: "adam or adamax (default: the configuration's recipe, or the training state's with --resume).") var optimizer: String?
-    @Option(help: "Peak learning rate (default: the recipe's, with its optimizer; else 1e-3).") var lr: Double?
-    @Option(help: "Steps of linear learning-rate warm-up.") var warmup: Int = 200
-    @Option(help: "Decay of Adam's second moment (Adamax's infinity norm). (default: 0.999)") var beta2: Double?
-    @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50 (default: the recipe's, with its optimizer; else auto).")
+    @Option(help: "Peak learning rate (default: the recipe's, with its optimizer; else 1e-3; with --resume, the training state's).") var lr: Double?
+    @Option(help: "Steps of linear learning-rate warm-up (default: 200, or the training state's with --resume).") var warmup: Int?
+    @Option(help: "Decay of Adam's second moment (Adamax's infinity norm) (default: 0.999, or the training state's with --resume).") var beta2: Double?
+    @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50 (default: the recipe's, with its optimizer; else auto; with --resume, the training state's).")
     var clip: String?
     @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
     @Flag(help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 10 steps; at most 4 times).")
@@ -177,9 +177,19 @@ struct TrainCommand: ParsableCommand {
         let optName = optimizer ?? resumed?.state.metadata["optimizer"] ?? recipe.kind.rawValue
         guard let kind = OptimizerConfig.Kind(rawValue: optName) else { throw GlowError("--optimizer \(optName): expected adam or adamax") }
         let fromRecipe = kind == recipe.kind
-        opt.kind = kind; opt.learningRate = lr ?? (fromRecipe ? recipe.learningRate : 1e-3); opt.warmup = warmup; opt.ema = ema
-        if let beta2 { opt.beta2 = beta2 }
-        let clip = self.clip ?? (fromRecipe ? recipe.clip : "auto")
+        // A resumed run continues with the settings its training state records (states
+        // written before they were recorded fall back to the defaults, as then).
+        let saved = resumed?.state.metadata ?? [:]
+        func savedNumber<T: LosslessStringConvertible>(_ key: String) throws -> T? {
+            guard let text = saved[key] else { return nil }
+            guard let value = T(text) else { throw GlowError("\(out)/training-state.safetensors: its \(key) \"\(text)\" is not a number") }
+            return value
+        }
+        opt.kind = kind; opt.ema = ema
+        opt.learningRate = try lr ?? savedNumber("lr") ?? (fromRecipe ? recipe.learningRate : 1e-3)
+        opt.warmup = try warmup ?? savedNumber("warmup") ?? 200
+        if let b: Double = try beta2 ?? savedNumber("beta2") { opt.beta2 = b }
+        let clip = self.clip ?? saved["clip"] ?? (fromRecipe ? recipe.clip : "auto")
         switch clip {
         case "auto": opt.adaptiveClip = true
         case "none": break
@@ -314,7 +324,7 @@ struct TrainCommand: ParsableCommand {
             }
         }
 
-        let progress = Progress(total: totalSteps, label: "train", deadline: minutes.map { Date().addingTimeInterval($0 * 60) })
+        let progress = Progress(total: totalSteps, label: "train", first: trainer.step, deadline: minutes.map { Date().addingTimeInterval($0 * 60) })
         let outcome = try run.run { event in
             switch event {
             case let .skipped(r):

@@ -62,6 +62,19 @@ extension OptimizerConfig {
     public static func recipe(for configuration: String) -> (kind: Kind, learningRate: Double, clip: String) {
         configuration == "mnist" ? (.adam, 1e-3, "auto") : (.adamax, 1e-3, "auto")
     }
+
+    /// The clipping as `train --clip` spells it: `auto:K`, `none` or the norm.
+    public var clipSetting: String {
+        adaptiveClip ? "auto:\(adaptiveClipFactor)" : clip.map { "\($0)" } ?? "none"
+    }
+
+    /// The settings a training state records beside the optimizer's kind (`lr`, `beta2`,
+    /// `warmup`, `clip`), so that a resumed run continues with them unless told otherwise,
+    /// even where a later release changes a default. Doubles print so that they read back
+    /// exactly.
+    public var savedSettings: [String: String] {
+        ["lr": "\(learningRate)", "beta2": "\(beta2)", "warmup": "\(warmup)", "clip": clipSetting]
+    }
 }
 
 public final class Optimizer<B: Backend> {

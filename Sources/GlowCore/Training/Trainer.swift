@@ -302,6 +302,7 @@ public final class Trainer<B: Backend> {
                                            "optimizer": optimizer.config.kind.rawValue,
                                            "spike_guard": spikeGuard.metadata])
         if let recovery { f.metadata["recovery"] = recovery.metadata }
+        f.metadata.merge(optimizer.config.savedSettings) { old, _ in old }
         try optimizer.state(into: &f)
         return f
     }
