@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """The table and curves of docs/training.md from training runs' metrics.jsonl files.
 
-Usage: recipe-table.py [--png OUT.png] [--title T] RUN_DIR[=LABEL] ...
+Usage: recipe-table.py [--png OUT.png] [--title T] [--warmup N] [--until S] RUN_DIR[=LABEL] ...
 
 Per run: the test bpd of its first evaluation at or after step 300 (a periodic one, when the
 run had them) and of its last, the train bpd at the end (mean of the last 20 steps), the
 largest rise (how far the 20-step mean train bpd climbed above its lowest value so far)
 after step 50 and after the warm-up (--warmup, default 200 steps: issue 17's measure), each
 with its step, and the steps clipped and skipped. With --png, the 20-step mean train bpd of
-every run against the step (needs matplotlib)."""
+every run against the step (needs matplotlib). --until S compares runs over their first S
+steps only (a longer run then reads as it stood at step S)."""
 import json
 import sys
 
@@ -64,12 +65,14 @@ def summary(rows, warmup=200):
 
 def main():
     args = sys.argv[1:]
-    png, title, warmup = None, "", 200
+    png, title, warmup, until = None, "", 200, None
     while args and args[0].startswith("--"):
         if args[0] == "--png":
             png, args = args[1], args[2:]
         elif args[0] == "--warmup":
             warmup, args = int(args[1]), args[2:]
+        elif args[0] == "--until":
+            until, args = int(args[1]), args[2:]
         elif args[0] == "--title":
             title, args = args[1], args[2:]
         else:
@@ -77,15 +80,17 @@ def main():
     runs = []
     for a in args:
         path, _, label = a.partition("=")
-        runs.append((label or path.rstrip("/").split("/")[-1], summary(load(path), warmup)))
+        rows = [r for r in load(path) if until is None or r.get("step", 0) <= until]
+        runs.append((label or path.rstrip("/").split("/")[-1], summary(rows, warmup)))
     print("| setting | steps | test bpd at 300 | test bpd at the end | train bpd (last 20) | largest rise after step 50 "
           f"| after warm-up ({warmup}) | clipped | skipped |")
     print("|---|---|---|---|---|---|---|---|---|")
     fmt = lambda v: f"{v:.3f}" if v is not None else "—"
+    at = lambda r: f"{r[0]:.2f} (step {r[1]})" if r[1] is not None else "none"
     for label, s in runs:
         rise, warm = s["rise"], s["rise_warm"]
         print(f"| {label} | {s['steps']} | {fmt(s['test300'])} | {fmt(s['test'])} | {s['train']:.3f} "
-              f"| {rise[0]:.2f} (step {rise[1]}) | {warm[0]:.2f} (step {warm[1]}) | {s['clipped']} | {s['skipped']} |")
+              f"| {at(rise)} | {at(warm)} | {s['clipped']} | {s['skipped']} |")
     if png:
         import matplotlib
         matplotlib.use("Agg")
