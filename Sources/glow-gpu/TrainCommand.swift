@@ -40,6 +40,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Decay of Adam's second moment (Adamax's infinity norm) (default: 0.999, or the training state's with --resume).") var beta2: Double?
     @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50 (default: the recipe's, with its optimizer; else auto; with --resume, the training state's).")
     var clip: String?
+    @Option(name: .customLong("skip-run"), help: "Under --clip auto: after N steps skipped in a row for their norm, clip the next instead of skipping it, so weights that give every batch a huge gradient are corrected rather than frozen (default: no limit, or the training state's with --resume).")
+    var skipRun: Int?
     @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
     @Flag(help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 10 steps; at most 4 times).")
     var recover = false
@@ -189,6 +191,7 @@ struct TrainCommand: ParsableCommand {
         opt.learningRate = try lr ?? savedNumber("lr") ?? (fromRecipe ? recipe.learningRate : 1e-3)
         opt.warmup = try warmup ?? savedNumber("warmup") ?? 200
         if let b: Double = try beta2 ?? savedNumber("beta2") { opt.beta2 = b }
+        opt.skipRun = try skipRun ?? savedNumber("skip_run")
         let clip = self.clip ?? saved["clip"] ?? (fromRecipe ? recipe.clip : "auto")
         switch clip {
         case "auto": opt.adaptiveClip = true
@@ -307,6 +310,7 @@ struct TrainCommand: ParsableCommand {
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
             + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip "
             + (opt.adaptiveClip ? "auto:\(opt.adaptiveClipFactor.formatted())" : opt.clip.map { "\($0)" } ?? "none")
+            + (opt.skipRun.map { ", skip-run \($0)" } ?? "")
             + (recover ? ", recover" : "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if trainer.step >= totalSteps {

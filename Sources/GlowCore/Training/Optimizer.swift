@@ -24,6 +24,9 @@ public struct OptimizerConfig: Sendable, Equatable {
     /// Under `adaptiveClip`: clip at this multiple of the recent median norm, and skip above
     /// ten times it.
     public var adaptiveClipFactor: Double = 2
+    /// Under `adaptiveClip`: after this many steps skipped in a row for their norm, clip the
+    /// next instead of skipping it (`SpikeGuard.skipRun`; nil: no limit).
+    public var skipRun: Int? = nil
     /// Decay of the exponential moving average of the weights (nil: none).
     public var ema: Double? = nil
 
@@ -45,6 +48,7 @@ public struct OptimizerConfig: Sendable, Equatable {
         if !(adaptiveClipFactor > 1 && adaptiveClipFactor.isFinite) {
             throw GlowError("\(Setting.clip) auto:\(adaptiveClipFactor): the multiple of the median must be above 1")
         }
+        if let r = skipRun, r < 0 { throw GlowError.invalid(.skipRun, value: "\(r)", expected: "must be 0 or more") }
         if let e = ema, !(e > 0 && e < 1) { throw GlowError.invalid(.ema, value: "\(e)", expected: "must be in (0, 1), e.g. 0.999") }
     }
 }
@@ -69,11 +73,13 @@ extension OptimizerConfig {
     }
 
     /// The settings a training state records beside the optimizer's kind (`lr`, `beta2`,
-    /// `warmup`, `clip`), so that a resumed run continues with them unless told otherwise,
+    /// `warmup`, `clip`, and `skip_run` when set), so that a resumed run continues with them unless told otherwise,
     /// even where a later release changes a default. Doubles print so that they read back
     /// exactly.
     public var savedSettings: [String: String] {
-        ["lr": "\(learningRate)", "beta2": "\(beta2)", "warmup": "\(warmup)", "clip": clipSetting]
+        var settings = ["lr": "\(learningRate)", "beta2": "\(beta2)", "warmup": "\(warmup)", "clip": clipSetting]
+        if let skipRun { settings["skip_run"] = "\(skipRun)" }
+        return settings
     }
 }
 

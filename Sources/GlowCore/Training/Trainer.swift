@@ -99,6 +99,7 @@ public final class Trainer<B: Backend> {
         recordsSteps = backend.recordsWork && communicator.size == 1 && model.config.classes == 0
         spikeGuard.clipFactor = Float(optimizer.adaptiveClipFactor)
         spikeGuard.skipFactor = 10 * spikeGuard.clipFactor
+        spikeGuard.skipRun = optimizer.skipRun
     }
 
     /// Indices of the images of step `s` over all ranks (`globalBatch` of them): epoch e
@@ -267,7 +268,7 @@ public final class Trainer<B: Backend> {
         // A step skipped for its norm alone is not counted towards `maxSkips`.
         let finite = values.norm.isFinite && loss.isFinite
         if finite { consecutiveSkips = 0 } else { consecutiveSkips += 1 }
-        if optimizer.config.adaptiveClip { spikeGuard.add(norm: values.norm) }
+        if optimizer.config.adaptiveClip { spikeGuard.add(norm: values.norm, skipped: !values.applied) }
         step += 1
         var report = StepReport(step: s, bpd: bpd, gradientNorm: norm, learningRate: lr, skipped: !values.applied,
                                 seconds: Date().timeIntervalSince(t0), allReduceSeconds: exchangeSeconds)

@@ -17,11 +17,15 @@ final class FaultyBackend<Inner: Backend>: ForwardingBackend<Inner> {
         /// The `spikeCall`-th `stepDecide` (1-based) sees Σ g² scaled by `spikeFactor²`: a
         /// gradient norm `spikeFactor` times the step's own, as a loss explosion gives.
         case normSpike
+        /// Like `normSpike`, for the `spikeCall`-th and the next `spikeRunLength − 1` calls: weights
+        /// that give every batch a huge gradient.
+        case normSpikeRun
     }
 
     /// The `stepDecide` call that `normSpike` corrupts, and by how much it scales the norm.
     static var spikeCall: Int { 13 }
     static var spikeFactor: Float { 1000 }
+    static var spikeRunLength: Int { 4 }
     private var decisions = 0
 
     let fault: Fault
@@ -31,7 +35,9 @@ final class FaultyBackend<Inner: Backend>: ForwardingBackend<Inner> {
 
     override func stepDecide(record: Buffer, scalars: Buffer) throws {
         decisions += 1
-        if fault == .normSpike && decisions == Self.spikeCall {
+        let spiked = fault == .normSpike ? decisions == Self.spikeCall
+            : fault == .normSpikeRun && (Self.spikeCall..<Self.spikeCall + Self.spikeRunLength).contains(decisions)
+        if spiked {
             var r = try inner.download(record, offset: 0, count: 1)
             r[0] *= Self.spikeFactor * Self.spikeFactor
             try inner.upload(r, to: record, offset: 0)

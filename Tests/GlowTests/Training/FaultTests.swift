@@ -329,18 +329,19 @@ final class FaultTests: XCTestCase {
     }
 
     /// The optimizer's settings travel in the training state: a run started with a learning
-    /// rate, β2, warm-up and clipping that are not the defaults, and resumed with none of
+    /// rate, β2, warm-up, clipping and skip limit that are not the defaults, and resumed with none of
     /// them given, ends bitwise equal to the same run never interrupted; a setting given
     /// with --resume still wins (and so the run then differs).
     func testResumeKeepsTheOptimizerSettingsOfTheTrainingState() throws {
-        let settings = ["--lr", "0.0007", "--beta2", "0.99", "--warmup", "3", "--clip", "auto:1.5"]
+        let settings = ["--lr", "0.0007", "--beta2", "0.99", "--warmup", "3", "--clip", "auto:1.5", "--skip-run", "1"]
         let reference = dir("settings-reference"), resumed = dir("settings-resumed"), changed = dir("settings-changed")
         try runOK(trainArgs(reference, steps: 5, settings))
         try runOK(trainArgs(resumed, steps: 2, settings))
         let state = try SafeTensorsFile.read(path: resumed + "/training-state.safetensors").metadata
-        XCTAssertEqual([state["lr"], state["beta2"], state["warmup"], state["clip"]], ["0.0007", "0.99", "3", "auto:1.5"])
+        XCTAssertEqual([state["lr"], state["beta2"], state["warmup"], state["clip"], state["skip_run"]],
+                       ["0.0007", "0.99", "3", "auto:1.5", "1"])
         let r = try runOK(trainArgs(resumed, steps: 5, ["--resume"]))
-        XCTAssertTrue(r.stdout.contains("lr 0.0007 β2 0.99 warm-up 3, clip auto:1.5"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("lr 0.0007 β2 0.99 warm-up 3, clip auto:1.5, skip-run 1"), r.stdout)
         try assertSameRun(resumed, reference)
         try runOK(trainArgs(changed, steps: 2, settings))
         try runOK(trainArgs(changed, steps: 5, ["--resume", "--beta2", "0.999"]))

@@ -39,6 +39,64 @@ final class SpikeGuardTests: XCTestCase {
         XCTAssertEqual(h.recent, [])
     }
 
+    /// `skipRun`: after that many steps skipped in a row for their norm the skip threshold is
+    /// off (the clip stays), and the first applied step turns it back on; the count travels in
+    /// the metadata, and metadata without it (older states) reads as none.
+    func testSkipRunTurnsTheSkipOffAfterThatManySkipsInARow() throws {
+        var g = SpikeGuard(); g.skipRun = 2
+        for _ in 0..<10 { g.add(norm: 1) }
+        XCTAssertEqual(g.thresholds.skip, 20)
+        g.add(norm: 100, skipped: true)
+        XCTAssertEqual(g.thresholds.skip, 20, "one skip in a row")
+        g.add(norm: 100, skipped: true)
+        XCTAssertEqual(g.skipsInARow, 2)
+        XCTAssertEqual(g.thresholds.skip, 0, "two in a row: the next is clipped, not skipped")
+        XCTAssertEqual(g.thresholds.clip, 2)
+        var h = SpikeGuard(); h.skipRun = 2
+        try h.restore(metadata: g.metadata, source: "state")
+        XCTAssertEqual(h, g)
+        XCTAssertTrue(g.metadata.hasSuffix(";2"), g.metadata)
+        g.add(norm: .nan, skipped: true)
+        XCTAssertEqual(g.skipsInARow, 2, "a step skipped for a non-finite norm does not count")
+        g.add(norm: 100, skipped: false)
+        XCTAssertEqual(g.skipsInARow, 0)
+        XCTAssertGreaterThan(g.thresholds.skip, 0, "an applied step turns the skip back on")
+        try h.restore(metadata: "3f800000", source: "old")
+        XCTAssertEqual(h.skipsInARow, 0)
+        XCTAssertThrowsError(try h.restore(metadata: "3f800000;x", source: "run/training-state.safetensors")) {
+            XCTAssert("\($0)".contains("spike_guard ends in \";x\""), "\($0)")
+        }
+    }
+
+    /// A trainer under `--clip auto` meeting four spiked steps in a row (norms 1,000 times
+    /// their own, steps 12–15): without a limit it skips all four; with `skipRun` 2 it skips
+    /// two, clips the third (applied, no skip threshold) and skips the fourth.
+    func testTrainerClipsAfterSkipRunSkipsInARow() throws {
+        let cpu = TestBackends.cpu
+        let train = try ImageTransform.resizeArea(try IDXReader.load(directory: TrainingTests.mnist, split: "train")
+            .subset(Array(0..<200)), to: 8)
+        for skipRun in [nil, 2] as [Int?] {
+            var opt = OptimizerConfig(); opt.warmup = 2; opt.adaptiveClip = true; opt.skipRun = skipRun
+            let t = try Trainer(model: try Glow(config: try GlowConfig.named("tiny"), backend: FaultyBackend(cpu, fault: .normSpikeRun),
+                                                seed: 7), optimizer: opt, data: train, batch: 8, seed: 7, memory: .store)
+            try t.initialize()
+            var skipped: [Int] = [], clipped: [Int] = []
+            for s in 0..<18 {
+                let r = try t.trainStep()
+                if r.skipped { skipped.append(s) }
+                if r.clipped { clipped.append(s) }
+                if skipRun != nil && s == 14 { XCTAssertNil(r.skipThreshold, "the third spiked step cannot be skipped") }
+            }
+            let first = FaultyBackend<CPUBackend>.spikeCall - 1
+            if skipRun == nil {
+                XCTAssertEqual(skipped, Array(first..<first + 4))
+            } else {
+                XCTAssertEqual(skipped, [first, first + 1, first + 3])
+                XCTAssertTrue(clipped.contains(first + 2), "\(clipped)")
+            }
+        }
+    }
+
     /// On every backend, a norm above the skip threshold skips the step like a non-finite one,
     /// one below it is clipped as before.
     func testStepDecideSkipsAboveTheThreshold() throws {
