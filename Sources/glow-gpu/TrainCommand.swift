@@ -308,8 +308,7 @@ struct TrainCommand: ParsableCommand {
             + "\(cfg.permutation.rawValue)\(cfg.lu ? "+LU" : "") learn_top=\(cfg.learnTop) n_bits=\(cfg.nBits), \(params) parameters")
         print("  data \(dataset): \(trainSet.count) train, \(testSet.map { "\($0.count) test images" } ?? "no test images (--no-test)"); "
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
-            + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip "
-            + (opt.adaptiveClip ? "auto:\(opt.adaptiveClipFactor.formatted())" : opt.clip.map { "\($0)" } ?? "none")
+            + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip \(opt.clipSetting)"
             + (opt.skipRun.map { ", skip-run \($0)" } ?? "")
             + (recover ? ", recover" : "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")

@@ -67,15 +67,17 @@ extension OptimizerConfig {
         configuration == "mnist" ? (.adam, 1e-3, "auto") : (.adamax, 1e-3, "auto")
     }
 
-    /// The clipping as `train --clip` spells it: `auto:K`, `none` or the norm.
+    /// The clipping as `train --clip` spells it: `auto:K`, `none` or the norm (a whole K
+    /// without its ".0"; every value reads back exactly).
     public var clipSetting: String {
-        adaptiveClip ? "auto:\(adaptiveClipFactor)" : clip.map { "\($0)" } ?? "none"
+        let k = adaptiveClipFactor
+        return adaptiveClip ? "auto:" + (k == k.rounded() && abs(k) < 1e15 ? "\(Int(k))" : "\(k)") : clip.map { "\($0)" } ?? "none"
     }
 
     /// The settings a training state records beside the optimizer's kind (`lr`, `beta2`,
-    /// `warmup`, `clip`, and `skip_run` when set), so that a resumed run continues with them unless told otherwise,
-    /// even where a later release changes a default. Doubles print so that they read back
-    /// exactly.
+    /// `warmup`, `clip`, and `skip_run` when set), so that a resumed run continues with them
+    /// unless told otherwise, even where a later release changes a default. Doubles print so
+    /// that they read back exactly.
     public var savedSettings: [String: String] {
         var settings = ["lr": "\(learningRate)", "beta2": "\(beta2)", "warmup": "\(warmup)", "clip": clipSetting]
         if let skipRun { settings["skip_run"] = "\(skipRun)" }
