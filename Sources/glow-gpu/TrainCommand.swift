@@ -40,11 +40,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Decay of Adam's second moment (Adamax's infinity norm) (default: 0.999, or the training state's with --resume).") var beta2: Double?
     @Option(help: "Gradient clipping: auto (clip at 2× the median global norm of the last 100 steps, skip a step above 20×), auto:K (K× and 10·K×), none, or a fixed norm such as 50 (default: the recipe's, with its optimizer; else auto; with --resume, the training state's).")
     var clip: String?
-    @Option(name: .customLong("skip-run"), help: "Under --clip auto: after N steps skipped in a row for their norm, clip the next instead of skipping it, so weights that give every batch a huge gradient are corrected rather than frozen (default: no limit, or the training state's with --resume).")
-    var skipRun: Int?
-    @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999).") var ema: Double?
-    @Flag(help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 10 steps; at most 4 times).")
-    var recover = false
+    @Option(name: .customLong("skip-run"), help: "Under --clip auto: after N steps skipped in a row for their norm, clip the next instead of skipping it, so weights that give every batch a huge gradient are corrected rather than frozen; none: no limit (default: 1, or the training state's with --resume).")
+    var skipRun: String?
+    @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999; default: none, or the training state's with --resume; given to --resume of a run without EMA, the average starts from its weights).") var ema: Double?
+    @Flag(inversion: .prefixedNo, help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 10 steps; at most 4 times) (default: on for mnist, off for the others; with --resume, as the training state was).")
+    var recover: Bool?
 
     @Option(help: "Total steps to reach (also when resuming).") var steps: Int?
     @Option(help: "Total epochs to reach (instead of --steps).") var epochs: Int?
@@ -187,11 +187,21 @@ struct TrainCommand: ParsableCommand {
             guard let value = T(text) else { throw GlowError("\(out)/training-state.safetensors: its \(key) \"\(text)\" is not a number") }
             return value
         }
-        opt.kind = kind; opt.ema = ema
+        opt.kind = kind
+        opt.ema = try ema ?? savedNumber("ema")
         opt.learningRate = try lr ?? savedNumber("lr") ?? (fromRecipe ? recipe.learningRate : 1e-3)
         opt.warmup = try warmup ?? savedNumber("warmup") ?? 200
         if let b: Double = try beta2 ?? savedNumber("beta2") { opt.beta2 = b }
-        opt.skipRun = try skipRun ?? savedNumber("skip_run")
+        // A state without `skip_run` was trained with no limit (none, or an older release).
+        switch skipRun {
+        case nil: opt.skipRun = resumed != nil ? try savedNumber("skip_run") : recipe.skipRun
+        case "none"?: opt.skipRun = nil
+        case let text?:
+            guard let n = Int(text), n >= 0 else { throw GlowError("--skip-run \(text): expected none or a count of 0 or more, e.g. 1") }
+            opt.skipRun = n
+        }
+        // A resumed run rolls back as it did: a state holds the policy's state when it was on.
+        let recovering = recover ?? (resumed != nil ? saved["recovery"] != nil : recipe.recover)
         let clip = self.clip ?? saved["clip"] ?? (fromRecipe ? recipe.clip : "auto")
         switch clip {
         case "auto": opt.adaptiveClip = true
@@ -268,7 +278,7 @@ struct TrainCommand: ParsableCommand {
         let backend = try InProcessRanks.openingDevice {
             try DeviceSelector.open(device, precision: precision, localRank: comm.localRank, localSize: comm.localSize)
         }
-        try train(backend, cfg, opt, memoryMode, runSeed, resumed, trainSet, test, totalSteps, comm)
+        try train(backend, cfg, opt, recovering, memoryMode, runSeed, resumed, trainSet, test, totalSteps, comm)
     }
 
     /// Refuses a resampling or padding whose result would not fit in memory.
@@ -292,7 +302,7 @@ struct TrainCommand: ParsableCommand {
         return "glow-gpu " + (args + ["--resume"]).map(quote).joined(separator: " ")
     }
 
-    func train<B: Backend>(_ backend: B, _ cfg: GlowConfig, _ opt: OptimizerConfig, _ memoryMode: MemoryMode, _ seed: UInt64,
+    func train<B: Backend>(_ backend: B, _ cfg: GlowConfig, _ opt: OptimizerConfig, _ recovering: Bool, _ memoryMode: MemoryMode, _ seed: UInt64,
                            _ resumed: RunFiles.Pair?, _ trainSet: ImageSet, _ testSet: ImageSet?, _ totalSteps: Int,
                            _ comm: any Communicator) throws {
         if let note = resumed?.note { print(note) }
@@ -300,7 +310,7 @@ struct TrainCommand: ParsableCommand {
                                         sampleEvery: sampleEvery, saveEvery: saveEvery, minutes: minutes)
         let run = try TrainingRun(backend: backend, config: cfg, optimizer: opt, memory: memoryMode, seed: seed, resume: resumed,
                                   trainSet: trainSet, testSet: testSet, schedule: schedule, directory: out, communicator: comm,
-                                  recovery: recover ? Recovery() : nil)
+                                  recovery: recovering ? Recovery() : nil)
         let model = run.model, trainer = run.trainer, files = run.files
         let params = model.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
         print("glow-gpu train: \(backend.name)" + (comm.size > 1 ? " (rank 0 of \(comm.size) \(comm is ThreadCommunicator ? "in-process" : "MPI") ranks)" : ""))
@@ -310,8 +320,11 @@ struct TrainCommand: ParsableCommand {
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
             + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip \(opt.clipSetting)"
             + (opt.skipRun.map { ", skip-run \($0)" } ?? "")
-            + (recover ? ", recover" : "") + ", memory \(memoryMode.rawValue)")
+            + (recovering ? ", recover" : "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
+        if let state = resumed?.state, let decay = opt.ema, !state.tensors.contains(where: { $0.name.hasPrefix("ema.") }) {
+            print("  EMA (decay \(decay)) starts from the weights of step \(trainer.step): the run was trained without it")
+        }
         if trainer.step >= totalSteps {
             print("already at step \(trainer.step) ≥ --steps \(totalSteps); nothing to do")
             return

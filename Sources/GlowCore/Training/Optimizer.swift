@@ -58,13 +58,18 @@ public struct OptimizerConfig: Sendable, Equatable {
 /// reduction, and clipping, skip-on-non-finite, the update and the EMA are decided and
 /// applied on the device (`stepDecide`, `arenaUpdate`) without the host waiting.
 extension OptimizerConfig {
-    /// A configuration's training recipe: the optimizer, the peak learning rate and the
-    /// clipping (`auto`, `auto:K`, `none` or a norm). `mnist`: Adam at 1e-3 with the adaptive
-    /// guard, the best of the 300-step runs in docs/training.md (test bpd 2.78 against 3.42
-    /// for Adamax); the others: the official code's Adamax at 1e-3 with the guard, until runs
-    /// say otherwise.
-    public static func recipe(for configuration: String) -> (kind: Kind, learningRate: Double, clip: String) {
-        configuration == "mnist" ? (.adam, 1e-3, "auto") : (.adamax, 1e-3, "auto")
+    /// A configuration's training recipe: the optimizer, the peak learning rate, the clipping
+    /// (`auto`, `auto:K`, `none` or a norm), the guard's limit on skips in a row, and whether
+    /// `--recover` is on. Every configuration: the adaptive guard with `skipRun` 1, since a run
+    /// of skips freezes weights that give every batch a huge gradient (docs/training.md: 48 in
+    /// a row without it, none with it). `mnist`: Adam at 1e-3, the best of the 300-step runs
+    /// (test bpd 2.78 against 3.42 for Adamax), and `--recover`, whose policy, replayed on the
+    /// recorded runs, fires on each run that diverged or stalled and on none of the default's
+    /// 1,250-step ones; the others: the official code's Adamax at 1e-3, until runs say
+    /// otherwise.
+    public static func recipe(for configuration: String)
+        -> (kind: Kind, learningRate: Double, clip: String, skipRun: Int?, recover: Bool) {
+        configuration == "mnist" ? (.adam, 1e-3, "auto", 1, true) : (.adamax, 1e-3, "auto", 1, false)
     }
 
     /// The clipping as `train --clip` spells it: `auto:K`, `none` or the norm (a whole K
@@ -75,12 +80,13 @@ extension OptimizerConfig {
     }
 
     /// The settings a training state records beside the optimizer's kind (`lr`, `beta2`,
-    /// `warmup`, `clip`, and `skip_run` when set), so that a resumed run continues with them
+    /// `warmup`, `clip`, and `skip_run` and `ema` when set), so that a resumed run continues with them
     /// unless told otherwise, even where a later release changes a default. Doubles print so
     /// that they read back exactly.
     public var savedSettings: [String: String] {
         var settings = ["lr": "\(learningRate)", "beta2": "\(beta2)", "warmup": "\(warmup)", "clip": clipSetting]
         if let skipRun { settings["skip_run"] = "\(skipRun)" }
+        if let ema { settings["ema"] = "\(ema)" }
         return settings
     }
 }
@@ -185,6 +191,13 @@ public final class Optimizer<B: Backend> {
         step = s.step
     }
 
+    /// Starts the EMA again from the live weights (no-op without EMA): after ActNorm's
+    /// data-dependent initialisation, and when a run trained without EMA is resumed with it.
+    public func restartEMA() throws {
+        guard let ema else { return }
+        try backend.copy2D(arena.values, srcOffset: 0, srcStride: 0, ema, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
+    }
+
     /// Swaps the live weights with their EMA (call twice to swap back): three copies of the
     /// arena. Nothing is derived from the weights between passes, so evaluation and
     /// sampling then use the EMA weights throughout; no-op without EMA.
@@ -221,29 +234,35 @@ public final class Optimizer<B: Backend> {
         [("snapshot.", s.values), ("snapshot.m.", s.m), ("snapshot.v.", s.v)] + (s.ema.map { [("snapshot.ema.", $0)] } ?? [])
     }
 
-    /// Restores what `state(into:)` saved.
+    /// Restores what `state(into:)` saved. A state saved without EMA, restored with it, starts
+    /// the EMA from the weights (and the snapshot's from the snapshot's weights).
     public func restore(from file: SafeTensorsFile, source: String) throws {
         guard let s = file.metadata["optimizer_step"], let n = Int(s) else {
             throw GlowError("\(source): no optimizer_step in the training state")
         }
         step = n
+        let savedEMA = file.tensors.contains { $0.name.hasPrefix("ema.") }
         do {
             for (p, o) in zip(parameters, arena.offsets) {
                 try backend.upload(try file.requireFloats("m." + p.name, shape: p.shape), to: m, offset: o)
                 try backend.upload(try file.requireFloats("v." + p.name, shape: p.shape), to: v, offset: o)
-                if let ema {
+                if let ema, savedEMA {
                     try backend.upload(try file.requireFloats("ema." + p.name, shape: p.shape), to: ema, offset: o)
                 }
             }
+            if !savedEMA { try restartEMA() }
             snapshot = nil
             if let text = file.metadata["snapshot_optimizer_step"] {
                 guard let n = Int(text), n >= 0 else { throw GlowError("\(source): snapshot_optimizer_step \"\(text)\" is not a count") }
                 var s = try newSnapshot()
                 s.step = n
-                for (prefix, buffer) in snapshotTensors(s) {
+                for (prefix, buffer) in snapshotTensors(s) where savedEMA || prefix != "snapshot.ema." {
                     for (p, o) in zip(parameters, arena.offsets) {
                         try backend.upload(try file.requireFloats(prefix + p.name, shape: p.shape), to: buffer, offset: o)
                     }
+                }
+                if !savedEMA, let e = s.ema {
+                    try backend.copy2D(s.values, srcOffset: 0, srcStride: 0, e, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
                 }
                 snapshot = s
             }

@@ -174,6 +174,8 @@ public final class Trainer<B: Backend> {
         defer { for a in actnorms { a.communicator = nil } }
         _ = try model.encode(try input(indices, noiseStream: 0xFFFF_FFFF, noiseSkip: mine.lowerBound), labels: labels(indices),
                              initialize: true)
+        // The EMA averages the initialised weights, not ActNorm's placeholders.
+        try optimizer.restartEMA()
     }
 
     /// What a step reads and writes on the device, kept from step to step at fixed addresses
@@ -348,10 +350,10 @@ public final class Trainer<B: Backend> {
         if let o = file.metadata["optimizer"], o != optimizer.config.kind.rawValue {
             throw GlowError("\(source): was trained with \(Setting.optimizer) \(o), not \(optimizer.config.kind.rawValue)")
         }
-        let hasEMA = file.tensors.contains { $0.name.hasPrefix("ema.") }
-        if hasEMA != (optimizer.config.ema != nil) {
-            throw GlowError("\(source): was trained \(hasEMA ? "with" : "without") \(Setting.ema); "
-                + (hasEMA ? "pass \(Setting.ema) with its decay" : "omit \(Setting.ema)") + " to resume")
+        // A run trained without EMA may be resumed with it (the average starts from the
+        // weights); dropping an EMA would lose it.
+        if file.tensors.contains(where: { $0.name.hasPrefix("ema.") }) && optimizer.config.ema == nil {
+            throw GlowError("\(source): was trained with \(Setting.ema); pass \(Setting.ema) with its decay to resume")
         }
         guard s >= 0 else { throw GlowError("\(source): step \(s) is negative") }
         try optimizer.restore(from: file, source: source)

@@ -329,24 +329,57 @@ final class FaultTests: XCTestCase {
     }
 
     /// The optimizer's settings travel in the training state: a run started with a learning
-    /// rate, β2, warm-up, clipping and skip limit that are not the defaults, and resumed with none of
-    /// them given, ends bitwise equal to the same run never interrupted; a setting given
-    /// with --resume still wins (and so the run then differs).
+    /// rate, β2, warm-up, clipping, skip limit (none, against `tiny`'s 1) and `--recover` (off
+    /// for `tiny`) that are not the defaults, and resumed with none of them given, ends bitwise
+    /// equal to the same run never interrupted; a setting given with --resume still wins (and
+    /// so the run then differs).
     func testResumeKeepsTheOptimizerSettingsOfTheTrainingState() throws {
-        let settings = ["--lr", "0.0007", "--beta2", "0.99", "--warmup", "3", "--clip", "auto:1.5", "--skip-run", "1"]
+        let settings = ["--lr", "0.0007", "--beta2", "0.99", "--warmup", "3", "--clip", "auto:1.5", "--skip-run", "none", "--recover"]
         let reference = dir("settings-reference"), resumed = dir("settings-resumed"), changed = dir("settings-changed")
         try runOK(trainArgs(reference, steps: 5, settings))
         try runOK(trainArgs(resumed, steps: 2, settings))
         let state = try SafeTensorsFile.read(path: resumed + "/training-state.safetensors").metadata
         XCTAssertEqual([state["lr"], state["beta2"], state["warmup"], state["clip"], state["skip_run"]],
-                       ["0.0007", "0.99", "3", "auto:1.5", "1"])
+                       ["0.0007", "0.99", "3", "auto:1.5", nil])
+        XCTAssertNotNil(state["recovery"])
         let r = try runOK(trainArgs(resumed, steps: 5, ["--resume"]))
-        XCTAssertTrue(r.stdout.contains("lr 0.0007 β2 0.99 warm-up 3, clip auto:1.5, skip-run 1"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("lr 0.0007 β2 0.99 warm-up 3, clip auto:1.5, recover, memory"), r.stdout)
         try assertSameRun(resumed, reference)
         try runOK(trainArgs(changed, steps: 2, settings))
         try runOK(trainArgs(changed, steps: 5, ["--resume", "--beta2", "0.999"]))
         XCTAssertNotEqual(try bits(changed + "/checkpoint.safetensors"), try bits(reference + "/checkpoint.safetensors"))
         XCTAssertEqual(try SafeTensorsFile.read(path: changed + "/training-state.safetensors").metadata["beta2"], "0.999")
+    }
+
+    /// A run trained without EMA and resumed with `--ema` keeps its course: its weights and
+    /// moments equal those of the same run resumed without, bit for bit, and the average
+    /// starts from the weights of the resume (so one step at decay 0.5 puts it halfway
+    /// between the weights before and after that step). The decay is then in the state, and
+    /// a second resume without `--ema` keeps it; dropping the EMA is an error.
+    func testResumeWithEMAStartsTheAverageFromTheWeights() throws {
+        let plain = dir("ema-plain"), late = dir("ema-late")
+        try runOK(trainArgs(plain, steps: 2))
+        try runOK(trainArgs(late, steps: 2))
+        let before = try bits(late + "/checkpoint.safetensors")
+        try runOK(trainArgs(plain, steps: 3, ["--resume"]))
+        let r = try runOK(trainArgs(late, steps: 3, ["--resume", "--ema", "0.5"]))
+        XCTAssertTrue(r.stdout.contains("EMA (decay 0.5) starts from the weights of step 2"), r.stdout)
+        let live = try bits(late + "/checkpoint.safetensors")
+        XCTAssertEqual(live, try bits(plain + "/checkpoint.safetensors"), "the EMA does not change the run")
+        let ema = try SafeTensorsFile.read(path: late + "/checkpoint-ema.safetensors")
+        var compared = 0
+        for t in ema.tensors {
+            guard case .f32(let e) = t.data, let a = before[t.name], let b = live[t.name], a != b else { continue }
+            for (i, x) in e.enumerated() {
+                let mid = (Float(bitPattern: UInt32(a[i])) + Float(bitPattern: UInt32(b[i]))) / 2
+                XCTAssertEqual(x, mid, accuracy: 1e-6 * max(1, abs(mid)), t.name)
+            }
+            compared += 1
+        }
+        XCTAssertGreaterThan(compared, 0, "some tensor changed in step 3")
+        XCTAssertEqual(try SafeTensorsFile.read(path: late + "/training-state.safetensors").metadata["ema"], "0.5")
+        try runOK(trainArgs(late, steps: 4, ["--resume"]))
+        XCTAssertEqual(try SafeTensorsFile.read(path: late + "/checkpoint-ema.safetensors").metadata["train_step"], "4")
     }
 
     func testStaleTemporariesAreRemovedAndAnInterruptedSaveFallsBack() throws {

@@ -83,6 +83,22 @@ final class RecoveryTests: XCTestCase {
         XCTAssertEqual(resumed.recovery, straight.recovery)
     }
 
+    /// A run whose policy takes copies but never rolls back is the run without `--recover`,
+    /// bit for bit: the copies read the weights and moments and change none of them, which is
+    /// why turning it on by default leaves a healthy run as it was.
+    func testCopiesWithoutRollbackLeaveTheRunUnchanged() throws {
+        let cpu = TestBackends.cpu
+        var policy = Recovery()
+        policy.window = 2; policy.snapshotEvery = 2; policy.rise = 1e9
+        let plain = try trainer(cpu, recovery: nil), copying = try trainer(cpu, recovery: policy)
+        for _ in 0..<8 { try plain.trainStep(); try copying.trainStep() }
+        XCTAssertEqual(copying.recovery?.snapshotStep, 8, "a copy was taken after step 8")
+        XCTAssertEqual(copying.recovery?.rollbacks, 0)
+        XCTAssertEqual(try cpu.download(copying.model.arena.values), try cpu.download(plain.model.arena.values))
+        XCTAssertEqual(try cpu.download(copying.optimizer.m), try cpu.download(plain.optimizer.m))
+        XCTAssertEqual(try cpu.download(copying.optimizer.v), try cpu.download(plain.optimizer.v))
+    }
+
     static var opt: OptimizerConfig { var o = OptimizerConfig(); o.warmup = 2; o.learningRate = 3e-3; return o }
 
     static func data() throws -> ImageSet {
@@ -105,7 +121,7 @@ extension CLITests {
         let out = dir.appendingPathComponent("run").path
         let r = try runOK(["train", "--config", "tiny", "--steps", "3", "--no-test", "--recover", "--device", "cpu",
                            "--eval-every", "0", "--sample-every", "0", "--out", out])
-        XCTAssert(r.stdout.contains("clip auto:2, recover, memory store"), r.stdout)
+        XCTAssert(r.stdout.contains("clip auto:2, skip-run 1, recover, memory store"), r.stdout)
         XCTAssertEqual(MetricsRecord.read(path: out + "/metrics.jsonl").map(\.step), [1, 2, 3])
         let state = try SafeTensorsFile.read(path: out + "/training-state.safetensors")
         XCTAssertNotNil(state.metadata["recovery"], "the policy's state travels in the training state")

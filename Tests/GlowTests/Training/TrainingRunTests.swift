@@ -116,20 +116,31 @@ final class TrainingRunTests: XCTestCase {
 }
 
 extension CLITests {
-    /// Each configuration's recipe: mnist trains with Adam at 1e-3 and the adaptive guard;
-    /// tiny keeps Adamax; an optimizer given on the command line wins.
+    /// Each configuration's recipe: mnist trains with Adam at 1e-3, the adaptive guard with a
+    /// skip limit of 1 and `--recover`; tiny keeps Adamax, with the skip limit and without
+    /// `--recover`; an optimizer given on the command line wins, and `--skip-run none` and
+    /// `--no-recover` turn the others off.
     func testTrainRecipeDefaults() throws {
         XCTAssertEqual(OptimizerConfig.recipe(for: "mnist").kind, .adam)
         XCTAssertEqual(OptimizerConfig.recipe(for: "paper").kind, .adamax)
         let dir = try makeTempDirectory(self)
         let common = ["--K", "1", "--hidden", "8", "--steps", "1", "--no-test", "--device", "cpu", "--eval-every", "0",
                       "--sample-every", "0"]
-        let mnist = try runOK(["train", "--config", "mnist", "--out", dir.appendingPathComponent("a").path] + common)
-        XCTAssert(mnist.stdout.contains("adam lr 0.001 warm-up 200, clip auto:2,"), mnist.stdout)
-        let adamax = try runOK(["train", "--config", "mnist", "--optimizer", "adamax", "--out", dir.appendingPathComponent("b").path]
-                               + common)
-        XCTAssert(adamax.stdout.contains("adamax lr 0.001 warm-up 200, clip auto:2,"), adamax.stdout)
-        let tiny = try runOK(["train", "--config", "tiny", "--out", dir.appendingPathComponent("c").path] + common)
-        XCTAssert(tiny.stdout.contains("adamax lr 0.001 warm-up 200, clip auto:2,"), tiny.stdout)
+        func train(_ name: String, _ args: [String]) throws -> String {
+            try runOK(["train"] + args + ["--out", dir.appendingPathComponent(name).path] + common).stdout
+        }
+        let mnist = try train("a", ["--config", "mnist"])
+        XCTAssert(mnist.contains("adam lr 0.001 warm-up 200, clip auto:2, skip-run 1, recover, memory"), mnist)
+        let state = try SafeTensorsFile.read(path: dir.appendingPathComponent("a/training-state.safetensors").path).metadata
+        XCTAssertEqual(state["skip_run"], "1")
+        XCTAssertNotNil(state["recovery"])
+        let adamax = try train("b", ["--config", "mnist", "--optimizer", "adamax"])
+        XCTAssert(adamax.contains("adamax lr 0.001 warm-up 200, clip auto:2, skip-run 1, recover, memory"), adamax)
+        let tiny = try train("c", ["--config", "tiny"])
+        XCTAssert(tiny.contains("adamax lr 0.001 warm-up 200, clip auto:2, skip-run 1, memory"), tiny)
+        let off = try train("d", ["--config", "mnist", "--skip-run", "none", "--no-recover"])
+        XCTAssert(off.contains("adam lr 0.001 warm-up 200, clip auto:2, memory"), off)
+        let bad = try run(["train", "--config", "tiny", "--skip-run", "x", "--out", dir.appendingPathComponent("e").path] + common)
+        XCTAssert(bad.status != 0 && bad.stderr.contains("--skip-run x: expected none or a count"), bad.stderr)
     }
 }

@@ -89,6 +89,23 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.file(model)) { XCTAssert("\($0)".contains("non-finite")) }
     }
 
+    /// The EMA starts from the initialised weights: after ActNorm's data-dependent
+    /// initialisation it equals the live weights bit for bit (it used to keep ActNorm's
+    /// placeholder scales and biases, and average them in for thousands of steps).
+    func testEMAStartsFromTheInitialisedWeights() throws {
+        let b = TestBackends.cpu
+        var opt = OptimizerConfig(); opt.ema = 0.999
+        let model = try Glow(config: try GlowConfig.named("tiny"), backend: b, seed: 3)
+        let trainer = try Trainer(model: model, optimizer: opt, data: try tinyData(split: "train", count: 64), batch: 8,
+                                  seed: 3, memory: .store)
+        let placeholders = try b.download(model.arena.values)
+        try trainer.initialize()
+        let initialised = try b.download(model.arena.values)
+        XCTAssertNotEqual(initialised, placeholders, "ActNorm's initialisation changes the weights")
+        let ema = try b.download(trainer.optimizer.ema!)
+        XCTAssertEqual(zip(ema, initialised).filter { $0.0.bitPattern != $0.1.bitPattern }.count, 0, "EMA values that differ")
+    }
+
     /// With EMA, evaluating after `swapEMA` is evaluating the EMA weights: the same bpd as a
     /// model loaded fresh from those weights (whose W⁻¹, log|det W| and ActNorm sums are
     /// computed from them), and swapping back restores the live model's bpd.
