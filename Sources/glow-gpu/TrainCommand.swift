@@ -12,8 +12,11 @@ struct TrainCommand: ParsableCommand {
             linear warm-up, and --clip auto (clip at 2× the median norm of the last 100 steps, skip above 20×). In \
             300-step runs of mnist (docs/training.md, seed 1) it reached test bpd 2.78, against 3.42 for the \
             official code's Adamax at 1e-3 with the same guard and 3.94 without it; its largest setback in train \
-            bpd was 0.55 (Adamax: 0.58 guarded, 1.29 not). The tiny and paper configurations keep Adamax at 1e-3 \
-            with --clip auto until runs say otherwise.
+            bpd was 0.55 (Adamax: 0.58 guarded, 1.29 not). With it, --skip-run 1 (a second outlying step in a row \
+            is clipped, not skipped, so the guard never freezes bad weights: one run stalled for 48 skips without \
+            it) and --recover (roll back to the last good weights when the loss stays 0.5 above its best; replayed \
+            on the recorded runs, it fires on each one that diverged and on none of the default's). The tiny and \
+            paper configurations keep Adamax at 1e-3 with --clip auto --skip-run 1 until runs say otherwise.
             """)
 
     @Option(help: "tiny, mnist or paper (docs/glow-spec.md's reference configurations; default mnist, or the checkpoint's with --resume).")
