@@ -89,9 +89,12 @@ def summary(rows, warmup=200):
 
 
 def main():
-    args = sys.argv[1:]
+    args, dirs = sys.argv[1:], []
     png, title, warmup, until, recover = None, "", 200, None, False
-    while args and args[0].startswith("--"):
+    while args:
+        if not args[0].startswith("--"):
+            dirs, args = dirs + [args[0]], args[1:]
+            continue
         if args[0] == "--png":
             png, args = args[1], args[2:]
         elif args[0] == "--warmup":
@@ -105,7 +108,7 @@ def main():
         else:
             sys.exit(f"unknown option {args[0]}")
     runs = []
-    for a in args:
+    for a in dirs:
         path, _, label = a.partition("=")
         rows = [r for r in load(path) if until is None or r.get("step", 0) <= until]
         runs.append((label or path.rstrip("/").split("/")[-1], summary(rows, warmup)))
