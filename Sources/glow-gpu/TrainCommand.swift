@@ -322,7 +322,7 @@ struct TrainCommand: ParsableCommand {
         print("  data \(dataset): \(trainSet.count) train, \(testSet.map { "\($0.count) test images" } ?? "no test images (--no-test)"); "
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
             + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip \(opt.clipSetting)"
-            + (opt.skipRun.map { ", skip-run \($0)" } ?? "")
+            + (opt.adaptiveClip ? opt.skipRun.map { ", skip-run \($0)" } ?? "" : "")
             + (recovering ? ", recover" : "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if let state = resumed?.state, let decay = opt.ema, !state.tensors.contains(where: { $0.name.hasPrefix("ema.") }) {
