@@ -323,7 +323,7 @@ struct TrainCommand: ParsableCommand {
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
             + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip \(opt.clipSetting)"
             + (opt.adaptiveClip ? opt.skipRun.map { ", skip-run \($0)" } ?? "" : "")
-            + (recovering ? ", recover" : "") + ", memory \(memoryMode.rawValue)")
+            + (recovering ? ", recover" : "") + (opt.ema.map { ", ema \($0)" } ?? "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if let state = resumed?.state, let decay = opt.ema, !state.tensors.contains(where: { $0.name.hasPrefix("ema.") }) {
             print("  EMA (decay \(decay)) starts from the weights of step \(trainer.step): the run was trained without it")

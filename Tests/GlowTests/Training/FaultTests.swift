@@ -378,7 +378,8 @@ final class FaultTests: XCTestCase {
         }
         XCTAssertGreaterThan(compared, 0, "some tensor changed in step 3")
         XCTAssertEqual(try SafeTensorsFile.read(path: late + "/training-state.safetensors").metadata["ema"], "0.5")
-        try runOK(trainArgs(late, steps: 4, ["--resume"]))
+        let again = try runOK(trainArgs(late, steps: 4, ["--resume"]))
+        XCTAssertTrue(again.stdout.contains("clip auto:2, skip-run 1, ema 0.5, memory"), again.stdout)
         XCTAssertEqual(try SafeTensorsFile.read(path: late + "/checkpoint-ema.safetensors").metadata["train_step"], "4")
     }
 
