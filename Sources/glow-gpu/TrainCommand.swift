@@ -325,7 +325,7 @@ struct TrainCommand: ParsableCommand {
             + (opt.adaptiveClip ? opt.skipRun.map { ", skip-run \($0)" } ?? "" : "")
             + (recovering ? ", recover" : "") + (opt.ema.map { ", ema \($0)" } ?? "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
-        if let state = resumed?.state, let decay = opt.ema, !state.tensors.contains(where: { $0.name.hasPrefix("ema.") }) {
+        if let state = resumed?.state, let decay = opt.ema, !state.holdsEMA {
             print("  EMA (decay \(decay)) starts from the weights of step \(trainer.step): the run was trained without it")
         }
         if trainer.step >= totalSteps {

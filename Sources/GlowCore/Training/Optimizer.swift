@@ -176,7 +176,7 @@ public final class Optimizer<B: Backend> {
     public func takeSnapshot() throws {
         var s = try snapshot ?? newSnapshot()
         for (live, copy) in pairs(s) {
-            try backend.copy2D(live, srcOffset: 0, srcStride: 0, copy, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
+            try copyArena(live, to: copy)
         }
         s.step = step
         snapshot = s
@@ -186,16 +186,21 @@ public final class Optimizer<B: Backend> {
     public func rollBack() throws {
         guard let s = snapshot else { throw GlowError("recovery: no copy of the weights to roll back to") }
         for (live, copy) in pairs(s) {
-            try backend.copy2D(copy, srcOffset: 0, srcStride: 0, live, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
+            try copyArena(copy, to: live)
         }
         step = s.step
+    }
+
+    /// Copies one buffer of the arena's layout onto another, on the device.
+    private func copyArena(_ source: B.Buffer, to destination: B.Buffer) throws {
+        try backend.copy2D(source, srcOffset: 0, srcStride: 0, destination, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
     }
 
     /// Starts the EMA again from the live weights (no-op without EMA): after ActNorm's
     /// data-dependent initialisation, and when a run trained without EMA is resumed with it.
     public func restartEMA() throws {
         guard let ema else { return }
-        try backend.copy2D(arena.values, srcOffset: 0, srcStride: 0, ema, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
+        try copyArena(arena.values, to: ema)
     }
 
     /// Swaps the live weights with their EMA (call twice to swap back): three copies of the
@@ -203,11 +208,10 @@ public final class Optimizer<B: Backend> {
     /// sampling then use the EMA weights throughout; no-op without EMA.
     public func swapEMA() throws {
         guard let ema else { return }
-        let n = arena.count
-        let t = try backend.allocate(n)
-        try backend.copy2D(arena.values, srcOffset: 0, srcStride: 0, t, dstOffset: 0, dstStride: 0, rows: 1, cols: n)
-        try backend.copy2D(ema, srcOffset: 0, srcStride: 0, arena.values, dstOffset: 0, dstStride: 0, rows: 1, cols: n)
-        try backend.copy2D(t, srcOffset: 0, srcStride: 0, ema, dstOffset: 0, dstStride: 0, rows: 1, cols: n)
+        let t = try backend.allocate(arena.count)
+        try copyArena(arena.values, to: t)
+        try copyArena(ema, to: arena.values)
+        try copyArena(t, to: ema)
     }
 
     /// The state as tensors (`m.<name>`, `v.<name>`, `ema.<name>`, per tensor as in
@@ -241,7 +245,7 @@ public final class Optimizer<B: Backend> {
             throw GlowError("\(source): no optimizer_step in the training state")
         }
         step = n
-        let savedEMA = file.tensors.contains { $0.name.hasPrefix("ema.") }
+        let savedEMA = file.holdsEMA
         do {
             for (p, o) in zip(parameters, arena.offsets) {
                 try backend.upload(try file.requireFloats("m." + p.name, shape: p.shape), to: m, offset: o)
@@ -262,10 +266,15 @@ public final class Optimizer<B: Backend> {
                     }
                 }
                 if !savedEMA, let e = s.ema {
-                    try backend.copy2D(s.values, srcOffset: 0, srcStride: 0, e, dstOffset: 0, dstStride: 0, rows: 1, cols: arena.count)
+                    try copyArena(s.values, to: e)
                 }
                 snapshot = s
             }
         } catch let e as SafeTensorsError { throw GlowError(text: e.message) }
     }
+}
+
+extension SafeTensorsFile {
+    /// Whether this training state holds an EMA of the weights (`ema.<name>` tensors).
+    public var holdsEMA: Bool { tensors.contains { $0.name.hasPrefix("ema.") } }
 }

@@ -352,7 +352,7 @@ public final class Trainer<B: Backend> {
         }
         // A run trained without EMA may be resumed with it (the average starts from the
         // weights); dropping an EMA would lose it.
-        if file.tensors.contains(where: { $0.name.hasPrefix("ema.") }) && optimizer.config.ema == nil {
+        if file.holdsEMA && optimizer.config.ema == nil {
             throw GlowError("\(source): was trained with \(Setting.ema); pass \(Setting.ema) with its decay to resume")
         }
         guard s >= 0 else { throw GlowError("\(source): step \(s) is negative") }
