@@ -914,11 +914,11 @@ __kernel void step_decide(__global float* record, __global const float* scalars)
 
 // Adam / Adamax over the whole parameter arena with the gradients scaled by record[1],
 // nothing changed when record[2] is 0 (a skipped step), then the EMA
-// `ema += ema_rate · (p - ema)` when ema_rate > 0. The learning rate and the bias
+// `ema += scalars[11] · (p - ema)` when has_ema. The learning rate and the bias
 // corrections are scalars[0], [1], [2] (the step's StepScalars).
 __kernel void arena_update(__global float* p, __global const float* g, __global float* m, __global float* v,
                            __global float* ema, __global const float* record, __global const float* scalars,
-                           float b1, float b2, float eps, int adamax, float ema_rate, int total)
+                           float b1, float b2, float eps, int adamax, int has_ema, int total)
 {
     const int i = get_global_id(0);
     if (i >= total) return;
@@ -938,9 +938,9 @@ __kernel void arena_update(__global float* p, __global const float* g, __global 
         pi -= lr * (mi * c1) / (sqrt(vi * c2) + eps);
     }
     p[i] = pi;
-    if (ema_rate > 0.0f) {
+    if (has_ema) {
         const float e = ema[i];
-        ema[i] = e + ema_rate * (pi - e);
+        ema[i] = e + scalars[11] * (pi - e);
     }
 }
 

@@ -491,14 +491,14 @@ public final class CPUBackend: Backend {
 
     public func arenaUpdate(_ parameters: CPUBuffer, gradients: CPUBuffer, m: CPUBuffer, v: CPUBuffer, ema: CPUBuffer?,
                             record: CPUBuffer, scalars: CPUBuffer, count: Int, beta1: Float, beta2: Float, epsilon: Float,
-                            adamax: Bool, emaRate: Float) throws {
+                            adamax: Bool) throws {
         try check([parameters, gradients, m, v].allSatisfy { $0.count >= count } && (ema?.count ?? count) >= count,
                   "arenaUpdate of \(count) floats past a buffer")
         profile.time(.update) {
             workers.forChunks(count) { r in   // elementwise: the same result for any split
                 StepMath.arenaUpdate(parameters.pointer, gradients: gradients.pointer, m: m.pointer, v: v.pointer,
                                      ema: ema?.pointer, record: record.pointer, scalars: scalars.pointer, range: r,
-                                     beta1: beta1, beta2: beta2, epsilon: epsilon, adamax: adamax, emaRate: emaRate)
+                                     beta1: beta1, beta2: beta2, epsilon: epsilon, adamax: adamax)
             }
         }
     }

@@ -45,7 +45,7 @@ struct TrainCommand: ParsableCommand {
     var clip: String?
     @Option(name: .customLong("skip-run"), help: "Under --clip auto: after N steps skipped in a row for their norm, clip the next instead of skipping it, so weights that give every batch a huge gradient are corrected rather than frozen; none: no limit (default: 1, or the training state's with --resume).")
     var skipRun: String?
-    @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999; default: none, or the training state's with --resume; given to --resume of a run without EMA, the average starts from its weights).") var ema: Double?
+    @Option(help: "EMA decay of the weights for evaluation and sampling (e.g. 0.999), reached as min(D, (1 + t)/(10 + t)) at update t so that the average does not remember the first steps (default: none, or the training state's with --resume; given to --resume of a run without EMA, the average starts from its weights).") var ema: Double?
     @Flag(inversion: .prefixedNo, help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 10 steps; at most 4 times) (default: on for mnist, off for the others; with --resume, as the training state was).")
     var recover: Bool?
 
@@ -192,6 +192,8 @@ struct TrainCommand: ParsableCommand {
         }
         opt.kind = kind
         opt.ema = try ema ?? savedNumber("ema")
+        // An average the state holds keeps its schedule: a fixed decay where `ema_warmup` is absent.
+        opt.emaWarmup = !(resumed?.state.holdsEMA ?? false) || saved["ema_warmup"] != nil
         opt.learningRate = try lr ?? savedNumber("lr") ?? (fromRecipe ? recipe.learningRate : 1e-3)
         opt.warmup = try warmup ?? savedNumber("warmup") ?? 200
         if let b: Double = try beta2 ?? savedNumber("beta2") { opt.beta2 = b }
@@ -323,7 +325,7 @@ struct TrainCommand: ParsableCommand {
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
             + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip \(opt.clipSetting)"
             + (opt.adaptiveClip ? opt.skipRun.map { ", skip-run \($0)" } ?? "" : "")
-            + (recovering ? ", recover" : "") + (opt.ema.map { ", ema \($0)" } ?? "") + ", memory \(memoryMode.rawValue)")
+            + (recovering ? ", recover" : "") + (opt.ema.map { ", ema \($0)" + (opt.emaWarmup ? " (growing from 0.1)" : "") } ?? "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if let state = resumed?.state, let decay = opt.ema, !state.holdsEMA {
             print("  EMA (decay \(decay)) starts from the weights of step \(trainer.step): the run was trained without it")

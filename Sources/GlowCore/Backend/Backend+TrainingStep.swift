@@ -72,7 +72,7 @@ public enum PixelBytes {
 /// | 10 | skip the update when the gradient norm is above this (≤ 0: only non-finite norms skip) |
 public struct StepScalars: Sendable, Equatable {
     /// Floats a step-scalars buffer holds.
-    public static let count = 11
+    public static let count = 12
     /// The learning rate of the update.
     public var learningRate: Float = 0
     /// Bias corrections of Adam's moments (1 for none).
@@ -83,12 +83,14 @@ public struct StepScalars: Sendable, Equatable {
     public var noise: DequantizationNoise?
     /// Skip the update when the gradient norm is above this (≤ 0: only a non-finite norm skips).
     public var skipAbove: Float = 0
+    /// The EMA's step `ema += emaRate · (parameters − ema)`, 1 − the step's decay (0: none).
+    public var emaRate: Float = 0
 
     /// Scalars with the given values.
     public init(learningRate: Float = 0, correction1: Float = 1, correction2: Float = 1, clip: Float = 0,
-                noise: DequantizationNoise? = nil, skipAbove: Float = 0) {
+                noise: DequantizationNoise? = nil, skipAbove: Float = 0, emaRate: Float = 0) {
         self.learningRate = learningRate; self.correction1 = correction1; self.correction2 = correction2
-        self.clip = clip; self.noise = noise; self.skipAbove = skipAbove
+        self.clip = clip; self.noise = noise; self.skipAbove = skipAbove; self.emaRate = emaRate
     }
 
     /// The buffer's contents.
@@ -98,7 +100,7 @@ public struct StepScalars: Sendable, Equatable {
         return [learningRate, correction1, correction2, clip, noise == nil ? 0 : 1,
                 bits(UInt32(truncatingIfNeeded: n.seed)), bits(UInt32(truncatingIfNeeded: n.seed >> 32)),
                 bits(UInt32(truncatingIfNeeded: n.stream)), bits(UInt32(truncatingIfNeeded: n.stream >> 32)),
-                bits(UInt32(truncatingIfNeeded: n.first)), skipAbove]
+                bits(UInt32(truncatingIfNeeded: n.first)), skipAbove, emaRate]
     }
 
     /// The scalars a buffer's `floats` hold.
@@ -107,7 +109,7 @@ public struct StepScalars: Sendable, Equatable {
         self.init(learningRate: s[0], correction1: s[1], correction2: s[2], clip: s[3],
                   noise: s[4] == 0 ? nil : DequantizationNoise(seed: u(5) | u(6) << 32, stream: u(7) | u(8) << 32,
                                                                first: Int(s[9].bitPattern)),
-                  skipAbove: s[10])
+                  skipAbove: s[10], emaRate: s[11])
     }
 }
 
@@ -252,15 +254,15 @@ public enum StepMath {
     }
 
     /// Adam / Adamax over `count` floats with the gradients scaled by `record[1]`, nothing
-    /// changed when `record[2]` is 0, then the EMA; the learning rate and the bias
-    /// corrections from `scalars` (see `Backend.arenaUpdate`, `StepScalars`).
+    /// changed when `record[2]` is 0, then the EMA when there is one; the learning rate, the
+    /// bias corrections and the EMA's rate from `scalars` (see `Backend.arenaUpdate`, `StepScalars`).
     public static func arenaUpdate(_ p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
                                    m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
                                    ema: UnsafeMutablePointer<Float>?, record: UnsafePointer<Float>,
                                    scalars: UnsafePointer<Float>, range: Range<Int>, beta1 b1: Float, beta2 b2: Float,
-                                   epsilon eps: Float, adamax: Bool, emaRate: Float) {
+                                   epsilon eps: Float, adamax: Bool) {
         guard record[2] != 0 else { return }
-        let lr = scalars[0], c1 = scalars[1], c2 = scalars[2]
+        let lr = scalars[0], c1 = scalars[1], c2 = scalars[2], emaRate = scalars[11]
         let scale = record[1]
         for i in range {
             let gi = g[i] * scale
@@ -277,7 +279,7 @@ public enum StepMath {
                 pi -= lr * (mi * c1) / ((vi * c2).squareRoot() + eps)
             }
             p[i] = pi
-            if emaRate > 0, let ema {
+            if let ema {
                 let e = ema[i]
                 ema[i] = e + emaRate * (pi - e)
             }
@@ -387,14 +389,13 @@ extension Backend {
     }
 
     public func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer,
-                            scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool,
-                            emaRate: Float) throws {
+                            scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool) throws {
         var outs = [(parameters, count), (m, count), (v, count)]
         if let ema { outs.append((ema, count)) }
         try onHost([(gradients, count), (record, StepRecord<Self>.fixedSlots), (scalars, StepScalars.count)], outs) { i, o in
             StepMath.arenaUpdate(o[0], gradients: i[0], m: o[1], v: o[2], ema: o.count > 3 ? o[3] : nil, record: i[1],
                                  scalars: i[2], range: 0..<count, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                 adamax: adamax, emaRate: emaRate)
+                                 adamax: adamax)
         }
     }
 }

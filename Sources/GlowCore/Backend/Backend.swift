@@ -174,12 +174,11 @@ public protocol Backend: AnyObject {
     /// `StepScalars`.
     func stepDecide(record: Buffer, scalars: Buffer) throws
     /// One Adam (or Adamax) update of the whole parameter arena from `gradients · record[1]`,
-    /// skipped entirely when `record[2]` is 0, then `ema += emaRate · (parameters - ema)`
-    /// when `emaRate > 0` (`ema` may then not be nil). The learning rate and the bias
-    /// corrections are `scalars[0...2]` (`StepScalars`).
+    /// skipped entirely when `record[2]` is 0, then `ema += scalars[11] · (parameters - ema)`
+    /// when there is an `ema`. The learning rate and the bias corrections are `scalars[0...2]`
+    /// (`StepScalars`; the EMA's rate is in the buffer so that it may change with the step).
     func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer,
-                     scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool,
-                     emaRate: Float) throws
+                     scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool) throws
 
     // MARK: Recorded steps
 

@@ -37,11 +37,10 @@ extension KernelBackend {
     }
 
     public func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer,
-                            scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool,
-                            emaRate: Float) throws {
+                            scalars: Buffer, count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool) throws {
         try elementwise(.arenaUpdate, [.buffer(parameters), .buffer(gradients), .buffer(m), .buffer(v), .buffer(ema ?? parameters),
                                        .buffer(record), .buffer(scalars), .float(beta1), .float(beta2), .float(epsilon),
-                                       .int(adamax ? 1 : 0), .float(ema == nil ? 0 : emaRate), .int(count)], total: count)
+                                       .int(adamax ? 1 : 0), .int(ema == nil ? 0 : 1), .int(count)], total: count)
     }
 
     public func channelAffineBackward(dy: Buffer, y: Buffer, logs: Buffer, factor: Float, rows: Int, cols: Int,

@@ -163,10 +163,10 @@ public struct TrainingStepCheck: OperationCheck {
             let v = try b.makeBuffer(SelfTestInputs.values(n, stream: 80, low: 0, high: 0.01))
             let ema = try b.makeBuffer(SelfTestInputs.values(n, stream: 81))
             let record = try b.makeBuffer([25, 0.5, kind == .arenaSkipped ? 0 : 1, 5])
-            let scalars = try b.makeBuffer(StepScalars(learningRate: 1e-3, correction1: 10, correction2: 1000).floats)
+            let scalars = try b.makeBuffer(StepScalars(learningRate: 1e-3, correction1: 10, correction2: 1000,
+                                                       emaRate: kind == .arenaAdam ? 0 : 0.001).floats)
             try b.arenaUpdate(p, gradients: g, m: m, v: v, ema: kind == .arenaAdam ? nil : ema, record: record, scalars: scalars,
-                              count: n, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, adamax: kind != .arenaAdam,
-                              emaRate: kind == .arenaAdam ? 0 : 0.001)
+                              count: n, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, adamax: kind != .arenaAdam)
             return [try b.download(p), try b.download(m), try b.download(v), try b.download(ema)]
         }
     }

@@ -74,7 +74,7 @@ final class ForwardingBackendTests: XCTestCase {
         case .stepDecide: try b.stepDecide(record: v[0], scalars: v[7])
         case .arenaUpdate:
             try b.arenaUpdate(v[0], gradients: v[1], m: v[2], v: v[3], ema: nil, record: v[4], scalars: v[7], count: 4, beta1: 0.9,
-                              beta2: 0.999, epsilon: 1e-8, adamax: false, emaRate: 0)
+                              beta2: 0.999, epsilon: 1e-8, adamax: false)
         case .record: _ = try b.record {}
         case .recordsWork: _ = b.recordsWork
         case .replay: XCTAssertThrowsError(try b.replay(Replayed()), "the CPU backend replays nothing")

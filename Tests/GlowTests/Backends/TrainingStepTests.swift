@@ -182,7 +182,8 @@ final class TrainingStepTests: XCTestCase {
     /// NaNs as floats), and no noise stays no noise.
     func testStepScalarsRoundTrip() throws {
         let noise = DequantizationNoise(seed: 0xFFFF_FFFF_7FC0_0001, stream: 0x8000_0000_FFFF_FFFF, first: 3_000_000_000)
-        let s = StepScalars(learningRate: 1.5e-4, correction1: 10, correction2: 1000, clip: 50, noise: noise)
+        let s = StepScalars(learningRate: 1.5e-4, correction1: 10, correction2: 1000, clip: 50, noise: noise,
+                            skipAbove: 500, emaRate: 0.005)
         let f = s.floats
         XCTAssertEqual(f.count, StepScalars.count)
         XCTAssertEqual(f.withUnsafeBufferPointer { StepScalars($0.baseAddress!) }, s)

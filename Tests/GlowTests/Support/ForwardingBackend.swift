@@ -191,10 +191,10 @@ class ForwardingBackend<Inner: Backend>: Backend {
         try inner.stepDecide(record: record, scalars: scalars)
     }
     func arenaUpdate(_ parameters: Buffer, gradients: Buffer, m: Buffer, v: Buffer, ema: Buffer?, record: Buffer, scalars: Buffer,
-                     count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool, emaRate: Float) throws {
+                     count: Int, beta1: Float, beta2: Float, epsilon: Float, adamax: Bool) throws {
         forwarding(.arenaUpdate)
         try inner.arenaUpdate(parameters, gradients: gradients, m: m, v: v, ema: ema, record: record, scalars: scalars, count: count,
-                              beta1: beta1, beta2: beta2, epsilon: epsilon, adamax: adamax, emaRate: emaRate)
+                              beta1: beta1, beta2: beta2, epsilon: epsilon, adamax: adamax)
     }
 
     // MARK: Recorded steps

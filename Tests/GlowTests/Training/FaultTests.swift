@@ -353,9 +353,10 @@ final class FaultTests: XCTestCase {
 
     /// A run trained without EMA and resumed with `--ema` keeps its course: its weights and
     /// moments equal those of the same run resumed without, bit for bit, and the average
-    /// starts from the weights of the resume (so one step at decay 0.5 puts it halfway
-    /// between the weights before and after that step). The decay is then in the state, and
-    /// a second resume without `--ema` keeps it; dropping the EMA is an error.
+    /// starts from the weights of the resume (so one step, update t = 2, at the growing decay
+    /// min(0.5, 3/12) = 0.25 puts it a quarter of the way from the weights after that step
+    /// back to those before it). The decay is then in the state, and a second resume
+    /// without `--ema` keeps it; dropping the EMA is an error.
     func testResumeWithEMAStartsTheAverageFromTheWeights() throws {
         let plain = dir("ema-plain"), late = dir("ema-late")
         try runOK(trainArgs(plain, steps: 2))
@@ -364,6 +365,7 @@ final class FaultTests: XCTestCase {
         try runOK(trainArgs(plain, steps: 3, ["--resume"]))
         let r = try runOK(trainArgs(late, steps: 3, ["--resume", "--ema", "0.5"]))
         XCTAssertTrue(r.stdout.contains("EMA (decay 0.5) starts from the weights of step 2"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("ema 0.5 (growing from 0.1), memory"), r.stdout)
         let live = try bits(late + "/checkpoint.safetensors")
         XCTAssertEqual(live, try bits(plain + "/checkpoint.safetensors"), "the EMA does not change the run")
         let ema = try SafeTensorsFile.read(path: late + "/checkpoint-ema.safetensors")
@@ -371,16 +373,24 @@ final class FaultTests: XCTestCase {
         for t in ema.tensors {
             guard case .f32(let e) = t.data, let a = before[t.name], let b = live[t.name], a != b else { continue }
             for (i, x) in e.enumerated() {
-                let mid = (Float(bitPattern: UInt32(a[i])) + Float(bitPattern: UInt32(b[i]))) / 2
-                XCTAssertEqual(x, mid, accuracy: 1e-6 * max(1, abs(mid)), t.name)
+                let blend = 0.25 * Float(bitPattern: UInt32(a[i])) + 0.75 * Float(bitPattern: UInt32(b[i]))
+                XCTAssertEqual(x, blend, accuracy: 1e-6 * max(1, abs(blend)), t.name)
             }
             compared += 1
         }
         XCTAssertGreaterThan(compared, 0, "some tensor changed in step 3")
-        XCTAssertEqual(try SafeTensorsFile.read(path: late + "/training-state.safetensors").metadata["ema"], "0.5")
+        let saved = try SafeTensorsFile.read(path: late + "/training-state.safetensors").metadata
+        XCTAssertEqual([saved["ema"], saved["ema_warmup"]], ["0.5", "1"])
         let again = try runOK(trainArgs(late, steps: 4, ["--resume"]))
-        XCTAssertTrue(again.stdout.contains("clip auto:2, skip-run 1, ema 0.5, memory"), again.stdout)
+        XCTAssertTrue(again.stdout.contains("clip auto:2, skip-run 1, ema 0.5 (growing from 0.1), memory"), again.stdout)
         XCTAssertEqual(try SafeTensorsFile.read(path: late + "/checkpoint-ema.safetensors").metadata["train_step"], "4")
+        // A state from before the growing decay (no `ema_warmup`) resumes with its fixed one.
+        var old = try SafeTensorsFile.read(path: late + "/training-state.safetensors")
+        old.metadata["ema_warmup"] = nil
+        try Data(try old.encode()).write(to: URL(fileURLWithPath: late + "/training-state.safetensors"))
+        let fixed = try runOK(trainArgs(late, steps: 5, ["--resume"]))
+        XCTAssertTrue(fixed.stdout.contains("clip auto:2, skip-run 1, ema 0.5, memory"), fixed.stdout)
+        XCTAssertNil(try SafeTensorsFile.read(path: late + "/training-state.safetensors").metadata["ema_warmup"])
     }
 
     func testStaleTemporariesAreRemovedAndAnInterruptedSaveFallsBack() throws {

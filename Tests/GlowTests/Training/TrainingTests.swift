@@ -106,6 +106,43 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(zip(ema, initialised).filter { $0.0.bitPattern != $0.1.bitPattern }.count, 0, "EMA values that differ")
     }
 
+    /// The device's EMA follows the recurrence `e ← d_t·e + (1 − d_t)·w_t` over the weights
+    /// after each update, computed here in Float64 from the downloaded weights, with
+    /// `d_t = min(0.9, (1 + t)/(10 + t))` under `emaWarmup` (0.1, 0.18, 0.25, … : the rate
+    /// reaches the device per step in `StepScalars`) and `d_t = 0.9` without, on every
+    /// backend at hand. The two schedules give averages far apart after six steps, so each
+    /// check can tell them apart; the tolerance is Float32 rounding of six blends.
+    func testEMAFollowsItsDecayScheduleStepByStep() throws {
+        for b in try TestBackends.all() {
+            for warmup in [true, false] { try emaFollowsSchedule(b, warmup: warmup) }
+        }
+    }
+
+    private func emaFollowsSchedule<B: Backend>(_ b: B, warmup: Bool) throws {
+        var opt = OptimizerConfig(); opt.ema = 0.9; opt.emaWarmup = warmup; opt.learningRate = 1e-2
+        let model = try Glow(config: try GlowConfig.named("tiny"), backend: b, seed: 3)
+        let trainer = try Trainer(model: model, optimizer: opt, data: try tinyData(split: "train", count: 64), batch: 8,
+                                  seed: 3, memory: .store)
+        try trainer.initialize()
+        var reference = try b.download(model.arena.values).map(Double.init)
+        var other = reference   // the other schedule, to show that the check can fail
+        for t in 0..<6 {
+            XCTAssertFalse(try trainer.trainStep().skipped)
+            let grown = min(0.9, Double(1 + t) / Double(10 + t))
+            let (d, e) = warmup ? (grown, 0.9) : (0.9, grown)
+            let w = try b.download(model.arena.values).map(Double.init)
+            for i in w.indices {
+                reference[i] = d * reference[i] + (1 - d) * w[i]
+                other[i] = e * other[i] + (1 - e) * w[i]
+            }
+        }
+        let ema = try b.download(trainer.optimizer.ema!).map(Double.init)
+        let error = zip(ema, reference).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+        let apart = zip(other, reference).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+        XCTAssertLessThan(error, 1e-5, "\(b.name), warm-up \(warmup)")
+        XCTAssertGreaterThan(apart, 1e-3, "the two schedules differ by far more than the tolerance")
+    }
+
     /// With EMA, evaluating after `swapEMA` is evaluating the EMA weights: the same bpd as a
     /// model loaded fresh from those weights (whose W⁻¹, log|det W| and ActNorm sums are
     /// computed from them), and swapping back restores the live model's bpd.
