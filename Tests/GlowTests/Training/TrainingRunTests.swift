@@ -117,9 +117,10 @@ final class TrainingRunTests: XCTestCase {
 
 extension CLITests {
     /// Each configuration's recipe: mnist trains with Adam at 1e-3, the adaptive guard with a
-    /// skip limit of 1 and `--recover`; tiny keeps Adamax, with the skip limit and without
-    /// `--recover`; an optimizer given on the command line wins, and `--skip-run none` and
-    /// `--no-recover` turn the others off.
+    /// skip limit of 1, `--recover` and an EMA of 0.995 with the growing decay (saved in the
+    /// state, with `checkpoint-ema`); tiny keeps Adamax, with the skip limit and without
+    /// `--recover` or EMA; an optimizer given on the command line wins, and `--skip-run none`,
+    /// `--no-recover` and `--ema none` turn the others off.
     func testTrainRecipeDefaults() throws {
         XCTAssertEqual(OptimizerConfig.recipe(for: "mnist").kind, .adam)
         XCTAssertEqual(OptimizerConfig.recipe(for: "paper").kind, .adamax)
@@ -130,17 +131,23 @@ extension CLITests {
             try runOK(["train"] + args + ["--out", dir.appendingPathComponent(name).path] + common).stdout
         }
         let mnist = try train("a", ["--config", "mnist"])
-        XCTAssert(mnist.contains("adam lr 0.001 warm-up 200, clip auto:2, skip-run 1, recover, memory"), mnist)
+        XCTAssert(mnist.contains("adam lr 0.001 warm-up 200, clip auto:2, skip-run 1, recover, ema 0.995 (growing from 0.1), memory"),
+                  mnist)
         let state = try SafeTensorsFile.read(path: dir.appendingPathComponent("a/training-state.safetensors").path).metadata
-        XCTAssertEqual(state["skip_run"], "1")
+        XCTAssertEqual([state["skip_run"], state["ema"], state["ema_warmup"]], ["1", "0.995", "1"])
+        XCTAssert(FileManager.default.fileExists(atPath: dir.appendingPathComponent("a/checkpoint-ema.safetensors").path))
         XCTAssertNotNil(state["recovery"])
         let adamax = try train("b", ["--config", "mnist", "--optimizer", "adamax"])
-        XCTAssert(adamax.contains("adamax lr 0.001 warm-up 200, clip auto:2, skip-run 1, recover, memory"), adamax)
+        XCTAssert(adamax.contains("adamax lr 0.001 warm-up 200, clip auto:2, skip-run 1, recover, ema 0.995 (growing from 0.1), memory"),
+                  adamax)
         let tiny = try train("c", ["--config", "tiny"])
         XCTAssert(tiny.contains("adamax lr 0.001 warm-up 200, clip auto:2, skip-run 1, memory"), tiny)
-        let off = try train("d", ["--config", "mnist", "--skip-run", "none", "--no-recover"])
+        let off = try train("d", ["--config", "mnist", "--skip-run", "none", "--no-recover", "--ema", "none"])
         XCTAssert(off.contains("adam lr 0.001 warm-up 200, clip auto:2, memory"), off)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("d/checkpoint-ema.safetensors").path))
         let bad = try run(["train", "--config", "tiny", "--skip-run", "x", "--out", dir.appendingPathComponent("e").path] + common)
         XCTAssert(bad.status != 0 && bad.stderr.contains("--skip-run x: expected none or a count"), bad.stderr)
+        let badEMA = try run(["train", "--config", "tiny", "--ema", "x", "--out", dir.appendingPathComponent("f").path] + common)
+        XCTAssert(badEMA.status != 0 && badEMA.stderr.contains("--ema x: expected none or a decay"), badEMA.stderr)
     }
 }
