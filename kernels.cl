@@ -915,7 +915,8 @@ __kernel void step_decide(__global float* record, __global const float* scalars)
 // Adam / Adamax over the whole parameter arena with the gradients scaled by record[1],
 // nothing changed when record[2] is 0 (a skipped step), then the EMA
 // `ema += scalars[11] · (p - ema)` when has_ema. The learning rate and the bias
-// corrections are scalars[0], [1], [2] (the step's StepScalars).
+// corrections are scalars[0], [1], [2] (the step's StepScalars); scalars[12] > 0 caps each
+// weight's step before the learning rate, |m̂/(√v̂ + ε)|, to that value.
 __kernel void arena_update(__global float* p, __global const float* g, __global float* m, __global float* v,
                            __global float* ema, __global const float* record, __global const float* scalars,
                            float b1, float b2, float eps, int adamax, int has_ema, int total)
@@ -923,7 +924,7 @@ __kernel void arena_update(__global float* p, __global const float* g, __global 
     const int i = get_global_id(0);
     if (i >= total) return;
     if (record[2] == 0.0f) return;
-    const float lr = scalars[0], c1 = scalars[1], c2 = scalars[2];
+    const float lr = scalars[0], c1 = scalars[1], c2 = scalars[2], cap = scalars[12];
     const float gi = g[i] * record[1];
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     m[i] = mi;
@@ -931,11 +932,13 @@ __kernel void arena_update(__global float* p, __global const float* g, __global 
     if (adamax) {
         const float u = fmax(b2 * v[i], fabs(gi));
         v[i] = u;
-        pi -= lr * c1 * mi / (u + eps);
+        if (cap > 0.0f) pi -= lr * fmin(fmax(c1 * mi / (u + eps), -cap), cap);
+        else pi -= lr * c1 * mi / (u + eps);
     } else {
         const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
         v[i] = vi;
-        pi -= lr * (mi * c1) / (sqrt(vi * c2) + eps);
+        if (cap > 0.0f) pi -= lr * fmin(fmax((mi * c1) / (sqrt(vi * c2) + eps), -cap), cap);
+        else pi -= lr * (mi * c1) / (sqrt(vi * c2) + eps);
     }
     p[i] = pi;
     if (has_ema) {

@@ -2,7 +2,7 @@
 /// type, never by a command-line flag: the library calls the learning rate `learningRate`,
 /// and `glow-gpu` turns it into `--lr` when it prints the error (`GlowError.describe`).
 public enum Setting: String, Sendable, CaseIterable {
-    case config, batch, learningRate, beta2, warmup, clip, skipRun, ema, seed, optimizer
+    case config, batch, learningRate, beta2, warmup, clip, skipRun, ema, updateClip, seed, optimizer
     case dataset, data, split, offset, count, imageSize, pad, resume, out, threads, device, precision
 }
 

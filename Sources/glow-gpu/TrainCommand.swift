@@ -49,6 +49,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("skip-run"), help: "Under --clip auto: after N steps skipped in a row for their norm, clip the next instead of skipping it, so weights that give every batch a huge gradient are corrected rather than frozen; none: no limit (default: 1, or the training state's with --resume).")
     var skipRun: String?
     @Option(help: "EMA decay of the weights for evaluation and sampling, reached as min(D, (1 + t)/(10 + t)) at update t so that the average does not remember the first steps; none: no EMA (default: 0.995 for mnist, none for the others; with --resume, the training state's; given to --resume of a run without EMA, the average starts from its weights).") var ema: String?
+    @Option(name: .customLong("update-clip"), help: "Cap each weight's Adam step |m̂/(√v̂ + ε)| at this before the learning rate, taming the jump when a gradient far above a weight's history arrives (up to 3.2 without a cap); none: no cap (default: none, or the training state's with --resume).") var updateClip: String?
     @Flag(inversion: .prefixedNo, help: "Roll back to the last good weights when the 20-step mean train bpd stays 0.5 above its best for 20 steps, and halve the learning rate (copies taken every 10 steps; at most 4 times) (default: on for mnist, off for the others; with --resume, as the training state was).")
     var recover: Bool?
 
@@ -201,6 +202,15 @@ struct TrainCommand: ParsableCommand {
             guard let d = Double(text) else { throw GlowError("--ema \(text): expected none or a decay in (0, 1), e.g. 0.999") }
             opt.ema = d
         }
+        switch updateClip {
+        case nil: opt.updateClip = resumed != nil ? try savedNumber("update_clip") : nil
+        case "none"?: opt.updateClip = nil
+        case let text?:
+            guard let c = Double(text), c > 0, c.isFinite else {
+                throw GlowError("--update-clip \(text): expected none or a positive cap on each weight's step, e.g. 1")
+            }
+            opt.updateClip = c
+        }
         // An average the state holds keeps its schedule: a fixed decay where `ema_warmup` is absent.
         opt.emaWarmup = !(resumed?.state.holdsEMA ?? false) || saved["ema_warmup"] != nil
         opt.learningRate = try lr ?? savedNumber("lr") ?? (fromRecipe ? recipe.learningRate : 1e-3)
@@ -334,7 +344,8 @@ struct TrainCommand: ParsableCommand {
             + "batch \(cfg.batch)" + (comm.size > 1 ? " per rank × \(comm.size) ranks = \(trainer.globalBatch)" : "")
             + ", \(opt.kind.rawValue) lr \(opt.learningRate)\(opt.beta2 != 0.999 ? " β2 \(opt.beta2)" : "") warm-up \(opt.warmup), clip \(opt.clipSetting)"
             + (opt.adaptiveClip ? opt.skipRun.map { ", skip-run \($0)" } ?? "" : "")
-            + (recovering ? ", recover" : "") + (opt.ema.map { ", ema \($0)" + (opt.emaWarmup ? " (growing from 0.1)" : "") } ?? "") + ", memory \(memoryMode.rawValue)")
+            + (recovering ? ", recover" : "") + (opt.ema.map { ", ema \($0)" + (opt.emaWarmup ? " (growing from 0.1)" : "") } ?? "")
+            + (opt.updateClip.map { ", update-clip \($0)" } ?? "") + ", memory \(memoryMode.rawValue)")
         print("  output \(out)\(resumed != nil ? " (resumed at step \(trainer.step))" : "")")
         if let state = resumed?.state, let decay = opt.ema, !state.holdsEMA {
             print("  EMA (decay \(decay)) starts from the weights of step \(trainer.step): the run was trained without it")
@@ -392,7 +403,8 @@ struct TrainCommand: ParsableCommand {
         print(String(format: "done: step %d of %d in %.1f min%@", outcome.step, totalSteps, outcome.minutes,
                      outcome.stoppedByBudget ? " (stopped by --minutes; --resume continues)" : ""))
         if let t = outcome.testBPD { print(String(format: "test bpd %.4f", t)) }
-        print("wrote \(out)/checkpoint.safetensors, \(out)/training-state.safetensors, \(out)/metrics.jsonl, "
+        print("wrote \(out)/checkpoint.safetensors, " + (opt.ema != nil ? "\(out)/checkpoint-ema.safetensors (the test bpd's and samples' weights), " : "")
+            + "\(out)/training-state.safetensors, \(out)/metrics.jsonl, "
             + "\(out)/samples.png (two rows each at T = "
             + TrainingRun<B>.sampleTemperatures.map { String(format: "%g", $0) }.joined(separator: ", ") + "), \(out)/bpd.png")
     }

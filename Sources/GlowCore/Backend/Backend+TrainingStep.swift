@@ -70,9 +70,11 @@ public enum PixelBytes {
 /// | 7, 8 | its stream, low and high 32 bits |
 /// | 9 | the stream element of the batch's first value (`DequantizationNoise.first`) |
 /// | 10 | skip the update when the gradient norm is above this (≤ 0: only non-finite norms skip) |
+/// | 11 | the EMA's rate, 1 − the step's decay (0: no EMA) |
+/// | 12 | cap on each weight's step before the learning rate, \|m̂/(√v̂ + ε)\| (≤ 0: none) |
 public struct StepScalars: Sendable, Equatable {
     /// Floats a step-scalars buffer holds.
-    public static let count = 12
+    public static let count = 13
     /// The learning rate of the update.
     public var learningRate: Float = 0
     /// Bias corrections of Adam's moments (1 for none).
@@ -85,12 +87,16 @@ public struct StepScalars: Sendable, Equatable {
     public var skipAbove: Float = 0
     /// The EMA's step `ema += emaRate · (parameters − ema)`, 1 − the step's decay (0: none).
     public var emaRate: Float = 0
+    /// Cap on each weight's step before the learning rate: Adam's `|m̂/(√v̂ + ε)|`, Adamax's
+    /// `|m̂/(u + ε)|` (≤ 0: none; `OptimizerConfig.updateClip`).
+    public var updateClip: Float = 0
 
     /// Scalars with the given values.
     public init(learningRate: Float = 0, correction1: Float = 1, correction2: Float = 1, clip: Float = 0,
-                noise: DequantizationNoise? = nil, skipAbove: Float = 0, emaRate: Float = 0) {
+                noise: DequantizationNoise? = nil, skipAbove: Float = 0, emaRate: Float = 0, updateClip: Float = 0) {
         self.learningRate = learningRate; self.correction1 = correction1; self.correction2 = correction2
         self.clip = clip; self.noise = noise; self.skipAbove = skipAbove; self.emaRate = emaRate
+        self.updateClip = updateClip
     }
 
     /// The buffer's contents.
@@ -100,7 +106,7 @@ public struct StepScalars: Sendable, Equatable {
         return [learningRate, correction1, correction2, clip, noise == nil ? 0 : 1,
                 bits(UInt32(truncatingIfNeeded: n.seed)), bits(UInt32(truncatingIfNeeded: n.seed >> 32)),
                 bits(UInt32(truncatingIfNeeded: n.stream)), bits(UInt32(truncatingIfNeeded: n.stream >> 32)),
-                bits(UInt32(truncatingIfNeeded: n.first)), skipAbove, emaRate]
+                bits(UInt32(truncatingIfNeeded: n.first)), skipAbove, emaRate, updateClip]
     }
 
     /// The scalars a buffer's `floats` hold.
@@ -109,7 +115,7 @@ public struct StepScalars: Sendable, Equatable {
         self.init(learningRate: s[0], correction1: s[1], correction2: s[2], clip: s[3],
                   noise: s[4] == 0 ? nil : DequantizationNoise(seed: u(5) | u(6) << 32, stream: u(7) | u(8) << 32,
                                                                first: Int(s[9].bitPattern)),
-                  skipAbove: s[10], emaRate: s[11])
+                  skipAbove: s[10], emaRate: s[11], updateClip: s[12])
     }
 }
 
@@ -262,7 +268,7 @@ public enum StepMath {
                                    scalars: UnsafePointer<Float>, range: Range<Int>, beta1 b1: Float, beta2 b2: Float,
                                    epsilon eps: Float, adamax: Bool) {
         guard record[2] != 0 else { return }
-        let lr = scalars[0], c1 = scalars[1], c2 = scalars[2], emaRate = scalars[11]
+        let lr = scalars[0], c1 = scalars[1], c2 = scalars[2], emaRate = scalars[11], cap = scalars[12]
         let scale = record[1]
         for i in range {
             let gi = g[i] * scale
@@ -272,11 +278,19 @@ public enum StepMath {
             if adamax {
                 let u = max(b2 * v[i], abs(gi))
                 v[i] = u
-                pi -= lr * c1 * mi / (u + eps)
+                if cap > 0 {
+                    pi -= lr * min(max(c1 * mi / (u + eps), -cap), cap)
+                } else {
+                    pi -= lr * c1 * mi / (u + eps)
+                }
             } else {
                 let vi = b2 * v[i] + (1 - b2) * gi * gi
                 v[i] = vi
-                pi -= lr * (mi * c1) / ((vi * c2).squareRoot() + eps)
+                if cap > 0 {
+                    pi -= lr * min(max((mi * c1) / ((vi * c2).squareRoot() + eps), -cap), cap)
+                } else {
+                    pi -= lr * (mi * c1) / ((vi * c2).squareRoot() + eps)
+                }
             }
             p[i] = pi
             if let ema {

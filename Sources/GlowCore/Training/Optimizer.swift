@@ -36,6 +36,13 @@ public struct OptimizerConfig: Sendable, Equatable {
     /// (docs/training.md: test bpd 4.59 at step 300 for 0.995, against 2.78 for the weights).
     /// Off only for training states written before it existed.
     public var emaWarmup = true
+    /// Cap on each weight's step before the learning rate, `|m̂/(√v̂ + ε)|` (Adamax:
+    /// `|m̂/(u + ε)|`), applied on the device (`StepScalars.updateClip`; nil: none). Adam's
+    /// step is about 1 where a weight's gradient has kept its sign, and reaches
+    /// `(1−β1)/√(1−β2)·√(1−β2^t)`, 3.2 late in training, when a gradient far above the
+    /// weight's history arrives at once: a cap of 1 limits that jump without touching a step
+    /// whose moments agree with its past (docs/training.md, "Capping each weight's step").
+    public var updateClip: Double? = nil
 
     /// The defaults.
     public init() {}
@@ -64,6 +71,9 @@ public struct OptimizerConfig: Sendable, Equatable {
         }
         if let r = skipRun, r < 0 { throw GlowError.invalid(.skipRun, value: "\(r)", expected: "must be 0 or more") }
         if let e = ema, !(e > 0 && e < 1) { throw GlowError.invalid(.ema, value: "\(e)", expected: "must be in (0, 1), e.g. 0.999") }
+        if let c = updateClip, !(c > 0 && c.isFinite) {
+            throw GlowError.invalid(.updateClip, value: "\(c)", expected: "must be positive, e.g. 1")
+        }
     }
 }
 
@@ -96,13 +106,14 @@ extension OptimizerConfig {
     }
 
     /// The settings a training state records beside the optimizer's kind (`lr`, `beta2`,
-    /// `warmup`, `clip`, and `skip_run`, `ema` and `ema_warmup` when set), so that a resumed run continues with them
+    /// `warmup`, `clip`, and `skip_run`, `ema`, `ema_warmup` and `update_clip` when set), so that a resumed run continues with them
     /// unless told otherwise, even where a later release changes a default. Doubles print so
     /// that they read back exactly.
     public var savedSettings: [String: String] {
         var settings = ["lr": "\(learningRate)", "beta2": "\(beta2)", "warmup": "\(warmup)", "clip": clipSetting]
         if let skipRun { settings["skip_run"] = "\(skipRun)" }
         if let ema { settings["ema"] = "\(ema)"; if emaWarmup { settings["ema_warmup"] = "1" } }
+        if let updateClip { settings["update_clip"] = "\(updateClip)" }
         return settings
     }
 }
@@ -140,8 +151,8 @@ public final class Optimizer<B: Backend> {
     }
 
     /// The per-step values of the next update at learning rate `lr` (its bias corrections,
-    /// the clipping threshold: the fixed `clip`, or `thresholds` under `adaptiveClip`, and the
-    /// EMA's rate, `1 − emaDecay(atUpdate:)` of the updates applied so far),
+    /// the clipping threshold: the fixed `clip`, or `thresholds` under `adaptiveClip`, the
+    /// EMA's rate, `1 − emaDecay(atUpdate:)` of the updates applied so far, and `updateClip`),
     /// with `noise` for the batch: what the host writes into the step's `StepScalars` buffer
     /// before enqueueing (or replaying) the step.
     public func scalars(learningRate lr: Double, noise: DequantizationNoise?,
@@ -151,7 +162,8 @@ public final class Optimizer<B: Backend> {
         return StepScalars(learningRate: Float(lr), correction1: c1, correction2: c2,
                            clip: config.adaptiveClip ? thresholds.clip : fixed, noise: noise,
                            skipAbove: config.adaptiveClip ? thresholds.skip : 0,
-                           emaRate: config.emaDecay(atUpdate: step).map { Float(1 - $0) } ?? 0)
+                           emaRate: config.emaDecay(atUpdate: step).map { Float(1 - $0) } ?? 0,
+                           updateClip: Float(config.updateClip ?? 0))
     }
 
     /// Enqueues the step's update from the gradients in the arena: Σ g² into `record[0]`,

@@ -21,6 +21,9 @@ public struct TrainingStepCheck: OperationCheck {
         case stepDecide
         /// `arenaUpdate`, Adam, applied with a clip factor.
         case arenaAdam
+        /// `arenaUpdate`, Adam with each weight's step capped at 0.5 (`StepScalars.updateClip`),
+        /// which some of the inputs' steps exceed.
+        case arenaAdamCapped
         /// `arenaUpdate`, Adamax with EMA.
         case arenaAdamaxEMA
         /// `arenaUpdate` of a skipped step: nothing may change.
@@ -52,7 +55,7 @@ public struct TrainingStepCheck: OperationCheck {
         case .luInverse: .luInverse
         case .luBackward: .luBackward
         case .stepDecide: .stepDecide
-        case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped: .arenaUpdate
+        case .arenaAdam, .arenaAdamCapped, .arenaAdamaxEMA, .arenaSkipped: .arenaUpdate
         case .affineBackward, .affineBackwardInPlace, .affineBackwardReLU: .channelAffineBackward
         case .dequantize, .dequantizeNoise: .dequantize
         }
@@ -62,6 +65,7 @@ public struct TrainingStepCheck: OperationCheck {
         case .luWeight, .luInverse, .luBackward: "\(size)×\(size)"
         case .stepDecide: "6 records"
         case .arenaAdam: "\(size) adam clipped"
+        case .arenaAdamCapped: "\(size) adam, step capped at 0.5"
         case .arenaAdamaxEMA: "\(size) adamax ema"
         case .arenaSkipped: "\(size) skipped"
         case .affineBackward: "4×\(size * 37)"
@@ -156,7 +160,8 @@ public struct TrainingStepCheck: OperationCheck {
             try b.dequantize(try b.makeBuffer(PixelBytes.pack(bytes)), images: n, channels: 3, height: 5, width: 7,
                              nBits: kind == .dequantize ? 5 : 8, scalars: try b.makeBuffer(StepScalars(noise: noise).floats), x: x)
             return [try b.download(x)]
-        case .arenaAdam, .arenaAdamaxEMA, .arenaSkipped:
+        case .arenaAdam, .arenaAdamCapped, .arenaAdamaxEMA, .arenaSkipped:
+            let adam = kind == .arenaAdam || kind == .arenaAdamCapped
             let p = try b.makeBuffer(SelfTestInputs.values(n, stream: 77))
             let g = try b.makeBuffer(SelfTestInputs.values(n, stream: 78))
             let m = try b.makeBuffer(SelfTestInputs.values(n, stream: 79).map { 0.1 * $0 })
@@ -164,9 +169,10 @@ public struct TrainingStepCheck: OperationCheck {
             let ema = try b.makeBuffer(SelfTestInputs.values(n, stream: 81))
             let record = try b.makeBuffer([25, 0.5, kind == .arenaSkipped ? 0 : 1, 5])
             let scalars = try b.makeBuffer(StepScalars(learningRate: 1e-3, correction1: 10, correction2: 1000,
-                                                       emaRate: kind == .arenaAdam ? 0 : 0.001).floats)
-            try b.arenaUpdate(p, gradients: g, m: m, v: v, ema: kind == .arenaAdam ? nil : ema, record: record, scalars: scalars,
-                              count: n, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, adamax: kind != .arenaAdam)
+                                                       emaRate: adam ? 0 : 0.001,
+                                                       updateClip: kind == .arenaAdamCapped ? 0.5 : 0).floats)
+            try b.arenaUpdate(p, gradients: g, m: m, v: v, ema: adam ? nil : ema, record: record, scalars: scalars,
+                              count: n, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, adamax: !adam)
             return [try b.download(p), try b.download(m), try b.download(v), try b.download(ema)]
         }
     }

@@ -158,6 +158,50 @@ final class TrainingStepTests: XCTestCase {
         XCTAssertNotEqual(try b.download(model.arena.values), before)
     }
 
+    /// `arenaUpdate` with `StepScalars.updateClip` on every backend against Float64 on the
+    /// host, for Adam and Adamax: `p − lr·clamp(m̂/(√v̂ + ε), ±cap)` (Adamax `m̂/(u + ε)`),
+    /// written out here independently of `StepMath`. The inputs are drawn so that a third or more
+    /// of the steps exceed the cap, so a cap that is ignored, or applied to every step, fails;
+    /// 1e-5 relative to lr·cap: the Float32 ratio and its clamp differ from Float64 by a few
+    /// roundings. Without a cap the same inputs give the plain update.
+    func testUpdateClipCapsEachWeightsStep() throws {
+        for b in try TestBackends.all() {
+            for adamax in [false, true] {
+                for cap: Float in [0.3, 0] { try checkUpdateClip(b, adamax: adamax, cap: cap) }
+            }
+        }
+    }
+
+    private func checkUpdateClip<B: Backend>(_ b: B, adamax: Bool, cap: Float) throws {
+        let n = 1000, lr: Float = 1e-3, c1: Float = 1.5, c2: Float = 3, b1 = 0.9, b2 = 0.999, eps = 1e-8
+        let p0 = randomValues(n, stream: 90), g = randomValues(n, stream: 91)
+        let m0 = randomValues(n, stream: 92).map { 0.2 * $0 }, v0 = randomValues(n, stream: 93, low: 0.05, high: 1)
+        let p = try b.makeBuffer(p0), m = try b.makeBuffer(m0), v = try b.makeBuffer(v0)
+        let record = try b.makeBuffer([0, 1, 1, 0])
+        let scalars = try b.makeBuffer(StepScalars(learningRate: lr, correction1: c1, correction2: c2, updateClip: cap).floats)
+        try b.arenaUpdate(p, gradients: try b.makeBuffer(g), m: m, v: v, ema: nil, record: record, scalars: scalars,
+                          count: n, beta1: Float(b1), beta2: Float(b2), epsilon: Float(eps), adamax: adamax)
+        let got = try b.download(p)
+        var over = 0
+        for i in 0..<n {
+            let gi = Double(g[i]), mi = b1 * Double(m0[i]) + (1 - b1) * gi
+            let step: Double
+            if adamax {
+                step = Double(c1) * mi / (max(b2 * Double(v0[i]), abs(gi)) + eps)
+            } else {
+                let vi = b2 * Double(v0[i]) + (1 - b2) * gi * gi
+                step = Double(c1) * mi / ((vi * Double(c2)).squareRoot() + eps)
+            }
+            if abs(step) > Double(cap) { over += 1 }
+            let applied = cap > 0 ? min(max(step, -Double(cap)), Double(cap)) : step
+            let want = Double(p0[i]) - Double(lr) * applied
+            XCTAssertEqual(Double(got[i]), want, accuracy: 1e-5 * Double(lr) * max(Double(cap), abs(step)) + 1e-7 * abs(want),
+                           "\(b.name) \(adamax ? "adamax" : "adam") cap \(cap) weight \(i)")
+        }
+        // The cap binds for a good share of the weights and leaves the rest: the check can fail both ways.
+        if cap > 0 { XCTAssert((n / 10...9 * n / 10).contains(over), "\(over) of \(n) steps over the cap") }
+    }
+
     /// `flipTaps3x3` there and back is the identity, and the tap-major layout holds tap t
     /// of (o, c) at `(o·9 + 8 − t)·C + c`, on every backend.
     func testFlipTapsRoundTrip() throws {
@@ -183,7 +227,7 @@ final class TrainingStepTests: XCTestCase {
     func testStepScalarsRoundTrip() throws {
         let noise = DequantizationNoise(seed: 0xFFFF_FFFF_7FC0_0001, stream: 0x8000_0000_FFFF_FFFF, first: 3_000_000_000)
         let s = StepScalars(learningRate: 1.5e-4, correction1: 10, correction2: 1000, clip: 50, noise: noise,
-                            skipAbove: 500, emaRate: 0.005)
+                            skipAbove: 500, emaRate: 0.005, updateClip: 0.75)
         let f = s.floats
         XCTAssertEqual(f.count, StepScalars.count)
         XCTAssertEqual(f.withUnsafeBufferPointer { StepScalars($0.baseAddress!) }, s)

@@ -149,5 +149,16 @@ extension CLITests {
         XCTAssert(bad.status != 0 && bad.stderr.contains("--skip-run x: expected none or a count"), bad.stderr)
         let badEMA = try run(["train", "--config", "tiny", "--ema", "x", "--out", dir.appendingPathComponent("f").path] + common)
         XCTAssert(badEMA.status != 0 && badEMA.stderr.contains("--ema x: expected none or a decay"), badEMA.stderr)
+        // --update-clip: off by default (no key above), recorded, and kept by a resume.
+        XCTAssertNil(state["update_clip"])
+        let capped = try train("g", ["--config", "tiny", "--update-clip", "1"])
+        XCTAssert(capped.contains("skip-run 1, update-clip 1.0, memory"), capped)
+        let gState = dir.appendingPathComponent("g/training-state.safetensors").path
+        XCTAssertEqual(try SafeTensorsFile.read(path: gState).metadata["update_clip"], "1.0")
+        let resumed = try runOK(["train", "--resume", "--out", dir.appendingPathComponent("g").path, "--steps", "2", "--no-test",
+                                 "--device", "cpu", "--eval-every", "0", "--sample-every", "0"]).stdout
+        XCTAssert(resumed.contains("update-clip 1.0, memory"), resumed)
+        let badCap = try run(["train", "--config", "tiny", "--update-clip", "0", "--out", dir.appendingPathComponent("h").path] + common)
+        XCTAssert(badCap.status != 0 && badCap.stderr.contains("--update-clip 0: expected none or a positive cap"), badCap.stderr)
     }
 }
